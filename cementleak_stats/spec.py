@@ -96,6 +96,9 @@ class Outcome(_Frozen):
     time_unit: str = "months"
     horizon: float = Field(gt=0)
     followup: float = Field(gt=0, description="maximum follow-up; no time may exceed it")
+    #: variables that describe the event (e.g. its type and management), tabulated among the
+    #: patients with the event; their reference level means "no event"
+    event_details: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _horizon_within_followup(self) -> Outcome:
@@ -205,6 +208,9 @@ class StudySpec(_Frozen):
             raise ValueError("analysis.selection is 'prespecified' but analysis.predictors is empty")
         if not any(v.candidate for v in self.variables) and not self.analysis.predictors:
             raise ValueError("no variable is marked 'candidate: true'")
+        unknown_details = [d for d in self.outcome.event_details if d not in names]
+        if unknown_details:
+            raise ValueError(f"outcome.event_details names unknown variables: {unknown_details}")
         for ex in self.exclusions:
             if ex.column not in names and ex.column not in reserved:
                 raise ValueError(f"exclusion rule names unknown column '{ex.column}'")
