@@ -81,7 +81,10 @@ def simulate(
     """Generate the SYNTHETIC PVP cohort (seeded; same seed, byte-identical files)."""
     from .cohort.simulate import DEFAULT_SEED, write_synthetic
 
-    paths = write_synthetic(out, seed=DEFAULT_SEED if seed is None else seed, n=n)
+    try:
+        paths = write_synthetic(out, seed=DEFAULT_SEED if seed is None else seed, n=n)
+    except InputError as exc:
+        _fail(exc)
     for p in paths:
         console.print(f"wrote {p}")
     console.print("[bold yellow]These data are SYNTHETIC[/] — generated, not observed patients.")

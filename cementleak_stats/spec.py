@@ -269,7 +269,10 @@ def _problems_from_pydantic(file: str, err: ValidationError) -> list[Problem]:
             msg = "required key is missing"
         val = e.get("input")
         sval = None if isinstance(val, dict) or val is None else repr(val)[:80]
-        out.append(Problem(file=file, column=loc, value=sval, rule=f"study file: {msg}"))
+        fix = ""
+        if isinstance(val, bool) or (e["type"] == "string_type" and str(val) in ("True", "False")):
+            fix = "YAML reads unquoted yes/no/on/off/y/n as true/false: put the value in quotes, e.g. \"no\""
+        out.append(Problem(file=file, column=loc, value=sval, rule=f"study file: {msg}", fix=fix))
     return out
 
 
