@@ -1,0 +1,455 @@
+"""Table 1 (baseline characteristics by outcome group) and the leakage type x management table.
+
+Descriptive statistics, missing counts and standardized mean differences come from
+**tableone** (:class:`tableone.TableOne`); the hypothesis tests are passed to it through its
+``htest`` hook so that every P value follows one stated rule and equals R:
+
+* continuous, normal (Shapiro-Wilk P >= 0.05 in every group): mean (SD), Welch's t-test
+  (R ``t.test(var.equal = FALSE)``, tableone's default), one-way ANOVA for > 2 groups;
+* continuous, otherwise: median [Q1, Q3], Mann-Whitney U computed as R ``wilcox.test``
+  (exact P when both groups have < 50 values and there are no ties, else the normal
+  approximation with tie correction and continuity correction), Kruskal-Wallis for > 2 groups;
+* categorical: n (%), chi-square test (R ``chisq.test``: Yates' continuity correction for a
+  2 x 2 table only); Fisher's exact test (R ``fisher.test``) when any expected count is < 5.
+
+Every label, unit and level comes from the study specification.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import gammaln
+from tableone import TableOne
+
+from .spec import StudySpec
+
+#: Columns of :attr:`BaselineTable.tidy` before and after the group columns.
+TIDY_LEAD = ["variable", "label", "level", "statistic", "overall"]
+TIDY_TAIL = ["p_value", "test", "smd", "missing", "normal"]
+#: Columns of :attr:`BaselineTable.summary` (numbers behind every cell).
+SUMMARY_COLUMNS = ["variable", "level", "group", "n", "mean", "sd", "median", "q1", "q3", "count", "percent"]
+
+#: Above this many tables with the observed margins, Fisher's exact test is not enumerated.
+_FISHER_MAX_TABLES = 2_000_000
+
+
+@dataclass(frozen=True)
+class BaselineTable:
+    """Table 1 as data (``tidy``, ``summary``) and for display (``display``)."""
+
+    #: one row per continuous variable and per level of a categorical variable: variable,
+    #: label, level, statistic, overall, one column per group, p_value, test, smd, missing, normal
+    tidy: pd.DataFrame
+    #: the numbers behind each cell (long): variable, level, group ("overall" or a group
+    #: column), n, mean, sd, median, q1, q3, count, percent
+    summary: pd.DataFrame
+    #: display-ready table with human headers ("Overall (n=100)", "P value", ...)
+    display: pd.DataFrame
+    #: group column name -> (display label, n)
+    groups: dict[str, tuple[str, int]]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CrossCounts:
+    """Counts of one categorical variable by another (e.g. leakage type x management)."""
+
+    #: long: type, management, n, percent (of the patients tabulated)
+    tidy: pd.DataFrame
+    #: wide, with totals, for display
+    display: pd.DataFrame
+    #: patients tabulated (the counts sum to it)
+    n: int
+    notes: tuple[str, ...] = ()
+
+
+# --- tests ------------------------------------------------------------------------------
+
+def fisher_exact_2xk(table: np.ndarray) -> float:
+    """Two-sided Fisher's exact test of a 2 x k (or k x 2) contingency table, as R ``fisher.test``.
+
+    Parameters
+    ----------
+    table
+        Non-negative integer counts with one dimension equal to 2.
+
+    Returns
+    -------
+    float
+        Sum of the probabilities of all tables with the observed margins that are no more
+        probable than the observed one.
+
+    Notes
+    -----
+    With the margins fixed, the first row x follows the multivariate hypergeometric law
+    P(x) = prod_j C(c_j, x_j) / C(N, r_1).  Every admissible x is enumerated column by column
+    (impossible partial sums are pruned) and P = sum P(x) over P(x) <= P(observed) (1 + 1e-7),
+    R's relative tolerance.  SciPy's ``fisher_exact`` is exact only for 2 x 2 tables (larger
+    tables use Monte Carlo or permutation resampling), hence this enumeration.
+
+    References
+    ----------
+    Mehta CR, Patel NR. A network algorithm for performing Fisher's exact test in r x c
+    contingency tables. J Am Stat Assoc 1983;78:427-434.
+    """
+    t = np.asarray(table, dtype=np.int64)
+    if t.ndim != 2 or 2 not in t.shape:
+        raise ValueError(f"fisher_exact_2xk needs a 2 x k table, got shape {t.shape}")
+    if t.shape[0] != 2:
+        t = t.T
+    cols = t.sum(axis=0)
+    r1, n = int(t[0].sum()), int(t.sum())
+    r2 = n - r1
+
+    def log_comb(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+        return gammaln(np.asarray(a) + 1) - gammaln(np.asarray(b) + 1) - gammaln(np.asarray(a) - np.asarray(b) + 1)
+
+    lo = np.maximum(0, cols - r2)
+    hi = np.minimum(cols, r1)
+    rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
+    rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    sums = np.zeros(1, dtype=np.int64)
+    logp = np.zeros(1)
+    for j, c in enumerate(cols):
+        x = np.arange(lo[j], hi[j] + 1)
+        s = (sums[:, None] + x[None, :]).ravel()
+        lp = (logp[:, None] + log_comb(c, x)[None, :]).ravel()
+        keep = (s + rest_lo[j] <= r1) & (s + rest_hi[j] >= r1)
+        sums, logp = s[keep], lp[keep]
+        if sums.size > _FISHER_MAX_TABLES:
+            return math.nan
+    logp -= log_comb(n, r1)
+    observed = float(np.sum(log_comb(cols, t[0])) - log_comb(n, r1))
+    p = float(np.exp(logp[logp <= observed + np.log1p(1e-7)]).sum())
+    return min(1.0, p)
+
+
+def _named(name: str, fn: Callable[..., float]) -> Callable[..., float]:
+    """tableone reports ``htest`` functions by their ``__name__``."""
+    fn.__name__ = name
+    return fn
+
+
+def _mann_whitney(*groups: np.ndarray) -> float:
+    a, b = (np.asarray(g, dtype=float) for g in groups)
+    tied = np.unique(np.concatenate([a, b])).size < a.size + b.size
+    # R wilcox.test: exact when both samples < 50 and no ties; else normal + continuity correction
+    method = "exact" if (a.size < 50 and b.size < 50 and not tied) else "asymptotic"
+    return float(stats.mannwhitneyu(a, b, use_continuity=True, method=method).pvalue)
+
+
+def _continuous_test(groups: Sequence[np.ndarray], normal: bool) -> Callable[..., float]:
+    """``normal`` implies every group has >= 3 values (see :func:`_is_normal`)."""
+    if any(g.size == 0 for g in groups):
+        return _named("Not tested (empty group)", lambda *g: math.nan)
+    if len(groups) == 2:
+        if normal:
+            return _named("Welch t-test", lambda a, b: float(stats.ttest_ind(a, b, equal_var=False).pvalue))
+        return _named("Mann-Whitney U", _mann_whitney)
+    if normal:
+        return _named("One-way ANOVA", lambda *g: float(stats.f_oneway(*g).pvalue))
+    return _named("Kruskal-Wallis", lambda *g: float(stats.kruskal(*g).pvalue))
+
+
+def _categorical_test(table: np.ndarray) -> Callable[..., float]:
+    """Test chosen on the levels x groups table without empty rows and columns (as tableone passes it)."""
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if min(table.shape) < 2:
+        return _named("Not tested (one level)", lambda *rows: math.nan)
+    expected = stats.contingency.expected_freq(table)
+    if expected.min() < 5 and 2 in table.shape:
+        return _named("Fisher's exact", lambda *rows: fisher_exact_2xk(np.array(rows)))
+    yates = table.shape == (2, 2)
+    name = "Chi-square (Yates)" if yates else "Chi-square"
+    if expected.min() < 5:
+        name += " (expected count < 5)"
+    return _named(name, lambda *rows: float(stats.chi2_contingency(np.array(rows), correction=yates).pvalue))
+
+
+def _is_normal(groups: Sequence[np.ndarray], alpha: float) -> bool:
+    for g in groups:
+        if g.size < 3 or np.ptp(g) == 0:
+            return False
+        if stats.shapiro(g).pvalue < alpha:
+            return False
+    return True
+
+
+# --- Table 1 ----------------------------------------------------------------------------
+
+def _group_label(spec: StudySpec, groupby: str, value: object) -> str:
+    if groupby == spec.outcome.event:
+        return f"{spec.outcome.event_label}: {'yes' if int(value) == 1 else 'no'}"  # type: ignore[call-overload]
+    try:
+        return f"{spec.variable(groupby).label}: {value}"
+    except KeyError:
+        return f"{groupby}: {value}"
+
+
+def _fmt(x: float, d: int) -> str:
+    return f"{x:.{d}f}"
+
+
+def _fmt_p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def table_baseline(
+    spec: StudySpec,
+    cohort: pd.DataFrame,
+    *,
+    groupby: str | None = None,
+    variables: Sequence[str] | None = None,
+    decimals: int = 1,
+    normality_alpha: float = 0.05,
+) -> BaselineTable:
+    """Baseline characteristics by group (Table 1), with P values, SMD and missing counts.
+
+    Parameters
+    ----------
+    spec
+        Study specification (names, labels, units, levels).
+    cohort
+        Validated cohort: categorical columns as pandas ``Categorical`` with the study-file
+        levels, continuous columns as float.
+    groupby
+        Grouping column; default the outcome event (``spec.outcome.event``).
+    variables
+        Variables to show; default the candidate predictors in study-file order.
+    decimals
+        Decimals for continuous summaries and percentages.
+    normality_alpha
+        Shapiro-Wilk level: a continuous variable is summarised as median [Q1, Q3] and tested
+        with a rank test when P < ``normality_alpha`` in any group.
+
+    Returns
+    -------
+    BaselineTable
+        ``tidy`` columns: ``variable``, ``label`` (label with unit), ``level`` (None for
+        continuous), ``statistic`` ("mean (SD)", "median [Q1, Q3]" or "n (%)"), ``overall``,
+        one column per group named ``<groupby>=<value>``, ``p_value``, ``test``, ``smd``
+        (absolute; the largest pairwise one with > 2 groups), ``missing`` and ``normal``.
+        Variable-level values (p_value, test, smd, missing) are repeated on each level row.
+
+    Notes
+    -----
+    SMD: continuous |m1 - m0| / sqrt((s0^2 + s1^2)/2); categorical, the Mahalanobis form of
+    Yang & Dalton over the levels after the first (as R tableone).  Quartiles are linear
+    interpolation (R type 7).  Missing values are excluded variable by variable and counted;
+    rows with a missing group are excluded and counted in ``notes``.
+
+    References
+    ----------
+    Pollard TJ, Johnson AEW, Raffa JD, Mark RG. tableone: an open source Python package for
+    producing summary statistics for research papers. JAMIA Open 2018;1:26-31.
+    Yang D, Dalton JE. A unified approach to measuring the effect size between two groups
+    using SAS. SAS Global Forum 2012, paper 335.
+    """
+    groupby = groupby or spec.outcome.event
+    if variables is None:
+        variables = [v.name for v in spec.candidates if v.name != groupby and not v.identifying]
+    variables = list(variables)
+    missing_cols = [c for c in (*variables, groupby) if c not in cohort.columns]
+    if missing_cols:
+        raise ValueError(f"cohort lacks column(s) {missing_cols}")
+    specs = {name: spec.variable(name) for name in variables}
+    continuous = [v for v in variables if specs[v].kind == "continuous"]
+    categorical = [v for v in variables if specs[v].kind != "continuous"]
+
+    data = cohort[[*variables, groupby]].reset_index(drop=True)
+    no_group = int(data[groupby].isna().sum())
+    data = data[data[groupby].notna()].copy()
+    if data[groupby].dtype.name == "category":
+        present = set(data[groupby].astype(object))
+        group_values = [lv for lv in data[groupby].cat.categories if lv in present]
+        data[groupby] = data[groupby].astype(object)
+    else:
+        group_values = sorted(data[groupby].unique().tolist())
+    if len(group_values) < 2:
+        raise ValueError(f"'{groupby}' has fewer than two groups; Table 1 compares groups")
+    for c in categorical:
+        data[c] = data[c].astype(object).where(data[c].notna(), None)
+        data[c] = [None if v is None else str(v) for v in data[c]]
+    for c in continuous:
+        data[c] = pd.to_numeric(data[c], errors="raise").astype(float)
+
+    def by_group(v: str) -> list[np.ndarray]:
+        return [data.loc[data[groupby] == g, v].dropna().to_numpy(dtype=float) for g in group_values]
+
+    normal = {v: _is_normal(by_group(v), normality_alpha) for v in continuous}
+    htest: dict[str, Callable[..., float]] = {v: _continuous_test(by_group(v), normal[v]) for v in continuous}
+    for v in categorical:
+        ct = pd.crosstab(data[v], data[groupby]).reindex(columns=group_values, fill_value=0)
+        htest[v] = _categorical_test(ct.to_numpy())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # tableone's low-count remarks
+        warnings.simplefilter("ignore", category=RuntimeWarning)  # its SMD standard error (unused) when a group is empty
+        t1 = TableOne(
+            data, columns=variables, categorical=categorical, continuous=continuous, groupby=groupby,
+            nonnormal=[v for v in continuous if not normal[v]], pval=True, htest=htest, htest_name=True,
+            smd=True, missing=True, include_null=False, overall=True, decimals=decimals,
+            order={v: list(specs[v].levels) for v in categorical}, label_suffix=False,
+        )
+
+    gcols = {g: f"{groupby}={g}" for g in group_values}
+    groups = {gcols[g]: (_group_label(spec, groupby, g), int((data[groupby] == g).sum())) for g in group_values}
+    htab = t1.htest_table
+    smd_tab = t1.smd_table.astype(float).abs()
+
+    tidy_rows: list[dict[str, object]] = []
+    summary_rows: list[dict[str, object]] = []
+    for v in variables:
+        var = specs[v]
+        common = {
+            "p_value": float(htab.loc[v, "P-Value"]), "test": str(htab.loc[v, "Test"]),
+            "smd": float(smd_tab.loc[v].max()), "missing": int(data[v].isna().sum()),
+        }
+        if var.kind == "continuous":
+            sources = {"overall": (t1.cont_describe_all, "Overall"), **{gcols[g]: (t1.cont_describe, g) for g in group_values}}
+            row = {"variable": v, "label": var.display, "level": None,
+                   "statistic": "mean (SD)" if normal[v] else "median [Q1, Q3]"}
+            for col, (desc, key) in sources.items():
+                s = {stat: float(desc[stat][key].loc[v]) for stat in ("count", "mean", "std", "median", "q25", "q75")}
+                summary_rows.append({"variable": v, "level": None, "group": col, "n": int(s["count"]),
+                                     "mean": s["mean"], "sd": s["std"], "median": s["median"],
+                                     "q1": s["q25"], "q3": s["q75"], "count": np.nan, "percent": np.nan})
+                row[col] = (f"{_fmt(s['mean'], decimals)} ({_fmt(s['std'], decimals)})" if normal[v] else
+                            f"{_fmt(s['median'], decimals)} [{_fmt(s['q25'], decimals)}, {_fmt(s['q75'], decimals)}]")
+            tidy_rows.append({**row, **common, "normal": normal[v]})
+            continue
+        sources = {"overall": (t1.cat_describe_all, "Overall"), **{gcols[g]: (t1.cat_describe, g) for g in group_values}}
+        for level in var.levels:
+            row = {"variable": v, "label": var.display, "level": level, "statistic": "n (%)"}
+            for col, (desc, key) in sources.items():
+                hit = (v, level) in desc.index
+                count = int(desc["freq"][key].loc[(v, level)]) if hit else 0
+                in_group = data[v] if key == "Overall" else data.loc[data[groupby] == key, v]
+                n_valid = int(in_group.notna().sum())
+                pct = 100.0 * count / n_valid if n_valid else np.nan
+                summary_rows.append({"variable": v, "level": level, "group": col, "n": n_valid, "mean": np.nan,
+                                     "sd": np.nan, "median": np.nan, "q1": np.nan, "q3": np.nan,
+                                     "count": count, "percent": pct})
+                row[col] = f"{count} ({_fmt(pct, decimals)})"
+            tidy_rows.append({**row, **common, "normal": None})
+
+    tidy = pd.DataFrame(tidy_rows, columns=[*TIDY_LEAD, *gcols.values(), *TIDY_TAIL])
+    summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
+    notes = [
+        f"Continuous variables: mean (SD) and Welch's t-test when the Shapiro-Wilk test gave P >= {normality_alpha} "
+        "in every group; otherwise median [Q1, Q3] and the Mann-Whitney U test (exact P when both groups have "
+        "fewer than 50 values and no ties, else normal approximation with continuity correction, as R wilcox.test)"
+        + ("; one-way ANOVA / Kruskal-Wallis for more than two groups." if len(group_values) > 2 else "."),
+        "Categorical variables: n (%), chi-square test (Yates' continuity correction for 2 x 2 tables), "
+        "Fisher's exact test when any expected count is below 5.",
+        "SMD: absolute standardized mean difference (Yang & Dalton for categorical variables). "
+        "Percentages are of patients with a known value; missing values are counted per variable.",
+    ]
+    if no_group:
+        notes.append(f"{no_group} patient(s) with a missing '{groupby}' are not in the table.")
+    return BaselineTable(tidy=tidy, summary=summary, display=_display(tidy, groups, len(data)),
+                         groups=groups, notes=tuple(notes))
+
+
+def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int) -> pd.DataFrame:
+    heads = {"overall": f"Overall (n={n})", **{c: f"{lab} (n={k})" for c, (lab, k) in groups.items()}}
+    rows = []
+    seen: set[str] = set()
+    for _, r in tidy.iterrows():
+        first = r["variable"] not in seen
+        seen.add(r["variable"])
+        row = {"Characteristic": f"{r['label']}, {r['statistic']}" if first else "",
+               "Level": "" if pd.isna(r["level"]) else str(r["level"])}
+        row.update({heads[c]: r[c] for c in heads})
+        row.update({"P value": _fmt_p(r["p_value"]) if first else "", "Test": r["test"] if first else "",
+                    "SMD": f"{r['smd']:.3f}" if first and np.isfinite(r["smd"]) else "",
+                    "Missing": str(r["missing"]) if first else ""})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- leakage type x management ----------------------------------------------------------
+
+def table_leakage_types(
+    spec: StudySpec,
+    cohort: pd.DataFrame,
+    *,
+    type_column: str,
+    management_column: str,
+    events_only: bool = True,
+) -> CrossCounts:
+    """Counts of patients by leakage type (rows) and management (columns).
+
+    Parameters
+    ----------
+    spec
+        Study specification; both columns should be categorical variables in it (their
+        levels give the order and include levels nobody has).
+    cohort
+        Validated cohort.
+    type_column, management_column
+        Column names, read by the caller from the study file (``outcome.event_details``).
+    events_only
+        Tabulate the patients with the event (``spec.outcome.event == 1``), the default; the
+        reference level of each column ("no event") is then left out unless somebody with
+        the event has it, which is shown, counted and noted as an inconsistency.  With
+        ``False`` every patient is tabulated.
+
+    Returns
+    -------
+    CrossCounts
+        ``tidy`` columns ``type``, ``management``, ``n``, ``percent`` (of the patients
+        tabulated); every level combination is listed and missing values form a
+        "(missing)" level, so the counts sum to ``n``, the number of patients tabulated.
+        ``display`` is the wide table with row and column totals and study-file labels.
+    """
+    for col in (type_column, management_column):
+        if col not in cohort.columns:
+            raise ValueError(f"cohort lacks column '{col}'")
+    data = cohort
+    if events_only:
+        data = cohort[pd.to_numeric(cohort[spec.outcome.event]) == 1]
+    notes: list[str] = []
+
+    def as_text(col: str) -> pd.Series:
+        return data[col].astype(object).where(data[col].notna(), "(missing)").astype(str)
+
+    def levels(col: str) -> list[str]:
+        var = spec.variable(col) if col in {v.name for v in spec.variables} else None
+        if var is None or not var.levels:
+            lv = sorted(data[col].dropna().astype(str).unique())
+        else:
+            lv = list(var.levels)
+            if events_only and var.ref_level is not None:
+                used = int((as_text(col) == var.ref_level).sum())
+                if used:
+                    notes.append(f"{used} patient(s) with the event have '{col}' = '{var.ref_level}' (no event)")
+                else:
+                    lv.remove(var.ref_level)
+        if data[col].isna().any():
+            lv.append("(missing)")
+        return lv
+
+    def label(col: str) -> str:
+        return spec.variable(col).label if col in {v.name for v in spec.variables} else col
+
+    rl, cl = levels(type_column), levels(management_column)
+    ct = pd.crosstab(as_text(type_column), as_text(management_column)).reindex(index=rl, columns=cl, fill_value=0)
+    n = len(data)
+    tidy = ct.rename_axis(index="type", columns="management").stack().rename("n").reset_index()
+    tidy["n"] = tidy["n"].astype(int)
+    tidy["percent"] = 100.0 * tidy["n"] / n if n else np.nan
+    wide = ct.copy()
+    wide["Total"] = wide.sum(axis=1)
+    wide.loc["Total"] = wide.sum(axis=0)
+    wide = wide.rename_axis(index=label(type_column), columns=label(management_column)).reset_index()
+    return CrossCounts(tidy=tidy, display=wide, n=n, notes=tuple(notes))

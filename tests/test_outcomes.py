@@ -1,0 +1,228 @@
+"""Tests of cementleak_stats.outcomes against R (tests/reference/outcomes.R -> outcomes_r.json).
+
+The fixture uses column names that appear nowhere in the package (pid, visit, pain, disab):
+the module must take every name from the study specification.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cementleak_stats.outcomes import (
+    TEST_COLUMNS,
+    analyze_outcomes,
+    describe_outcomes,
+    holm,
+    outcomes_long,
+    outcomes_tests,
+    signed_rank_test,
+)
+from cementleak_stats.spec import parse_spec
+
+REF = Path(__file__).parent / "reference"
+R = json.loads((REF / "outcomes_r.json").read_text())
+RTOL = 1e-10
+
+
+def make_spec():
+    return parse_spec({
+        "study": {"title": "t", "id_column": "pid"},
+        "cohort_file": "c.csv",
+        "outcome": {"time": "t_m", "event": "ev", "horizon": 12, "followup": 12},
+        "variables": [{"name": "x1", "label": "X1", "kind": "continuous", "candidate": True}],
+        "repeated": {
+            "file": "o.csv", "id": "pid", "timepoint": "visit",
+            "timepoints": [{"name": "base", "label": "Baseline"}, {"name": "d3", "label": "Day 3"},
+                           {"name": "m12", "label": "Month 12"}],
+            "measures": [{"name": "pain", "label": "Pain", "unit": "0-10", "range": [0, 10]},
+                         {"name": "disab", "label": "Disability", "unit": "%", "range": [0, 100]}],
+        },
+    })
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return make_spec()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return pd.read_csv(REF / "outcomes_fixture.csv")
+
+
+@pytest.fixture(scope="module")
+def tests_frame(spec, data):
+    return outcomes_tests(spec, data)
+
+
+def _row(frame, measure, test, comparison):
+    sel = frame[(frame["measure"] == measure) & (frame["test"] == test) & (frame["comparison"] == comparison)]
+    assert len(sel) == 1, (measure, test, comparison)
+    return sel.iloc[0]
+
+
+def test_columns_and_rows(tests_frame):
+    assert list(tests_frame.columns) == TEST_COLUMNS
+    # per measure: Friedman, ANOVA, LMM + 3 pairs x 2 tests
+    assert len(tests_frame) == 2 * (3 + 6)
+    assert tests_frame["p_adjusted"].isna().sum() == 2 * 3
+
+
+@pytest.mark.parametrize("measure", ["pain", "disab"])
+def test_friedman_matches_r(tests_frame, measure):
+    ref = R["outcomes"][measure]["friedman"]
+    row = _row(tests_frame, measure, "Friedman", "all timepoints")
+    # R 4.2: friedman.test(y[complete.cases(y), ])
+    np.testing.assert_allclose(row["statistic"], ref["statistic"], rtol=RTOL)
+    np.testing.assert_allclose(row["p_value"], ref["p"], rtol=RTOL)
+    assert row["df"] == ref["df"] and row["n"] == ref["n"]
+
+
+@pytest.mark.parametrize("measure", ["pain", "disab"])
+def test_rm_anova_matches_r(tests_frame, measure):
+    ref = R["outcomes"][measure]["rm_anova"]
+    row = _row(tests_frame, measure, "repeated-measures ANOVA", "all timepoints")
+    # R 4.2: summary(aov(value ~ visit + Error(pid/visit))) on complete cases
+    np.testing.assert_allclose(row["statistic"], ref["F"], rtol=RTOL)
+    np.testing.assert_allclose(row["p_value"], ref["p"], rtol=1e-8)
+    assert row["df"] == ref["df1"]
+
+
+@pytest.mark.parametrize("measure", ["pain", "disab"])
+def test_pairwise_match_r(tests_frame, measure):
+    for ref in R["outcomes"][measure]["pairwise"]:
+        w = _row(tests_frame, measure, "Wilcoxon signed-rank", ref["comparison"])
+        # R 4.2: wilcox.test(later, earlier, paired = TRUE) -> V and P; p.adjust(, "holm")
+        assert w["statistic"] == ref["wilcoxon_v"]
+        np.testing.assert_allclose(w["p_value"], ref["wilcoxon_p"], rtol=RTOL)
+        np.testing.assert_allclose(w["p_adjusted"], ref["wilcoxon_p_holm"], rtol=RTOL)
+        assert w["n"] == ref["n_pairs"]
+        t = _row(tests_frame, measure, "paired t-test", ref["comparison"])
+        # R 4.2: t.test(later, earlier, paired = TRUE); p.adjust(, "holm")
+        np.testing.assert_allclose(t["statistic"], ref["t"], rtol=RTOL)
+        np.testing.assert_allclose(t["p_value"], ref["t_p"], rtol=RTOL)
+        np.testing.assert_allclose(t["p_adjusted"], ref["t_p_holm"], rtol=RTOL)
+        assert t["df"] == ref["t_df"]
+        np.testing.assert_allclose(t["estimate"], ref["mean_diff"], rtol=RTOL)
+        np.testing.assert_allclose(t["effect_size"], ref["mean_diff"] / ref["sd_diff"], rtol=RTOL)
+
+
+def test_fixture_covers_both_wilcoxon_branches():
+    rows = [r for m in R["outcomes"].values() for r in m["pairwise"]]
+    assert any(r["ties"] and r["zeros"] for r in rows)  # normal approximation, zeros dropped
+    assert any(not r["ties"] and not r["zeros"] for r in rows)  # exact
+
+
+@pytest.mark.parametrize("case", sorted(R["wilcoxon_cases"]))
+def test_signed_rank_branches_match_r(case):
+    ref = R["wilcoxon_cases"][case]
+    res = signed_rank_test(np.array(ref["x"]), np.array(ref["y"]))
+    # R 4.2: wilcox.test(x, y, paired = TRUE)
+    np.testing.assert_allclose(res.statistic, ref["v"], rtol=RTOL)
+    np.testing.assert_allclose(res.p_value, ref["p"], rtol=RTOL)
+
+
+def test_signed_rank_statistic_is_w_plus_not_scipy_min():
+    later = np.array([5.0, 6, 7, 8, 9, 1.5])
+    earlier = np.zeros(6)
+    res = signed_rank_test(later, earlier)
+    assert res.statistic == 21.0  # all positive: W+ = 1+...+6 (SciPy two-sided would say 0)
+    assert res.method == "exact"
+
+
+def test_signed_rank_all_zero():
+    res = signed_rank_test(np.ones(4), np.ones(4))
+    assert res.n == 0 and np.isnan(res.p_value)
+
+
+@pytest.mark.parametrize("measure", ["pain", "disab"])
+def test_mixed_model_matches_nlme(spec, data, measure):
+    res = analyze_outcomes(spec, data)
+    ref = R["outcomes"][measure]["lme"]
+    fe = res.mixed_models[res.mixed_models["measure"] == measure]
+    # R nlme: lme(value ~ visit, random = ~1 | pid, method = "REML"), all available rows
+    np.testing.assert_allclose(fe["estimate"].to_numpy(), ref["estimate"], rtol=1e-6)
+    # SEs: nlme uses (X'V^-1 X)^-1; statsmodels inverts the observed information of the joint
+    # REML likelihood, whose fixed/variance cross-terms are not zero when a visit is missing
+    # (patient P27): about 2e-4 relative here, exactly equal for complete data.
+    np.testing.assert_allclose(fe["se"].to_numpy(), ref["se"], rtol=1e-3)
+    assert list(fe["term"]) == ["(Intercept)", "d3 vs base", "m12 vs base"]
+
+
+def test_holm_matches_r():
+    # R 4.2: p.adjust(c(0.01, 0.04, 0.03, 0.005, NA, 0.2), method = "holm")
+    got = holm(np.array(R["holm"]["p"], dtype=float))
+    want = np.array(R["holm"]["adjusted"], dtype=float)
+    np.testing.assert_allclose(got, want, rtol=RTOL, equal_nan=True)
+
+
+def test_descriptives(spec, data):
+    d = describe_outcomes(spec, data)
+    assert len(d) == 6
+    row = d[(d["measure"] == "disab") & (d["timepoint"] == "m12")].iloc[0]
+    x = data.loc[data["visit"] == "m12", "disab"].dropna()
+    assert row["n"] == 26 and row["missing"] == 1
+    np.testing.assert_allclose([row["mean"], row["sd"], row["median"]], [x.mean(), x.std(), x.median()])
+    assert row["timepoint_label"] == "Month 12" and row["measure_label"] == "Disability (%)"
+
+
+def test_long_frame_has_labels_and_order(spec, data):
+    long = outcomes_long(spec, data)
+    assert list(long.columns) == ["id", "measure", "measure_label", "timepoint", "timepoint_label",
+                                  "timepoint_index", "value"]
+    assert len(long) == 2 * len(data)
+    first = long[long["id"] == "P01"].head(3)
+    assert list(first["timepoint_index"]) == [0, 1, 2]
+    assert list(long["measure"].unique()) == ["pain", "disab"]
+
+
+def test_trajectories_for_the_figure(spec, data):
+    res = analyze_outcomes(spec, data)
+    traj = res.trajectories("pain")
+    assert list(traj.columns) == ["id", "timepoint", "value"]
+    assert list(traj["timepoint"].cat.categories) == ["Baseline", "Day 3", "Month 12"]
+    assert traj["timepoint"].cat.ordered
+    assert traj["id"].tolist()[:3] == [0, 0, 0] and traj["id"].max() == 26  # anonymous index, not "P01"
+    with pytest.raises(KeyError):
+        res.trajectories("nope")
+
+
+def test_input_not_modified(spec, data):
+    before = data.copy()
+    analyze_outcomes(spec, data)
+    pd.testing.assert_frame_equal(data, before)
+
+
+def test_bad_inputs(spec, data):
+    with pytest.raises(ValueError, match="not declared"):
+        outcomes_long(spec, data.assign(visit=data["visit"].replace("d3", "day3")))
+    with pytest.raises(ValueError, match="more than one row"):
+        outcomes_long(spec, pd.concat([data, data.head(1)]))
+    with pytest.raises(ValueError, match="lacks column"):
+        outcomes_long(spec, data.drop(columns="pain"))
+    bare = parse_spec({**make_spec().model_dump(exclude={"base_dir", "source", "repeated"})})
+    with pytest.raises(ValueError, match="no 'repeated' section"):
+        outcomes_tests(bare, data)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-50, 50, allow_nan=False).filter(lambda v: abs(v) > 1e-6), min_size=1, max_size=40))
+def test_signed_rank_symmetry(diffs):
+    """Swapping later and earlier gives V' = n(n+1)/2 - V and the same two-sided P."""
+    d = np.round(np.array(diffs), 3)
+    d = d[d != 0]
+    if d.size == 0:
+        return
+    a = signed_rank_test(d, np.zeros_like(d))
+    b = signed_rank_test(np.zeros_like(d), d)
+    n = a.n
+    assert a.statistic + b.statistic == pytest.approx(n * (n + 1) / 2)
+    assert a.p_value == pytest.approx(b.p_value, rel=1e-12)
+    assert 0 <= a.p_value <= 1
