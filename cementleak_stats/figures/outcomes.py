@@ -1,0 +1,155 @@
+"""Repeated outcomes (e.g. pain and disability scores): individual trajectories and a summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from scipy import stats
+
+from ._util import require_columns
+from .theme import COLUMN_WIDTH, GREY, PAGE_WIDTH, PALETTE, new_axes, new_panels, ordered_unique, panel_letter, themed
+
+Summary = Literal["mean", "median"]
+_SUMMARY_LABEL = {"mean": "Mean (95% CI)", "median": "Median (IQR)"}
+
+
+def _summarise(wide: pd.DataFrame, how: Summary) -> pd.DataFrame:
+    """Centre and interval per time point (columns of ``wide``), ignoring missing values.
+
+    Notes
+    -----
+    mean: mean +/- t(0.975, n - 1) * SD / sqrt(n); median: 25th and 75th percentiles.
+    """
+    rows = []
+    for col in wide.columns:
+        v = wide[col].dropna().to_numpy(float)
+        if v.size == 0:
+            rows.append((np.nan, np.nan, np.nan))
+        elif how == "mean":
+            half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else np.nan
+            rows.append((v.mean(), v.mean() - half, v.mean() + half))
+        else:
+            q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+            rows.append((med, q1, q3))
+    return pd.DataFrame(rows, columns=["centre", "low", "high"], index=wide.columns)
+
+
+@themed
+def plot_trajectories(
+    long: pd.DataFrame,
+    *,
+    measure_label: str,
+    summary: Summary = "mean",
+    ylim: tuple[float, float] | None = None,
+    xlabel: str | None = None,
+    colour: str = PALETTE[0],
+    legend: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Individual trajectories (thin grey lines) with the mean and 95% CI (or median and IQR).
+
+    Parameters
+    ----------
+    long : one row per patient and time point with columns ``id`` (an anonymised index; it
+        is only used to join a patient's points and is never shown), ``timepoint`` (ordered
+        categorical whose categories are the labels shown, in time order) and ``value``.
+        Missing values break a patient's line.
+    measure_label : y-axis label, e.g. "VAS pain score (0-10)".
+    summary : "mean" (mean, t-based 95% CI) or "median" (median, interquartile range).
+    ylim : y limits, e.g. the measure's possible range.
+    xlabel : x-axis label (none by default: the time point labels speak for themselves).
+    colour : colour of the summary.
+    legend : draw a legend.
+    title : axes title.
+    ax : axes to draw into; a new single-column figure by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Individual lines are one ``LineCollection`` (gid ``trajectory-individual``, one
+        segment per patient); the summary line has gid ``trajectory-summary``.
+    """
+    require_columns(long, ("id", "timepoint", "value"), what="plot_trajectories")
+    levels = ordered_unique(long["timepoint"])
+    wide = long.pivot_table(index="id", columns="timepoint", values="value", aggfunc="first", observed=False, dropna=False)
+    wide = wide.reindex(columns=levels)
+    x = np.arange(len(levels), dtype=float)
+    ax = new_axes(ax, size=(COLUMN_WIDTH, COLUMN_WIDTH * 0.8))
+    segments = [np.column_stack([x, row]) for row in wide.to_numpy(float)]
+    individual = LineCollection(segments, colors=GREY, linewidths=0.6, alpha=0.45, zorder=1)
+    individual.set_gid("trajectory-individual")
+    ax.add_collection(individual)
+    summ = _summarise(wide, summary)
+    err = np.vstack([summ["centre"] - summ["low"], summ["high"] - summ["centre"]])
+    ax.errorbar(x, summ["centre"], yerr=err, fmt="none", ecolor=colour, elinewidth=1.3, capsize=3, capthick=1.3, zorder=3)
+    ax.plot(x, summ["centre"], "o-", color=colour, linewidth=1.8, markersize=5, zorder=4, gid="trajectory-summary")
+    ax.set_xticks(x, [str(lv) for lv in levels])
+    ax.set_xlim(-0.25, len(levels) - 0.75)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    else:
+        ax.autoscale_view(scalex=False)
+    ax.set_ylabel(measure_label)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if legend:
+        handles = [
+            Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=f"Individual patients (n = {len(wide)})"),
+            Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=_SUMMARY_LABEL[summary]),
+        ]
+        ax.legend(handles=handles, loc="best")
+    if title:
+        ax.set_title(title, loc="left")
+    return ax
+
+
+@themed
+def plot_outcome_panels(
+    long_all: pd.DataFrame,
+    *,
+    summary: Summary = "mean",
+    ylims: Mapping[str, tuple[float, float]] | None = None,
+    ncols: int = 2,
+    panel_letters: bool = True,
+) -> Figure:
+    """One :func:`plot_trajectories` panel per measure, side by side on a page-width figure.
+
+    Parameters
+    ----------
+    long_all : as for :func:`plot_trajectories` plus a ``measure`` column whose values are
+        the measures' labels (used as the panels' y labels), in categorical order if
+        categorical.
+    summary : "mean" or "median", as in :func:`plot_trajectories`.
+    ylims : y limits per measure label (e.g. the measure's possible range).
+    ncols : panels per row.
+    panel_letters : label the panels A, B, C ... in bold at the top left.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_columns(long_all, ("measure", "id", "timepoint", "value"), what="plot_outcome_panels")
+    measures = ordered_unique(long_all["measure"])
+    ncols = max(1, min(ncols, len(measures)))
+    fig, axes = new_panels(len(measures), ncols=ncols, panel_size=(PAGE_WIDTH / ncols, PAGE_WIDTH / ncols * 0.8))
+    for i, (ax, measure) in enumerate(zip(axes, measures)):
+        part = long_all[long_all["measure"] == measure]
+        plot_trajectories(
+            part,
+            measure_label=str(measure),
+            summary=summary,
+            ylim=(ylims or {}).get(str(measure)),
+            legend=i == 0,
+            ax=ax,
+        )
+        if panel_letters:
+            panel_letter(ax, i)
+    return fig
