@@ -1,0 +1,208 @@
+"""Run a document's ``{python}`` cells and inline expressions in one Jupyter kernel (nbclient).
+
+Order (what Quarto's inline code means, replicated): cells and inline expressions run in
+document order, in one kernel, so an inline `` `{python} n_events` `` sees the state left by
+the cells *above* it and not by those below.  Each inline expression is a hidden cell of its
+own (a few milliseconds each), which keeps that order exact and lets an error name the
+expression's own line.  Hidden cells run with ``store_history=False``: they do not change
+``_``, ``Out`` or the execution counts of the visible cells.
+
+The value of an inline expression is formatted as Quarto does: a ``str`` as is (no quotes,
+read as markdown), an object with ``_repr_markdown_`` through it, anything else through its
+``text/plain`` repr — so a ``numpy.float64`` prints as ``np.float64(0.3)``, as it would in
+Quarto; documents pass formatted strings.
+
+The kernel is the interpreter that runs the renderer (``sys.executable`` through ipykernel),
+not whatever ``python3`` kernelspec a user directory may hold, so documents import the same
+``cementleak_stats``.  Its working directory is the document's directory, as in Quarto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from ipykernel.kernelspec import get_kernel_dict
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from .config import DocumentMeta
+from .parse import CodeCell, InlineExpr, MdLine, Origin, ParsedDocument
+from .problems import RenderError, SubsetProblem
+
+#: mime type of the text an inline expression hands back
+INLINE_MIME = "text/x-cementleak-inline"
+_KERNEL_NAME = "cementleak-python"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+_SETUP = """\
+def _cementleak_setup():
+    import types
+    from IPython import get_ipython
+    from IPython.display import display
+
+    def emit(value):
+        if isinstance(value, str):
+            text = value
+        else:
+            data, _ = get_ipython().display_formatter.format(value)
+            text = data.get("text/markdown") or data.get("text/plain", "")
+        display({{{MIME!r}: text}}, raw=True)
+
+    def figsize(width, height):
+        try:
+            import matplotlib
+        except ImportError:
+            return
+        matplotlib.rcParams["figure.figsize"] = (width, height)
+
+    try:
+        import matplotlib
+    except ImportError:
+        pass
+    else:
+        get_ipython().run_line_magic("matplotlib", "inline")
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats("png")
+        matplotlib.rcParams.update({{"figure.figsize": ({W}, {H}), "figure.dpi": {DPI}, "savefig.dpi": {DPI}}})
+    return types.SimpleNamespace(emit=emit, figsize=figsize)
+
+_cementleak = _cementleak_setup()
+del _cementleak_setup
+"""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """Outputs (nbformat dicts) of each executed cell by cell index, and each inline value."""
+
+    cells: dict[int, tuple[dict[str, Any], ...]]
+    inlines: dict[int, str]
+
+
+@dataclass(frozen=True)
+class _Step:
+    source: str
+    kind: str  # "setup" | "cell" | "inline" | "hidden"
+    cell: CodeCell | None = None
+    inline: InlineExpr | None = None
+
+
+def _effective(value: bool | None, default: bool) -> bool:
+    return default if value is None else value
+
+
+def _steps(doc: ParsedDocument, meta: DocumentMeta) -> Iterator[_Step]:
+    yield _Step(_SETUP.format(MIME=INLINE_MIME, W=meta.fig_width, H=meta.fig_height, DPI=meta.fig_dpi), "setup")
+    for block in doc.blocks:
+        if isinstance(block, CodeCell):
+            if not _effective(block.options.eval, meta.execute.eval):
+                continue
+            o = block.options
+            sized = o.fig_width is not None or o.fig_height is not None
+            if sized:
+                yield _Step(f"_cementleak.figsize({o.fig_width or meta.fig_width}, {o.fig_height or meta.fig_height})", "hidden")
+            yield _Step(block.source, "cell", cell=block)
+            if sized:
+                yield _Step(f"_cementleak.figsize({meta.fig_width}, {meta.fig_height})", "hidden")
+        elif isinstance(block, MdLine):
+            for _, _, idx in block.inlines:
+                expr = doc.inlines[idx]
+                yield _Step(f"_cementleak.emit((\n{expr.code}\n))", "inline", inline=expr)
+
+
+def _kernel_manager(kernel_dir: Path) -> AsyncKernelManager:
+    spec_dir = kernel_dir / _KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(get_kernel_dict()), encoding="utf-8")
+    ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)])
+    # IPC sockets in the scratch directory: local only, and no "running over TCP" warning
+    return AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc", ip=str(kernel_dir / "ipc"))
+
+
+def _failure(step: _Step, ename: str, evalue: str, traceback: str) -> RenderError:
+    tb = _ANSI.sub("", traceback)
+    if step.inline is not None:
+        o: Origin = step.inline.origin
+        rule = f"inline expression `{step.inline.code}` failed: {ename}: {evalue}"
+        return RenderError([SubsetProblem(o.file, o.line, rule)], details=tb)
+    assert step.cell is not None
+    m = _CELL_LINE.search(tb)
+    line = step.cell.origin.line + int(m.group(1)) if m else step.cell.origin.line
+    label = f" '{step.cell.options.label}'" if step.cell.options.label else ""
+    rule = f"cell{label} (starting at line {step.cell.origin.line}) failed: {ename}: {evalue}"
+    return RenderError([SubsetProblem(step.cell.origin.file, line, rule)], details=tb)
+
+
+def execute_document(
+    doc: ParsedDocument,
+    meta: DocumentMeta,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    startup_timeout: int = 120,
+) -> ExecutionResult:
+    """Execute ``doc`` in a fresh kernel; raise :class:`RenderError` at the first failure.
+
+    Parameters
+    ----------
+    on_step
+        Called with a short description before each visible cell.
+    """
+    steps = list(_steps(doc, meta))
+    if len(steps) == 1:  # only the setup cell: nothing to run, no kernel (Quarto's markdown engine)
+        return ExecutionResult(cells={}, inlines={})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s.source) for s in steps]
+    # the kernel's IPC sockets need a short path (a Unix socket path has at most 107 bytes)
+    kernel_dir = Path(tempfile.mkdtemp(prefix="cementleak-kernel-"))
+    try:
+        return _run(doc, steps, nb, kernel_dir, on_step, startup_timeout)
+    finally:
+        shutil.rmtree(kernel_dir, ignore_errors=True)
+
+
+def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_step: Callable[[str], None] | None, startup_timeout: int) -> ExecutionResult:
+    client = NotebookClient(
+        nb,
+        km=_kernel_manager(kernel_dir),
+        timeout=None,
+        startup_timeout=startup_timeout,
+        allow_errors=False,
+        resources={"metadata": {"path": str(doc.path.parent)}},
+    )
+    cells: dict[int, tuple[dict[str, Any], ...]] = {}
+    inlines: dict[int, str] = {}
+    n_visible = sum(1 for s in steps if s.kind == "cell")
+    done = 0
+    with client.setup_kernel(cleanup_kc=True):
+        for i, (step, nb_cell) in enumerate(zip(steps, nb.cells)):
+            if step.kind == "cell" and on_step is not None:
+                done += 1
+                assert step.cell is not None
+                on_step(f"cell {done}/{n_visible}" + (f" {step.cell.options.label}" if step.cell.options.label else ""))
+            try:
+                client.execute_cell(nb_cell, i, store_history=step.kind == "cell")
+            except CellExecutionError as exc:
+                if step.kind in ("setup", "hidden"):
+                    raise RenderError([SubsetProblem(doc.display, None, f"the engine's setup code failed: {exc.ename}: {exc.evalue}")], details=str(exc)) from None
+                raise _failure(step, exc.ename, exc.evalue, exc.traceback) from None
+            except (CellTimeoutError, DeadKernelError) as exc:
+                where = step.cell.origin if step.cell else step.inline.origin if step.inline else Origin(doc.display, 1)
+                raise RenderError([SubsetProblem(where.file, where.line, f"the kernel stopped: {exc}")]) from None
+            outputs = tuple(dict(o) for o in nb_cell.get("outputs", []))
+            if step.cell is not None:
+                cells[step.cell.index] = outputs
+            elif step.inline is not None:
+                texts = [o["data"][INLINE_MIME] for o in outputs if o.get("output_type") == "display_data" and INLINE_MIME in o.get("data", {})]
+                inlines[step.inline.index] = texts[-1] if texts else ""
+    return ExecutionResult(cells=cells, inlines=inlines)

@@ -1,0 +1,300 @@
+"""Render a Quarto project with the built-in engine, atomically.
+
+``render_project`` reads ``_quarto.yml``, finds the documents, and for each: parses it
+(:mod:`.parse`), checks it stays inside the subset, executes it once in a Jupyter kernel
+(:mod:`.execute`), assembles pandoc markdown with numbered figures, tables and sections
+(:mod:`.assemble`, :mod:`.crossref`) and writes every requested format (:mod:`.writers`).
+
+Atomicity: everything is written into a temporary directory ``.render-XXXX`` next to the
+output directory.  Only when every document and every format succeeded is the new tree
+swapped in (``os.replace``); files of the previous output that this render does not produce
+(other formats, ``results/`` written by the analysis) are carried over as hard links.  Any
+failure removes the temporary directory and leaves the previous output untouched.  A lock
+file (``filelock``) stops a second render of the same output directory.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from filelock import FileLock, Timeout
+from pydantic import ValidationError
+
+from .assemble import document_pieces
+from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_project, requested_formats, resolve_document
+from .crossref import number, to_markdown
+from .execute import execute_document
+from .parse import ParsedDocument, find_project_root, parse_document, static_problems
+from .problems import RenderError, SubsetProblem, display_path
+from .writers import WRITERS, WriteJob
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One output file: the source document, its Quarto format and the final path."""
+
+    document: str
+    format: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    """What a successful render wrote (paths are inside ``output_dir``)."""
+
+    project_dir: Path
+    output_dir: Path
+    files: tuple[RenderedFile, ...]
+    warnings: tuple[str, ...]
+    seconds: float
+
+
+def lock_path(output_dir: Path) -> Path:
+    """The lock file guarding ``output_dir`` (``<parent>/.render.lock``)."""
+    return output_dir.parent / ".render.lock"
+
+
+def discover_documents(project: ProjectConfig, output_dir: Path) -> list[Path]:
+    """The ``.qmd`` files to render: ``project.render`` globs (``!glob`` excludes), else every
+    ``.qmd`` whose path has no part starting with ``_`` or ``.`` (Quarto's rule)."""
+    root = project.root
+    if project.render:
+        chosen: dict[Path, None] = {}
+        for pattern in project.render:
+            if pattern.startswith("!"):
+                for p in list(chosen):
+                    if fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern[1:]):
+                        del chosen[p]
+            else:
+                matches = sorted(root.glob(pattern))
+                if not matches:
+                    raise RenderError([SubsetProblem("_quarto.yml", None, f"project.render entry '{pattern}' matches no file")])
+                chosen.update((m.resolve(), None) for m in matches if m.is_file())
+        return list(chosen)
+    out = []
+    for p in sorted(root.rglob("*.qmd")):
+        rel = p.relative_to(root)
+        if any(part.startswith(("_", ".")) for part in rel.parts):
+            continue
+        if output_dir in p.resolve().parents:
+            continue
+        out.append(p.resolve())
+    return out
+
+
+def _front_problems(doc: ParsedDocument, project: ProjectConfig) -> tuple[DocumentConfig | None, list[SubsetProblem]]:
+    problems = list(doc.problems)
+    config: DocumentConfig | None
+    try:
+        config = resolve_document(project, doc.front_matter)
+    except (ValidationError, KeyError):
+        config = None  # the front matter's problems are already among doc.problems
+    meta = config.meta if config else None
+    problems += static_problems(
+        doc,
+        number_sections=meta.number_sections if meta else bool(doc.front_matter.get("number-sections")),
+        has_bibliography=bool(meta.bibliography) if meta else "bibliography" in doc.front_matter,
+    )
+    return (None if problems else config), problems
+
+
+def check_document(path: str | Path) -> list[SubsetProblem]:
+    """Every reason the built-in engine would refuse ``path``, without executing it.
+
+    Checks the front matter and ``_quarto.yml`` options, the includes, every cell's options,
+    fenced divs, shortcodes, and that each ``@fig-``/``@tbl-``/``@sec-`` reference has a
+    target.  An empty list means the document is inside the supported subset.
+    """
+    path = Path(path).resolve()
+    root = find_project_root(path)
+    try:
+        project = load_project(root)
+    except RenderError as exc:
+        return list(exc.problems)
+    return _front_problems(parse_document(path, root=root), project)[1]
+
+
+def _metadata_file(config: DocumentConfig, doc_dir: Path, dest: Path) -> Path:
+    m = config.meta
+    data: dict[str, object] = {"lang": m.lang}
+    for key in ("title", "subtitle", "date", "abstract"):
+        if getattr(m, key):
+            data[key] = getattr(m, key)
+    if m.author:
+        # plain strings: pandoc's HTML and DOCX writers print a structured author as "true"
+        data["author"] = [a if isinstance(a, str) else ", ".join(filter(None, (a.name, a.affiliation, a.email))) for a in m.author]
+    if m.keywords:
+        data["keywords"] = list(m.keywords)
+    if m.bibliography:
+        data["bibliography"] = [str((doc_dir / b).resolve()) for b in m.bibliography]
+    if m.csl:
+        data["csl"] = str((doc_dir / m.csl).resolve())
+    dest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def _output_name(doc: Path, root: Path, fmt: str, config: DocumentConfig) -> Path:
+    rel = doc.relative_to(root)
+    name = config.formats[fmt].output_file or (rel.stem + FORMAT_EXTENSIONS[fmt])
+    return rel.parent / name
+
+
+def _render_document(
+    doc_path: Path, project: ProjectConfig, formats: Sequence[str], *, staging: Path, build: Path, progress: Progress, claimed: dict[Path, str]
+) -> tuple[list[RenderedFile], list[str]]:
+    display = display_path(doc_path, project.root)
+    progress(display, "check")
+    doc = parse_document(doc_path, root=project.root)
+    config, problems = _front_problems(doc, project)
+    if problems:
+        raise RenderError(problems)
+    assert config is not None
+    targets = [f for f in config.formats if f in formats]
+    if not targets:
+        return [], []
+    outputs = {}
+    for fmt in targets:
+        rel = _output_name(doc_path, project.root, fmt, config)
+        if rel in claimed:
+            raise RenderError([SubsetProblem(display, None, f"output '{rel}' ({fmt}) is also written by {claimed[rel]}", "set 'output-file' in one of the formats")])
+        claimed[rel] = f"{display} ({fmt})"
+        outputs[fmt] = rel
+    work = Path(tempfile.mkdtemp(prefix=doc_path.stem + "-", dir=build))
+    progress(display, "execute")
+    result = execute_document(doc, config.meta, on_step=lambda s: progress(display, s))
+    echo_default = not all(f == "revealjs" for f in config.formats)
+    pieces = document_pieces(doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
+    body = to_markdown(pieces, number(pieces, number_sections=config.meta.number_sections), result.inlines, number_sections=config.meta.number_sections)
+    (work / "body.md").write_text(body, encoding="utf-8")
+    job = WriteJob(
+        display=display,
+        markdown=work / "body.md",
+        metadata=_metadata_file(config, doc_path.parent, work / "meta.yaml"),
+        doc_dir=doc_path.parent,
+        build_dir=work,
+        citeproc=bool(config.meta.bibliography),
+        has_title=bool(config.meta.title),
+    )
+    files, warnings = [], []
+    for fmt, rel in outputs.items():
+        progress(display, fmt)
+        out = staging / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        warnings += WRITERS[fmt](job, config.formats[fmt], out)  # type: ignore[operator]
+        files.append(RenderedFile(display, fmt, rel))
+    return files, warnings
+
+
+def _carry_over(previous: Path, staging: Path) -> None:
+    """Hard-link (or copy) files of the previous output that this render did not produce."""
+    for dirpath, _, filenames in os.walk(previous):
+        rel_dir = Path(dirpath).relative_to(previous)
+        for name in filenames:
+            target = staging / rel_dir / name
+            if target.exists() or any(p.is_file() for p in target.parents if p.is_relative_to(staging)):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(Path(dirpath) / name, target)
+            except OSError:
+                shutil.copy2(Path(dirpath) / name, target)
+
+
+def _swap(staging: Path, output: Path, scratch: Path) -> None:
+    if output.exists():
+        _carry_over(output, staging)
+        old = scratch / "previous"
+        os.replace(output, old)
+        try:
+            os.replace(staging, output)
+        except OSError:
+            os.replace(old, output)
+            raise
+    else:
+        os.replace(staging, output)
+
+
+def render_project(
+    project_dir: str | Path = ".",
+    *,
+    to: Iterable[str] = ("html", "pdf", "docx", "slides"),
+    output_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> RenderReport:
+    """Render every document of a Quarto project into ``output_dir``, all or nothing.
+
+    Parameters
+    ----------
+    project_dir
+        Directory holding ``_quarto.yml`` (optional: without it every ``.qmd`` is rendered
+        to HTML).
+    to
+        Outputs wanted: ``html``, ``pdf`` (Typst), ``docx``, ``slides`` (reveal.js), or the
+        Quarto names ``typst`` / ``revealjs``.  A document is rendered to the formats it
+        declares that are also in ``to``.
+    output_dir
+        Where the outputs go, relative to ``project_dir``; ``None`` = ``project.output-dir``
+        of ``_quarto.yml`` (default ``_output``).  The layout below it mirrors the sources
+        (``report/study.qmd`` -> ``_output/report/study.html``), as in Quarto.
+    progress
+        ``progress(document, step)`` is called at each step (check, execute, each cell,
+        each format, swap); the CLI shows it.
+
+    Returns
+    -------
+    RenderReport
+        The files written, pandoc/typst warnings, and the elapsed time.
+
+    Raises
+    ------
+    RenderError
+        On the first document that cannot be rendered (outside the subset, failing cell,
+        unresolved reference, writer error) or when another render holds the lock.  The
+        previous output directory is then unchanged.
+    """
+    started = time.perf_counter()
+    root = Path(project_dir).resolve()
+    project = load_project(root)
+    out = (root / (output_dir if output_dir is not None else project.output_dir)).resolve()
+    formats = requested_formats(to)
+    report = progress or (lambda document, step: None)
+    documents = discover_documents(project, out)
+    if not documents:
+        raise RenderError([SubsetProblem(display_path(root, None), None, "no .qmd document to render")])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(out)), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RenderError([SubsetProblem(str(out), None, f"another render is writing this output directory (lock {lock_path(out).name} is held)", "wait for it to finish, then run again")]) from None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
+        try:
+            staging, build = scratch / "output", scratch / "build"
+            staging.mkdir()
+            build.mkdir()
+            files: list[RenderedFile] = []
+            warnings: list[str] = []
+            claimed: dict[Path, str] = {}
+            for doc in documents:
+                f, w = _render_document(doc, project, formats, staging=staging, build=build, progress=report, claimed=claimed)
+                files += f
+                warnings += w
+            report(display_path(out, root), "swap")
+            _swap(staging, out, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        lock.release()
+    final = tuple(RenderedFile(f.document, f.format, out / f.path) for f in files)
+    return RenderReport(root, out, final, tuple(warnings), round(time.perf_counter() - started, 2))
