@@ -5,24 +5,78 @@ from lifelines; the baseline survival used for risks at the horizon is the Efron
 one of R ``survfit.coxph`` (lifelines' own baseline is Breslow-type; METHODS.md), computed by
 :func:`cementleak_stats.models.coxfit.efron_baseline_cumhaz` for a patient at the covariate
 means.  Every risk in the package is ``1 - S0(t) ** exp(lp)`` with ``lp`` centred at the means.
+
+Centring: the package centres every design column at its mean, as ``rms::cph`` does.  R
+``survival`` 3.x ``coxph`` does not centre columns whose values all lie in {-1, 0, 1} (its
+``nocenter`` argument), so its ``fit$means``, ``predict(fit, type = "lp")`` and ``survfit(fit)``
+refer to a patient with those columns at 0.  The two differ by the constant
+``sum(b * (colMeans(X) - fit$means))`` in lp and ``S0_pkg = S0_R ** exp(shift)`` in the
+baseline; every predicted risk is identical.  The tests check both against R this way.
+
+Also here: the univariable screen, predictor selection as the study file says, global tests,
+the forest-plot frame, and the detection of numerical trouble (separation, runaway
+coefficients, near-collinearity, non-finite standard errors, constant or exactly collinear
+columns), with a ridge-penalized fit as the documented fallback.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
 
 from ..design import Design, Term, encode
-from ..spec import StudySpec
+from ..errors import AnalysisError
+from ..spec import StudySpec, Variable
 from .coxfit import efron_baseline_cumhaz, step_at
 
 #: lifelines stops when the log-likelihood changes by < 1e-9 relative (R's default too); that
-#: leaves coefficients ~1e-5 from the optimum on some data.  We converge fully.
-LIFELINES_FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-15, "max_steps": 200}
+#: leaves coefficients ~1e-5 from the optimum on some data.  We converge fully.  lifelines also
+#: stops when the Newton decrement g'H^{-1}g/2 < precision, i.e. with a last step of about
+#: sqrt(precision): precision=1e-12 left coefficients 2e-7 (relative) from R's on Rossi, so
+#: precision is set below reach and the stop comes from the relative log-likelihood change
+#: (1e-15, machine precision); coefficients then agree with R coxph(eps=1e-12) to ~1e-11.
+LIFELINES_FIT_OPTIONS = {"precision": 1e-20, "r_precision": 1e-15, "max_steps": 200}
+
+#: A term whose effect across the observed range of its column exceeds this on the log-hazard
+#: scale (a hazard ratio above e^15, about 3 million, between the extreme patients) is taken
+#: as a coefficient running away to infinity (monotone likelihood).
+RUNAWAY_LOG_HR = 15.0
+
+#: A term whose variance inflation factor exceeds this is reported as nearly collinear
+#: (clinical predictors have VIFs below 10; 1000 means R^2 > 0.999 on the other terms).
+MAX_VIF = 1000.0
+
+#: Diagnostic kinds that make a fit unreportable (``on_problem="raise"`` raises on them).
+FATAL_KINDS = frozenset({"separation", "runaway", "collinear", "nan_se", "not_converged"})
+
+DiagnosticKind = Literal["separation", "runaway", "collinear", "nan_se", "not_converged", "note"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One numerical problem of a Cox fit, with the term it concerns and why it matters.
+
+    ``kind`` is one of ``separation`` (monotone likelihood: the estimate is infinite),
+    ``runaway`` (a coefficient heading to infinity), ``collinear`` (nearly collinear with
+    the other terms), ``nan_se`` (information matrix not
+    positive definite: standard error not finite), ``not_converged`` (the Newton iterations
+    stopped early) and ``note`` (a lifelines warning that does not invalidate the fit).
+    """
+
+    kind: DiagnosticKind
+    message: str
+    term: str | None = None
+    variable: str | None = None
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind in FATAL_KINDS
 
 
 @dataclass(frozen=True)
@@ -37,6 +91,9 @@ class CoxModel:
         ci_high, z, p_value.
     means : column means of the design (the centre of ``lp``).
     baseline : time, cumhaz, survival at the distinct event times (Efron, at the means).
+    vcov : covariance matrix of the coefficients (inverse information), terms x terms.
+    diagnostics : numerical problems found (empty for a clean fit); see :class:`Diagnostic`.
+    penalizer : lifelines ridge penalizer (0 = ordinary partial likelihood, as R ``coxph``).
     """
 
     variables: tuple[str, ...]
@@ -50,6 +107,9 @@ class CoxModel:
     n_events: int
     horizon: float
     alpha: float
+    vcov: pd.DataFrame | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    penalizer: float = 0.0
 
     @property
     def coef(self) -> pd.Series:
@@ -67,13 +127,19 @@ class CoxModel:
     def lr_p_value(self) -> float:
         return float(stats.chi2.sf(self.lr_chisq, self.lr_df))
 
+    @property
+    def ok(self) -> bool:
+        """True when no diagnostic makes the fit unreportable."""
+        return not any(d.fatal for d in self.diagnostics)
+
     def baseline_survival(self, t: float | None = None) -> float:
         """S0(t) for a patient at the means (default t = horizon)."""
         t = self.horizon if t is None else t
         return float(np.exp(-step_at(self.baseline["time"].to_numpy(), self.baseline["cumhaz"].to_numpy(), t)))
 
     def lp(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Linear predictor centred at the means (R ``predict(fit, type = "lp")``)."""
+        """Linear predictor centred at the means (R ``predict(fit, type = "lp")`` up to the
+        centring constant described in the module docstring)."""
         Xa = X[[t.name for t in self.terms]].to_numpy(float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
         return (Xa - self.means.to_numpy()) @ self.coef.to_numpy()
 
@@ -84,7 +150,9 @@ class CoxModel:
 
 def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alpha: float) -> pd.DataFrame:
     zcrit = stats.norm.ppf(1 - alpha / 2)
-    z = coef / se
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # separation: inf is the honest limit
+        z = coef / se
+        hr, ci = np.exp(coef), (np.exp(coef - zcrit * se), np.exp(coef + zcrit * se))
     return pd.DataFrame(
         {
             "term": [t.name for t in terms],
@@ -92,37 +160,321 @@ def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alph
             "level": [t.level for t in terms],
             "coef": coef,
             "se": se,
-            "hr": np.exp(coef),
-            "ci_low": np.exp(coef - zcrit * se),
-            "ci_high": np.exp(coef + zcrit * se),
+            "hr": hr,
+            "ci_low": ci[0],
+            "ci_high": ci[1],
             "z": z,
             "p_value": 2 * stats.norm.sf(np.abs(z)),
         }
     )
 
 
-def fit_cox_model(spec: StudySpec, cohort: pd.DataFrame, variables: Sequence[str]) -> CoxModel:
+# --- labels -------------------------------------------------------------------------------
+def term_label(spec: StudySpec, term: Term) -> str:
+    """Display label of a model term, from the study file.
+
+    ``Cortical (wall) fracture: yes vs no`` for a level of a categorical variable;
+    ``CT value (per 1 HU)`` for a continuous one; ``Fracture severity (Genant): per level
+    (mild < moderate < severe)`` for an ordinal variable coded as a score.
+    """
+    var = spec.variable(term.variable)
+    if var.kind == "continuous":
+        unit = f" {var.unit}" if var.unit else ""
+        return f"{var.label} (per 1{unit})"
+    if var.kind == "ordinal" and var.coding == "score":
+        return f"{var.label}: per level ({' < '.join(var.levels)})"
+    return f"{var.label}: {term.level} vs {var.ref_level}"
+
+
+def _describe(spec: StudySpec, term: Term) -> str:
+    return f"'{term.name}' ({term_label(spec, term)})"
+
+
+# --- checks before fitting ----------------------------------------------------------------
+def _check_inputs(spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray) -> None:
+    """Raise :class:`AnalysisError` for problems that make any Cox fit impossible."""
+    missing = [c for c in design.X.columns if design.X[c].isna().any()]
+    if np.isnan(time).any():
+        missing.append(spec.outcome.time)
+    if np.isnan(event).any():
+        missing.append(spec.outcome.event)
+    if missing:
+        raise AnalysisError(
+            f"missing values in {missing}: the Cox model needs complete cases; the study file's "
+            f"missing-data rule ({spec.analysis.missing_data}) must be applied before fitting"
+        )
+    if event.sum() == 0:
+        raise AnalysisError(f"no events ('{spec.outcome.event}' is 0 for every patient): a Cox model cannot be fitted")
+    problems = []
+    X = design.X.to_numpy(float)
+    for j, term in enumerate(design.terms):
+        col = X[:, j]
+        if np.ptp(col) == 0:
+            var = spec.variable(term.variable)
+            if var.kind == "continuous":
+                why = f"takes the single value {col[0]:g} in all {len(col)} patients"
+            elif term.level is not None and var.kind != "binary":
+                why = f"level '{term.level}' is {'every' if col[0] else 'no'} patient's level"
+            else:
+                why = f"only one level occurs in the analysed patients ({_only_level(var, col[0])!r})"
+            problems.append(f"variable '{term.variable}' ({var.label}) is constant: {why}")
+    if problems:
+        raise AnalysisError("; ".join(problems) + ". Drop the variable or merge its levels in the study file.")
+    collinear = _collinear_terms(X, design.terms)
+    if collinear:
+        raise AnalysisError(
+            "perfectly collinear terms (one is an exact linear combination of others, so their "
+            "coefficients are not identifiable): " + "; ".join(collinear)
+            + ". Drop one of the variables named."
+        )
+
+
+def _only_level(var: Variable, value: float) -> str:
+    if var.kind == "ordinal" and var.coding == "score":
+        return var.levels[int(value)]
+    other = [lv for lv in var.levels if lv != var.ref_level]
+    return other[0] if value else str(var.ref_level)
+
+
+def _collinear_terms(X: np.ndarray, terms: Sequence[Term]) -> list[str]:
+    """Name each column that is an exact linear combination of others (rank-revealing QR).
+
+    numpy/scipy give the rank; naming the columns involved is what lifelines' "high
+    collinearity" ConvergenceError does not do.
+    """
+    if X.shape[1] < 2:
+        return []
+    Xc = X - X.mean(axis=0)
+    Xs = Xc / np.sqrt((Xc**2).sum(axis=0))
+    _, R, piv = linalg.qr(Xs, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(R))
+    rank = int((diag > 1e-9 * max(diag[0], 1e-300) * max(X.shape)).sum())
+    if rank == X.shape[1]:
+        return []
+    indep = piv[:rank]
+    out = []
+    for d in piv[rank:]:
+        b, *_ = np.linalg.lstsq(Xc[:, indep], Xc[:, d], rcond=None)
+        parts = [f"{b[k]:+.3g}*'{terms[j].name}'" for k, j in enumerate(indep) if abs(b[k]) > 1e-8]
+        out.append(f"'{terms[d].name}' = {' '.join(parts)} + constant")
+    return out
+
+
+def variance_inflation(X: np.ndarray) -> np.ndarray:
+    """Variance inflation factor of each column, 1 / (1 - R^2_j) (inf for an exact combination).
+
+    Notes
+    -----
+    The diagonal of the inverse correlation matrix (statsmodels' ``variance_inflation_factor``
+    computes the same by p regressions; one inverse is enough here).
+    """
+    p = X.shape[1]
+    if p < 2:
+        return np.ones(p)
+    corr = np.corrcoef(X, rowvar=False)
+    try:
+        return np.abs(np.diag(np.linalg.inv(corr)))
+    except np.linalg.LinAlgError:
+        return np.full(p, np.inf)
+
+
+def monotone_likelihood_terms(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> list[tuple[int, int]]:
+    """Columns along which the partial likelihood is monotone (separation): (column, +1/-1).
+
+    +1 when, at every event time, the patients with the event have the largest value of the
+    column in the risk set (the likelihood increases without bound as the coefficient -> +inf);
+    -1 for the smallest.  Such a coefficient has no finite maximum-likelihood estimate
+    whatever the other terms are (each risk-set factor is monotone in it).
+
+    Notes
+    -----
+    With rows sorted by time, the risk set of an event at t is every row with time >= t, so
+    the largest value in it is a reverse cumulative maximum from the first row of t's tie group.
+
+    References
+    ----------
+    Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
+    Biometrics 2001;57:114-119.
+    """
+    order = np.argsort(time, kind="stable")
+    ts, es, Xs = time[order], event[order].astype(bool), X[order]
+    first = np.searchsorted(ts, ts, side="left")  # first row of each row's tie group
+    out = []
+    for j in range(X.shape[1]):
+        col = Xs[:, j]
+        top = np.maximum.accumulate(col[::-1])[::-1][first]
+        bottom = np.minimum.accumulate(col[::-1])[::-1][first]
+        informative = top > bottom  # risk sets where the column varies
+        ev = es & informative
+        if not ev.any():
+            continue
+        if np.all(col[es] >= top[es]):
+            out.append((j, +1))
+        elif np.all(col[es] <= bottom[es]):
+            out.append((j, -1))
+    return out
+
+
+# --- checks after fitting -----------------------------------------------------------------
+_LIFELINES_FATAL = ("failed to converge", "norm(delta) is still high", "suspiciously close to 0")
+
+
+def _post_fit_diagnostics(
+    spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray, coef: np.ndarray, se: np.ndarray,
+    caught: Sequence[warnings.WarningMessage], penalized: bool,
+) -> list[Diagnostic]:
+    from lifelines.exceptions import ConvergenceWarning
+
+    out: list[Diagnostic] = []
+    X = design.X.to_numpy(float)
+    if not penalized:
+        for j, sign in monotone_likelihood_terms(X, time, event):
+            t = design.terms[j]
+            side = "highest" if sign > 0 else "lowest"
+            out.append(Diagnostic(
+                "separation",
+                f"term {_describe(spec, t)}: at every event time the patients with the event had the {side} "
+                f"value in the risk set, so the partial likelihood keeps increasing as the coefficient goes to "
+                f"{'+' if sign > 0 else '-'}infinity (monotone likelihood / separation, lifelines #342); the "
+                f"estimate {coef[j]:.3g} and its SE are meaningless",
+                t.name, t.variable))
+    flagged = {d.term for d in out}
+    span = np.ptp(X, axis=0)
+    vif = variance_inflation(X)
+    inflated = [t.name for j, t in enumerate(design.terms) if vif[j] > MAX_VIF]
+    for j, t in enumerate(design.terms):
+        if t.name in flagged:
+            continue
+        if vif[j] > MAX_VIF:
+            others = ", ".join(f"'{o}'" for o in inflated if o != t.name) or "the other terms"
+            out.append(Diagnostic(
+                "collinear",
+                f"term {_describe(spec, t)} is nearly collinear with {others} (variance inflation factor "
+                f"{vif[j]:.3g}): its coefficient ({coef[j]:.3g}) and SE ({se[j]:.3g}) are not estimable in practice",
+                t.name, t.variable))
+        elif not np.isfinite(se[j]) or not np.isfinite(coef[j]):
+            out.append(Diagnostic(
+                "nan_se",
+                f"term {_describe(spec, t)}: standard error is not finite (the information matrix is not positive "
+                f"definite at the estimate, lifelines #412) — usually too few events in a level or near-collinearity",
+                t.name, t.variable))
+        elif abs(coef[j]) * span[j] > RUNAWAY_LOG_HR:
+            out.append(Diagnostic(
+                "runaway",
+                f"term {_describe(spec, t)}: coefficient {coef[j]:.3g} (SE {se[j]:.3g}) implies a hazard ratio above "
+                f"e^{RUNAWAY_LOG_HR:g} across the observed range — it is running away to infinity (quasi-separation)",
+                t.name, t.variable))
+    explained = any(d.fatal for d in out)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            continue  # numpy overflow and the like: the checks above say what it means
+        text = " ".join(str(w.message).split())
+        first = text.split(". ")[0].rstrip(".") + "."
+        if any(k in text for k in _LIFELINES_FATAL):
+            if not explained:
+                out.append(Diagnostic("not_converged", f"lifelines: {first}"))
+                explained = True
+        elif not explained:  # e.g. lifelines' separation heuristics, already explained above
+            out.append(Diagnostic("note", f"lifelines: {first}"))
+    return out
+
+
+def _problem_message(variables: Sequence[str], diags: Sequence[Diagnostic]) -> str:
+    lines = [f"the Cox model on {list(variables)} cannot be reported as fitted:"]
+    lines += [f"  - {d.message}" for d in diags if d.fatal]
+    lines.append(
+        "  Options: merge rare levels or drop the variable named; or refit with a ridge penalty, "
+        "fit_cox_model(..., penalizer=0.1) (lifelines `penalizer`: coefficients shrunk towards 0, "
+        "their SEs and P values are not those of an ordinary Cox fit — report it as penalized)."
+    )
+    return "\n".join(lines)
+
+
+# --- the fit ------------------------------------------------------------------------------
+def fit_cox_model(
+    spec: StudySpec,
+    cohort: pd.DataFrame,
+    variables: Sequence[str],
+    *,
+    penalizer: float = 0.0,
+    on_problem: Literal["raise", "record"] = "raise",
+) -> CoxModel:
     """Fit the Cox model on ``variables`` with lifelines (Efron ties), fully converged.
+
+    Parameters
+    ----------
+    spec : the study file (columns, coding, outcome, alpha).
+    cohort : validated cohort (complete cases; categorical columns with the study levels).
+    variables : study-file variable names, in model order.
+    penalizer : lifelines ridge penalizer, the documented fallback when the ordinary fit
+        separates; 0 (default) is the ordinary partial likelihood of R ``coxph``.  lifelines
+        standardizes the columns, so the penalty is ``n * penalizer / 2 * sum((b_j sd_j)^2)``:
+        R ``coxph(Surv(t, e) ~ ridge(X, theta = n * penalizer, scale = TRUE))`` (tested).  The
+        penalized SEs are R's ``fit$var``; P values of a penalized fit are not ordinary tests.
+    on_problem : ``"raise"`` (default) raises :class:`AnalysisError` when a diagnostic is
+        fatal (separation, runaway coefficient, near-collinearity, non-finite SE,
+        non-convergence); ``"record"``
+        returns the model with ``diagnostics`` filled in (used by the univariable screen).
+
+    Returns
+    -------
+    CoxModel
+
+    Raises
+    ------
+    AnalysisError
+        missing values, no events, a constant column or perfectly collinear columns (always;
+        the message names the variables), lifelines failing to invert the information matrix,
+        or a fatal diagnostic with ``on_problem="raise"``.
 
     Notes
     -----
     Wald CI: exp(b +- z_{1-alpha/2} se), P = 2(1 - Phi(|b/se|)), as R ``summary(coxph)``.
+    Separation is checked exactly per column (:func:`monotone_likelihood_terms`); a
+    coefficient is "running away" when |b| * range(x) > ``RUNAWAY_LOG_HR``; a term is nearly
+    collinear when its variance inflation factor exceeds ``MAX_VIF``.  lifelines
+    reports separation as "high collinearity" (ConvergenceError) or only warns; both are
+    translated into these diagnostics.
+
+    References
+    ----------
+    Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000.
+    Heinze G, Schemper M. Biometrics 2001;57:114-119 (monotone likelihood).
     """
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
 
     design: Design = encode(spec, cohort, variables)
     time = cohort[spec.outcome.time].to_numpy(float)
     event = cohort[spec.outcome.event].to_numpy(float)
+    _check_inputs(spec, design, time, event)
     frame = design.X.assign(_time=time, _event=event)
-    cph = CoxPHFitter(alpha=spec.analysis.alpha)
-    cph.fit(frame, duration_col="_time", event_col="_event", fit_options=LIFELINES_FIT_OPTIONS)
-    names = design.term_names
-    coef = cph.params_[names].to_numpy()
-    se = cph.standard_errors_[names].to_numpy()
+    cph = CoxPHFitter(alpha=spec.analysis.alpha, penalizer=penalizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cph.fit(frame, duration_col="_time", event_col="_event", fit_options=LIFELINES_FIT_OPTIONS)
+        except ConvergenceError as exc:
+            sep = monotone_likelihood_terms(design.X.to_numpy(float), time, event)
+            terms = ", ".join(_describe(spec, design.terms[j]) for j, _ in sep)
+            why = (f"separation (monotone likelihood) in {terms}" if sep
+                   else "the information matrix could not be inverted")
+            raise AnalysisError(
+                f"the Cox model on {list(variables)} did not converge: {why}. lifelines said: "
+                f"{str(exc).split('Please see')[0].strip()}. Merge rare levels, drop the variable, "
+                f"or refit with fit_cox_model(..., penalizer=0.1)."
+            ) from None
+        names = design.term_names
+        coef = cph.params_[names].to_numpy()
+        se = cph.standard_errors_[names].to_numpy()  # sqrt of a negative variance warns here
+    diags = _post_fit_diagnostics(spec, design, time, event, coef, se, caught, penalizer > 0)
+    if on_problem == "raise" and any(d.fatal for d in diags):
+        raise AnalysisError(_problem_message(variables, diags))
     means = design.X.mean(axis=0)
     lp = (design.X.to_numpy(float) - means.to_numpy()) @ coef
     bt, bh = efron_baseline_cumhaz(time, event, lp)
     baseline = pd.DataFrame({"time": bt, "cumhaz": bh, "survival": np.exp(-bh)})
+    vcov = pd.DataFrame(cph.variance_matrix_.loc[names, names].to_numpy(), index=names, columns=names)
     return CoxModel(
         variables=tuple(variables),
         terms=design.terms,
@@ -135,4 +487,183 @@ def fit_cox_model(spec: StudySpec, cohort: pd.DataFrame, variables: Sequence[str
         n_events=int(event.sum()),
         horizon=spec.outcome.horizon,
         alpha=spec.analysis.alpha,
+        vcov=vcov,
+        diagnostics=tuple(diags),
+        penalizer=float(penalizer),
     )
+
+
+# --- tests of the whole model -------------------------------------------------------------
+def model_tests(model: CoxModel) -> pd.DataFrame:
+    """Global likelihood-ratio and Wald tests of a Cox model (R ``summary(coxph)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``test`` ("likelihood_ratio", "wald"), ``statistic``, ``df``, ``p_value``.
+
+    Notes
+    -----
+    LR = 2 (logL(b) - logL(0)); Wald = b' V^{-1} b with V the inverse information; both
+    chi-square with p degrees of freedom.  For a penalized fit neither is a valid test.
+    """
+    b = model.coef.to_numpy()
+    wald = np.nan
+    if model.vcov is not None:
+        try:
+            wald = float(b @ np.linalg.solve(model.vcov.to_numpy(), b))
+        except np.linalg.LinAlgError:
+            wald = np.nan
+    df = model.lr_df
+    return pd.DataFrame({
+        "test": ["likelihood_ratio", "wald"],
+        "statistic": [model.lr_chisq, wald],
+        "df": [df, df],
+        "p_value": [model.lr_p_value, float(stats.chi2.sf(wald, df))],
+    })
+
+
+def compare_nested(full: CoxModel, reduced: CoxModel) -> pd.Series:
+    """Likelihood-ratio test of ``reduced`` against ``full`` (R ``anova(reduced, full)``).
+
+    Returns a Series with ``statistic`` = 2 (logL_full - logL_reduced), ``df`` (difference in
+    the number of terms) and ``p_value``.  Both models must be fitted on the same patients.
+    """
+    if not set(reduced.terms) <= set(full.terms) or full.n != reduced.n:
+        raise ValueError("compare_nested needs a reduced model whose terms are a subset of the full model's, same patients")
+    stat = 2.0 * (full.loglik - reduced.loglik)
+    df = len(full.terms) - len(reduced.terms)
+    return pd.Series({"statistic": stat, "df": df, "p_value": float(stats.chi2.sf(stat, df))})
+
+
+# --- univariable screen and selection -------------------------------------------------------
+SCREEN_COLUMNS = [
+    "term", "variable", "label", "level", "coef", "se", "hr", "ci_low", "ci_high", "p_value",
+    "variable_df", "variable_test", "variable_p_value", "lr_chisq", "lr_p_value", "selected", "note",
+]
+
+
+def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
+    """One Cox fit per candidate variable (study-file order), and the selection rule applied.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term: ``term``, ``variable``, ``label`` (see :func:`term_label`),
+        ``level``, ``coef``, ``se``, ``hr``, ``ci_low``, ``ci_high``, ``p_value`` (Wald, per
+        term); per variable (repeated on its rows): ``variable_df`` (number of terms),
+        ``variable_test`` ("wald" for a one-term variable, "likelihood_ratio" for a factor with
+        several terms or for a fit with a fatal diagnostic such as separation, whose Wald P
+        is meaningless), ``variable_p_value`` (that test's P, the one the selection uses),
+        ``lr_chisq`` and ``lr_p_value`` (likelihood-ratio test against the null model, for
+        every variable), ``selected`` and ``note`` (diagnostics, "" when clean).
+
+    Notes
+    -----
+    Selection (``analysis.selection``): ``univariable_screen`` selects a variable when
+    ``variable_p_value < analysis.screen_p_value``; ``prespecified`` selects
+    ``analysis.predictors`` (the screen is still reported).  A variable that cannot be fitted
+    (constant, separation that lifelines cannot handle) keeps one row with NaN estimates, is not
+    selected, and says why in ``note``.  A variable with separation is judged by its (finite)
+    LR test and the note says why; if selected, the multivariable fit then stops with the
+    explanation and the penalized fallback.
+    """
+    rows = []
+    prespecified = spec.analysis.selection == "prespecified"
+    for var in spec.candidates:
+        try:
+            m = fit_cox_model(spec, cohort, [var.name], on_problem="record")
+        except AnalysisError as exc:
+            rows.append(pd.DataFrame([{
+                "term": var.name, "variable": var.name, "label": var.label, "level": None,
+                "variable_df": np.nan, "variable_test": "", "variable_p_value": np.nan,
+                "lr_chisq": np.nan, "lr_p_value": np.nan, "note": str(exc),
+            }]))
+            continue
+        tab = m.summary.drop(columns="z").copy()
+        tab.insert(2, "label", [term_label(spec, t) for t in m.terms])
+        df = len(m.terms)
+        # Wald for one term, unless the fit is not regular (separation: the Wald P of an
+        # infinite estimate is ~1, the Hauck-Donner effect; the LR test stays valid)
+        wald = df == 1 and m.ok
+        tab["variable_df"] = df
+        tab["variable_test"] = "wald" if wald else "likelihood_ratio"
+        tab["variable_p_value"] = tab["p_value"].iloc[0] if wald else m.lr_p_value
+        tab["lr_chisq"] = m.lr_chisq
+        tab["lr_p_value"] = m.lr_p_value
+        tab["note"] = "; ".join(d.message for d in m.diagnostics)
+        rows.append(tab)
+    out = pd.concat(rows, ignore_index=True).reindex(columns=SCREEN_COLUMNS)
+    if prespecified:
+        out["selected"] = out["variable"].isin(spec.analysis.predictors)
+    else:
+        out["selected"] = (out["variable_p_value"] < spec.analysis.screen_p_value).fillna(False).astype(bool)
+    return out
+
+
+def select_predictors(spec: StudySpec, screen: pd.DataFrame | None = None) -> tuple[str, ...]:
+    """The multivariable model's variables, as ``analysis.selection`` says.
+
+    ``prespecified``: ``analysis.predictors`` (``screen`` may be None).  ``univariable_screen``:
+    the variables marked ``selected`` in ``screen`` (from :func:`univariable_screen`), in
+    study-file order.
+
+    Raises
+    ------
+    AnalysisError
+        when the screen selects no variable.
+    """
+    if spec.analysis.selection == "prespecified":
+        return tuple(spec.analysis.predictors)
+    if screen is None:
+        raise ValueError("analysis.selection is 'univariable_screen': pass the screen from univariable_screen()")
+    chosen = set(screen.loc[screen["selected"], "variable"])
+    out = tuple(v.name for v in spec.candidates if v.name in chosen)
+    if not out:
+        raise AnalysisError(
+            f"no candidate variable reached P < {spec.analysis.screen_p_value:g} in the univariable screen, so "
+            "there is no multivariable model; prespecify the predictors (analysis.selection: prespecified)"
+        )
+    return out
+
+
+def fit_study_model(
+    spec: StudySpec,
+    cohort: pd.DataFrame,
+    *,
+    penalizer: float = 0.0,
+    on_problem: Literal["raise", "record"] = "raise",
+) -> tuple[CoxModel, pd.DataFrame]:
+    """Screen, select (``analysis.selection``) and fit the multivariable model.
+
+    Returns ``(model, screen)``; ``penalizer`` and ``on_problem`` as :func:`fit_cox_model`.
+    """
+    screen = univariable_screen(spec, cohort)
+    model = fit_cox_model(spec, cohort, select_predictors(spec, screen), penalizer=penalizer, on_problem=on_problem)
+    return model, screen
+
+
+# --- forest plot data -----------------------------------------------------------------------
+def forest_data(spec: StudySpec, model: CoxModel, *, group: str | None = None) -> pd.DataFrame:
+    """Rows for a forest plot of the model's hazard ratios (see ``figures.forest.plot_forest``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``term``, ``variable``, ``label`` ("Label: level vs reference", "Label (per 1 unit)"),
+        ``hr``, ``ci_low``, ``ci_high``, ``p_value``; plus ``group`` when given (e.g.
+        "Multivariable"), so that univariable and multivariable frames can be stacked.
+    """
+    s = model.summary
+    out = pd.DataFrame({
+        "term": s["term"],
+        "variable": s["variable"],
+        "label": [term_label(spec, t) for t in model.terms],
+        "hr": s["hr"],
+        "ci_low": s["ci_low"],
+        "ci_high": s["ci_high"],
+        "p_value": s["p_value"],
+    })
+    if group is not None:
+        out["group"] = group
+    return out
