@@ -90,6 +90,198 @@ def simulate(
     console.print("[bold yellow]These data are SYNTHETIC[/] — generated, not observed patients.")
 
 
+
+def _progress_runner():
+    """A rich progress display and a callback ``progress(step, done, total)`` for run_study."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=False)
+    tasks: dict[str, int] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bar.add_task(step, total=total or 1)
+        bar.update(tasks[step], completed=done if total else 1, total=total or 1)
+
+    return bar, progress
+
+
+def _analysis(study: Path, *, use_cache: bool = True):
+    import time
+
+    from .spec import load_spec
+    from .study import run_study
+
+    spec = load_spec(study)
+    bar, progress = _progress_runner()
+    t0 = time.perf_counter()
+    with bar:
+        results = run_study(spec, progress=progress, use_cache=use_cache)
+    return spec, results, time.perf_counter() - t0
+
+
+@app.command()
+def analyze(
+    study: StudyArg = Path("study.yaml"),
+    out: Annotated[Path, typer.Option(help="Directory for the results tables (CSV/JSON) and figures (PNG, SVG, PDF at 300 dpi).")] = Path("_output/results"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if cached results for these inputs exist.")] = False,
+) -> None:
+    """Run the whole analysis (Cox, nomogram, bootstrap validation and calibration, decision curve, outcomes)."""
+    from filelock import FileLock, Timeout
+
+    from .export import write_results
+    from .render.project import lock_path
+
+    try:
+        spec, results, secs = _analysis(study, use_cache=not no_cache)
+    except (InputError, AnalysisError) as exc:
+        _fail(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path(out.parent)), timeout=0):
+            files = write_results(results, out)
+    except Timeout:
+        err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    console.print(f"analysis: {secs:.1f} s; wrote {len(files)} files to {out}")
+    if spec.study.synthetic:
+        console.print("[bold yellow]SYNTHETIC DATA[/]: these results describe a generated cohort, not real patients.")
+
+
+@app.command()
+def report(
+    study: StudyArg = Path("study.yaml"),
+    engine: Annotated[str, typer.Option(help="auto: the Quarto CLI when it is on PATH, else the built-in engine; quarto; builtin.")] = "auto",
+    to: Annotated[str, typer.Option(help="Comma-separated formats: html, pdf, docx, slides.")] = "html,pdf,docx,slides",
+    project: Annotated[Path, typer.Option(help="Quarto project directory (holds _quarto.yml).")] = Path("."),
+) -> None:
+    """Validate, analyse (cached) and render the study report, the audit documents and the slides into _output/."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from filelock import FileLock, Timeout
+
+    from .export import write_results
+    from .render import RenderError, render_project
+    from .render.config import load_project
+    from .render.project import lock_path
+
+    if engine not in ("auto", "quarto", "builtin"):
+        err_console.print(f"[bold red]--engine must be auto, quarto or builtin[/] (got {engine!r})")
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    formats = [f.strip() for f in to.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("html", "pdf", "docx", "slides")]
+    if bad:
+        err_console.print(f"[bold red]Unknown format(s) {bad}[/]; choose from html, pdf, docx, slides")
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    use_quarto = engine == "quarto" or (engine == "auto" and shutil.which("quarto") is not None)
+    if engine == "quarto" and shutil.which("quarto") is None:
+        err_console.print("[bold red]The quarto CLI is not on PATH[/]; use --engine builtin (or auto).")
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    try:
+        spec, results, secs = _analysis(study)
+    except (InputError, AnalysisError) as exc:
+        _fail(exc)
+    timings = [("analysis (validate + compute or load cache)", secs)]
+    os.environ["CEMENTLEAK_STUDY"] = str(Path(study).resolve())
+    out = (project / load_project(project).output_dir).resolve()
+    t0 = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path(out)), timeout=0):
+            write_results(results, out / "results") if out.exists() else None
+    except Timeout:
+        err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    if use_quarto:
+        quarto_to = {"html": "html", "pdf": "typst", "docx": "docx", "slides": "revealjs"}
+        for f in formats:
+            subprocess.run(["quarto", "render", str(project), "--to", quarto_to[f]], check=True)
+    else:
+        last: dict[str, float] = {}
+
+        def show(document: str, step: str) -> None:
+            now = time.perf_counter()
+            key = f"{document}: {step}"
+            last[key] = now
+            err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
+
+        try:
+            rep = render_project(project, to=formats, progress=show)
+        except RenderError as exc:
+            err_console.print(f"[bold red]Render failed[/]: {exc}")
+            for p in getattr(exc, "problems", []) or []:
+                err_console.print(f"  {p}")
+            err_console.print("The previous _output/ is unchanged.")
+            raise typer.Exit(EXIT_INPUT_ERROR) from None
+        for f in rep.files:
+            console.print(f"wrote {f.path}")
+    timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
+    if not out.joinpath("results").exists():
+        write_results(results, out / "results")
+    table = Table(title="Time")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, sec in timings:
+        table.add_row(name, f"{sec:.1f}")
+    console.print(table)
+    if spec.study.synthetic:
+        console.print("[bold yellow]SYNTHETIC DATA[/]: the report describes a generated cohort, not real patients.")
+
+
+@app.command()
+def predict(
+    values: Annotated[list[str], typer.Argument(help="Predictor values as name=value, e.g. ct_value_hu=75 cement_viscosity=low.")],
+    study: Annotated[Path, typer.Option(help="Study file.")] = Path("study.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Score one patient with the fitted nomogram: points per predictor, total points, risk at the horizon."""
+    import json
+
+    from .nomogram import predict_risk
+
+    patient: dict[str, object] = {}
+    for item in values:
+        if "=" not in item:
+            err_console.print(f"[bold red]{item!r} is not name=value[/]; e.g. ct_value_hu=75")
+            raise typer.Exit(EXIT_INPUT_ERROR)
+        k, v = item.split("=", 1)
+        patient[k.strip()] = v.strip()
+    try:
+        spec, results, _ = _analysis(study)
+        # numbers typed on the command line arrive as text
+        for name in list(patient):
+            try:
+                if spec.variable(name).kind == "continuous":
+                    patient[name] = float(patient[name])  # type: ignore[arg-type]
+            except (KeyError, ValueError):
+                pass
+        res = predict_risk(spec, results.nomogram, patient)
+    except (InputError, AnalysisError) as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(json.dumps({"points": {r.predictor: r.points for r in res.points.itertuples()},
+                                       "total_points": res.total_points, "lp": res.lp, "risk": res.risk,
+                                       "horizon": res.horizon}))
+        return
+    t = Table(title=f"Predicted risk of {spec.outcome.event_label.lower()} by {res.horizon:g} {spec.outcome.time_unit}")
+    t.add_column("predictor")
+    t.add_column("value")
+    t.add_column("points", justify="right")
+    for r in res.points.itertuples():
+        t.add_row(spec.variable(r.predictor).display, str(r.value), f"{r.points:.1f}")
+    t.add_row("[bold]Total points[/]", "", f"[bold]{res.total_points:.1f}[/]")
+    console.print(t)
+    console.print(f"Risk by {res.horizon:g} {spec.outcome.time_unit}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")
+    if spec.study.synthetic:
+        console.print("[bold yellow]SYNTHETIC DATA[/]: a model fitted to a generated cohort; for teaching only.")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

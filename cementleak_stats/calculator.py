@@ -1,0 +1,178 @@
+"""The interactive risk calculator embedded in the HTML report: plain JavaScript, no server.
+
+The model is exported as JSON (:func:`export_model`): per predictor its input kind, levels or
+range, and its terms with coefficients; plus the nomogram's per-predictor minimum
+contribution, scale, intercept and S0(horizon).  The page computes, exactly as
+:func:`cementleak_stats.nomogram.predict_risk`:
+
+    contribution_j = sum_t beta_t x_t(value_j)        (uncentred, as the nomogram)
+    points_j       = (contribution_j - min_j) * scale
+    lp             = intercept + total_points / scale
+    risk           = 1 - S0(horizon) ** exp(lp)
+
+:func:`score_exported` evaluates the same formula in Python on the exported JSON; the tests
+compare it with ``predict_risk`` and run the page itself in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .design import variable_terms
+from .study import StudyResults
+
+
+def export_model(r: StudyResults) -> dict:
+    """The model as plain data for the calculator (no patient data in it)."""
+    nomo = r.nomogram
+    model = r.model
+    mins = nomo.points.groupby("predictor", sort=False)["contribution"].min()
+    preds = []
+    for name in model.variables:
+        var = r.spec.variable(name)
+        terms = []
+        for t in variable_terms(var):
+            terms.append({"level": t.level, "coef": float(model.coef[t.name])})
+        entry = {"name": name, "label": var.label, "unit": var.unit or "", "kind": var.kind,
+                 "coding": var.coding, "terms": terms, "min_contribution": float(mins[name])}
+        if var.kind == "continuous":
+            vals = nomo.points.loc[nomo.points["predictor"] == name, "value"].astype(float)
+            entry.update({"min": float(vals.min()), "max": float(vals.max()),
+                          "default": float(np.median(r.analysed[name].astype(float)))})
+        else:
+            entry.update({"levels": list(var.levels), "reference": var.ref_level})
+        preds.append(entry)
+    return {
+        "predictors": preds,
+        "scale": float(nomo.scale),
+        "intercept": float(nomo.intercept),
+        "s0": float(nomo.baseline_survival),
+        "horizon": float(nomo.horizon),
+        "time_unit": r.spec.outcome.time_unit,
+        "event": r.spec.outcome.event_label,
+        "synthetic": bool(r.spec.study.synthetic),
+    }
+
+
+def _encode(p: Mapping, value: object) -> list[float]:
+    if p["kind"] == "continuous":
+        return [float(value)]
+    if p["kind"] == "binary":
+        return [1.0 if value == p["terms"][0]["level"] else 0.0]
+    if p["kind"] == "ordinal" and p["coding"] == "score":
+        return [float(p["levels"].index(value))]
+    return [1.0 if value == t["level"] else 0.0 for t in p["terms"]]
+
+
+def score_exported(model: Mapping, patient: Mapping[str, object]) -> dict[str, float]:
+    """The calculator's formula in Python (the same arithmetic as the page's JavaScript)."""
+    total = 0.0
+    for p in model["predictors"]:
+        x = _encode(p, patient[p["name"]])
+        contribution = sum(t["coef"] * xi for t, xi in zip(p["terms"], x))
+        total += (contribution - p["min_contribution"]) * model["scale"]
+    lp = model["intercept"] + total / model["scale"]
+    return {"total_points": total, "lp": lp, "risk": 1.0 - model["s0"] ** math.exp(lp)}
+
+
+_JS = r"""
+(function () {
+  var M = JSON.parse(document.getElementById('cl-model').textContent);
+  var form = document.getElementById('cl-form');
+  function enc(p, v) {
+    if (p.kind === 'continuous') return [parseFloat(v)];
+    if (p.kind === 'binary') return [v === p.terms[0].level ? 1 : 0];
+    if (p.kind === 'ordinal' && p.coding === 'score') return [p.levels.indexOf(v)];
+    return p.terms.map(function (t) { return v === t.level ? 1 : 0; });
+  }
+  function score(values) {
+    var total = 0, rows = [];
+    M.predictors.forEach(function (p) {
+      var x = enc(p, values[p.name]), c = 0;
+      for (var i = 0; i < x.length; i++) c += p.terms[i].coef * x[i];
+      var pts = (c - p.min_contribution) * M.scale;
+      total += pts; rows.push([p.label, pts]);
+    });
+    var lp = M.intercept + total / M.scale;
+    return {rows: rows, total: total, lp: lp, risk: 1 - Math.pow(M.s0, Math.exp(lp))};
+  }
+  function read() {
+    var v = {}, ok = true;
+    M.predictors.forEach(function (p) {
+      var el = document.getElementById('cl-' + p.name);
+      v[p.name] = el.value;
+      if (p.kind === 'continuous') {
+        var x = parseFloat(el.value);
+        var bad = !(isFinite(x) && x >= p.min && x <= p.max);
+        el.setAttribute('aria-invalid', bad ? 'true' : 'false');
+        if (bad) ok = false;
+      }
+    });
+    return ok ? v : null;
+  }
+  function update() {
+    var v = read(), out = document.getElementById('cl-result');
+    if (!v) { out.textContent = 'Enter values within the ranges shown.'; return; }
+    var s = score(v);
+    var body = document.getElementById('cl-points');
+    body.innerHTML = '';
+    s.rows.forEach(function (r) {
+      var tr = document.createElement('tr');
+      tr.innerHTML = '<td></td><td class="cl-num"></td>';
+      tr.children[0].textContent = r[0]; tr.children[1].textContent = r[1].toFixed(1);
+      body.appendChild(tr);
+    });
+    document.getElementById('cl-total').textContent = s.total.toFixed(1);
+    out.textContent = (100 * s.risk).toFixed(1) + '%';
+    out.setAttribute('data-risk', s.risk.toPrecision(12));
+    out.setAttribute('data-total', s.total.toPrecision(12));
+  }
+  form.addEventListener('input', update);
+  window.cementleakScore = function (values) { return score(values); };
+  update();
+})();
+"""
+
+_CSS = """
+.cl-calc{border:1px solid #bbb;border-radius:6px;padding:1rem 1.2rem;margin:1rem 0;font-family:system-ui,sans-serif;font-size:.95rem}
+.cl-calc label{display:grid;grid-template-columns:16rem 1fr;gap:.6rem;align-items:center;margin:.25rem 0}
+.cl-calc input,.cl-calc select{padding:.2rem .3rem;font:inherit;max-width:12rem}
+.cl-calc input[aria-invalid=true]{outline:2px solid #D55E00}
+.cl-calc table{margin-top:.6rem;border-collapse:collapse;min-width:20rem}
+.cl-calc td,.cl-calc th{padding:.15rem .6rem;border-bottom:1px solid #ddd;text-align:left}
+.cl-calc .cl-num{text-align:right;font-variant-numeric:tabular-nums}
+.cl-risk{font-size:1.6rem;font-weight:700;color:#0072B2}
+.cl-note{color:#555;font-size:.85rem}
+"""
+
+
+def calculator_html(r: StudyResults) -> str:
+    """A self-contained HTML fragment (form, model JSON, script): no external resources."""
+    model = export_model(r)
+    fields = []
+    for p in model["predictors"]:
+        lab = html.escape(p["label"] + (f" ({p['unit']})" if p["unit"] else ""))
+        if p["kind"] == "continuous":
+            fields.append(f'<label>{lab} <input id="cl-{p["name"]}" type="number" step="any" min="{p["min"]:g}" '
+                          f'max="{p["max"]:g}" value="{p["default"]:g}"> <span class="cl-note">{p["min"]:g} to {p["max"]:g}</span></label>')
+        else:
+            opts = "".join(f'<option value="{html.escape(lv)}">{html.escape(lv.replace("_", " "))}</option>' for lv in p["levels"])
+            fields.append(f'<label>{lab} <select id="cl-{p["name"]}">{opts}</select></label>')
+    data = json.dumps(model, sort_keys=True).replace("</", "<\\/")
+    synthetic = ('<p class="cl-note"><strong>Synthetic data:</strong> this calculator is fitted to a synthetic cohort '
+                 'and is for demonstration and teaching only.</p>') if model["synthetic"] else ""
+    return (
+        f'<div class="cl-calc" id="cl-calculator"><style>{_CSS}</style>'
+        f'<form id="cl-form" onsubmit="return false">{"".join(fields)}</form>'
+        f'<table><thead><tr><th>Predictor</th><th class="cl-num">Points</th></tr></thead><tbody id="cl-points"></tbody>'
+        f'<tfoot><tr><th>Total points</th><th class="cl-num" id="cl-total"></th></tr></tfoot></table>'
+        f'<p>Predicted risk of {html.escape(model["event"].lower())} by {model["horizon"]:g} {html.escape(model["time_unit"])}: '
+        f'<span class="cl-risk" id="cl-result"></span></p>{synthetic}'
+        f'<script type="application/json" id="cl-model">{data}</script>'
+        f'<script>{_JS}</script></div>'
+    )

@@ -1,0 +1,181 @@
+"""``run_study``: the whole analysis in one pass, from a study file to frozen results.
+
+Data flow (DESIGN.md): StudySpec -> validated data -> Table 1 -> univariable screen ->
+multivariable Cox -> PH test, discrimination, nomogram -> bootstrap validation (standard and
+honest) and calibration -> decision curve -> VAS/ODI outcomes -> study checks.  Documents and
+the CLI only read the :class:`StudyResults`; nothing is computed twice.
+
+The results are cached on disk, keyed by a hash of the data files, the study file and the
+package (version + source digest): a second call with the same inputs loads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import cache_path, load_cached, store_cached
+from .checks import LogisticResult, logistic_sensitivity, study_checks
+from .cohort.io import StudyData, load_study_data
+from .decision import net_benefit, threshold_grid
+from .design import encode
+from .errors import AnalysisError
+from .models.cox import CoxModel, fit_cox_model, forest_data, model_tests, select_predictors, univariable_screen
+from .models.ph import PHTest, proportional_hazards_test
+from .nomogram import Nomogram, build_nomogram
+from .outcomes import OutcomesResult, analyze_outcomes
+from .provenance import Provenance, collect_provenance
+from .spec import StudySpec
+from .tables import BaselineTable, CrossCounts, table_baseline, table_leakage_types
+from .validation.calibration import SmoothCalibration, calibrate_km, calibrate_smooth, calibration_summary
+from .validation.discrimination import concordance_table
+from .validation.indices import validate_cox
+
+#: progress(step, done, total): called while the long steps run (the CLI draws a bar)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """Calibration at the horizon: KM groups (apparent, bias-corrected), smooth curve, measures."""
+
+    groups: pd.DataFrame  # calibrate_km: group, predicted, observed, optimism, corrected, ...
+    smooth: SmoothCalibration
+    metrics: pd.DataFrame  # measure, value, ideal, description
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """Everything the report shows, computed once.  Tables are tidy DataFrames."""
+
+    spec: StudySpec
+    provenance: Provenance
+    data: StudyData
+    baseline: BaselineTable
+    event_details: CrossCounts | None
+    screen: pd.DataFrame
+    predictors: tuple[str, ...]
+    model: CoxModel
+    model_tests: pd.DataFrame
+    forest: pd.DataFrame
+    ph: PHTest
+    concordance: pd.DataFrame
+    predictions: pd.DataFrame
+    nomogram: Nomogram
+    validation: pd.DataFrame
+    validation_honest: pd.DataFrame | None
+    calibration: CalibrationResult
+    decision_curve: pd.DataFrame
+    outcomes: OutcomesResult | None
+    checks: pd.DataFrame
+    logistic: LogisticResult
+
+    @property
+    def analysed(self) -> pd.DataFrame:
+        return self.data.analysed
+
+
+def _rngs(seed: int, k: int) -> list[np.random.Generator]:
+    """Independent, reproducible generators for the resampling steps (never a global seed)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(k)]
+
+
+def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None) -> StudyResults:
+    """Run the analysis without the cache (see :func:`run_study`)."""
+    data = load_study_data(spec) if data is None else data
+    cohort = data.analysed
+    events = int(cohort[spec.outcome.event].sum())
+    if events == 0:
+        raise AnalysisError(f"there are no events ({spec.outcome.event} = 1) among the {len(cohort)} analysed patients: "
+                            "no model can be fitted; check the event column and the exclusions")
+    if events == len(cohort):
+        raise AnalysisError(f"every analysed patient has the event ({spec.outcome.event} = 1): "
+                            "a Cox model needs patients without the event")
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name, 0, 0)
+
+    step("baseline table")
+    baseline = table_baseline(spec, cohort)
+    details = None
+    if len(spec.outcome.event_details) >= 2:
+        details = table_leakage_types(spec, cohort, type_column=spec.outcome.event_details[0],
+                                      management_column=spec.outcome.event_details[1])
+    step("univariable screen")
+    screen = univariable_screen(spec, cohort)
+    predictors = select_predictors(spec, screen)
+    if not predictors:
+        raise AnalysisError(f"no candidate passed the univariable screen (P < {spec.analysis.screen_p_value}); "
+                            "lower the bar or list analysis.predictors with selection: prespecified")
+    step("multivariable Cox model")
+    model = fit_cox_model(spec, cohort, predictors)
+    ph = proportional_hazards_test(spec, cohort, model)
+    conc = concordance_table(spec, cohort, model)
+    X = encode(spec, cohort, predictors).X
+    lp = model.lp(X)
+    predictions = pd.DataFrame({"row": np.arange(len(cohort)), "lp": lp, "risk_at_horizon": model.risk(X)})
+    nomo = build_nomogram(spec, model, cohort)
+
+    r_val, r_cal = _rngs(spec.analysis.seed, 2)
+    B = spec.analysis.bootstrap_b
+
+    def bar(name: str) -> Callable[[int, int], None] | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(name, done, total)
+
+    # one run over the same resamples gives the standard and, when the predictors were screened,
+    # the honest validation (the screen repeated inside every replicate)
+    screened = spec.analysis.selection == "univariable_screen"
+    both = validate_cox(spec, model, cohort, n_boot=B, rng=r_val, honest=screened,
+                        progress=bar("bootstrap validation" + (" (standard and honest)" if screened else "")))
+    validation = both[both["method"] == "standard"].reset_index(drop=True)
+    honest = both[both["method"] == "honest"].reset_index(drop=True) if screened else None
+    calibration = CalibrationResult(
+        groups=calibrate_km(spec, model, cohort, m=spec.analysis.calibration_group_size, n_boot=B, rng=r_cal,
+                            progress=bar("bootstrap calibration")),
+        smooth=calibrate_smooth(spec, model, cohort),
+        metrics=calibration_summary(spec, model, cohort),
+    )
+    step("decision curve")
+    dca = net_benefit(predictions["risk_at_horizon"].to_numpy(), cohort[spec.outcome.time].to_numpy(float),
+                      cohort[spec.outcome.event].to_numpy(), horizon=spec.outcome.horizon, thresholds=threshold_grid(spec))
+    outcomes = analyze_outcomes(spec, data.repeated) if (spec.repeated is not None and data.repeated is not None) else None
+    step("study checks")
+    c_index = float(conc.loc[conc["measure"] == "c_index", "estimate"].iloc[0])
+    checks = study_checks(spec, cohort, n_parameters=len(model.terms), c_statistic=c_index, lr_statistic=model.lr_chisq)
+    logistic = logistic_sensitivity(spec, cohort, predictors=predictors)
+    prov = collect_provenance(spec, data.files)
+    return StudyResults(
+        spec=spec, provenance=prov, data=data, baseline=baseline, event_details=details, screen=screen,
+        predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
+        ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
+        validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
+        checks=checks, logistic=logistic,
+    )
+
+
+def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: bool = True,
+              cache_dir: Path | None = None) -> StudyResults:
+    """Validate the data and run the whole analysis, or load it from the cache.
+
+    The cache key is :meth:`Provenance.cache_key` (data bytes, study file bytes, package
+    version and source digest).  The data are always re-validated first, so a changed or
+    broken input is never masked by a cached result.
+    """
+    data = load_study_data(spec)
+    key = collect_provenance(spec, data.files).cache_key()
+    path = cache_path(cache_dir or spec.base_dir, key)
+    if use_cache:
+        cached = load_cached(path)
+        if isinstance(cached, StudyResults):
+            return cached
+    results = compute_study(spec, data=data, progress=progress)
+    if use_cache:
+        store_cached(path, results)
+    return results
