@@ -50,11 +50,30 @@ class MarkdownTable:
     frame: pd.DataFrame
 
     def _repr_markdown_(self) -> str:
-        f = self.frame.copy()
-        f.columns = [str(c) for c in f.columns]
-        f = f.astype(str).replace({"nan": "", "None": "", "<NA>": ""})
-        f = f.apply(lambda col: col.str.replace("|", "\\|", regex=False))
-        return f.to_markdown(index=False, disable_numparse=True)
+        return pipe_table(self.frame)
+
+
+def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36) -> str:
+    """A pandoc pipe table whose separator widths set sensible relative column widths.
+
+    pandoc sizes the columns of a wide pipe table by the dashes in the separator line;
+    ``DataFrame.to_markdown`` writes as many dashes as the longest cell, so one long note
+    column squeezes every other column to a sliver.  Clamping the dashes keeps short columns
+    readable and lets long text wrap.
+    """
+    f = frame.copy()
+    f.columns = [str(c) for c in f.columns]
+    cells = f.astype(str).replace({"nan": "", "None": "", "<NA>": ""})
+    cells = cells.apply(lambda col: col.str.replace("|", "\\|", regex=False).str.replace("\n", " ", regex=False))
+    widths = []
+    for c in cells.columns:
+        longest_word = max([len(w) for v in [c, *cells[c]] for w in str(v).split()] or [1])
+        longest = max([len(c), *cells[c].str.len()])
+        widths.append(max(min_width, longest_word, min(longest, max_width)))
+    head = "| " + " | ".join(cells.columns) + " |"
+    sep = "|" + "|".join(":" + "-" * (w - 1) for w in widths) + "|"
+    rows = ["| " + " | ".join(r) + " |" for r in cells.itertuples(index=False, name=None)]
+    return "\n".join([head, sep, *rows])
 
 
 class StudyReport:

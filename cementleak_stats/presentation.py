@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from .design import encode, variable_terms
 from .figures import (
     PAGE_WIDTH,
+    figure_theme,
     plot_calibration,
     plot_decision_curve,
     plot_forest,
@@ -44,6 +45,13 @@ def fmt_num(x: float, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–" if x is None or math.isnan(x) else ("∞" if x > 0 else "−∞")
     return f"{x:.{digits}f}".replace("-", "−")
+
+
+def _fmt_g(x: object) -> str:
+    """Whole numbers without decimals (sample sizes), others with up to 3 significant decimals."""
+    if isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(float(x)):
+        return f"{int(round(float(x)))}" if float(x) == round(float(x)) else f"{float(x):.3g}"
+    return str(x)
 
 
 def fmt_p(p: float) -> str:
@@ -165,6 +173,18 @@ def table_decision_summary(r: StudyResults, thresholds=(0.05, 0.10, 0.20, 0.30, 
                                        "Interventions avoided per 100"])
 
 
+def table_baseline_display(r: StudyResults) -> pd.DataFrame:
+    """Table 1 with the level folded into the first column (indented), as journals print it."""
+    d = r.baseline.display.copy()
+    first, level = d.columns[0], "Level"
+    if level in d.columns:
+        lv = d[level].fillna("").astype(str)
+        d[first] = [f"\u2003{lvl}" if lvl and not str(name).strip() else (f"{name}: {lvl}" if lvl else name)
+                    for name, lvl in zip(d[first], lv)]
+        d = d.drop(columns=[level])
+    return d
+
+
 def table_flow(r: StudyResults) -> pd.DataFrame:
     f = r.data.flow
     return pd.DataFrame({"Step": f["reason"], "Patients": f["n"], "Excluded": f["excluded"]})
@@ -174,8 +194,8 @@ def table_checks(r: StudyResults) -> pd.DataFrame:
     c = r.checks
     return pd.DataFrame({
         "Check": c["check"],
-        "Value": [fmt_num(v, 1) if isinstance(v, float) else str(v) for v in c["value"]],
-        "Threshold": [fmt_num(v, 2) if isinstance(v, float) else str(v) for v in c["threshold"]],
+        "Value": [_fmt_g(v) for v in c["value"]],
+        "Threshold": [_fmt_g(v) for v in c["threshold"]],
         "Met": np.where(c["ok"], "yes", "**no**"),
         "Note": c["note"],
     })
@@ -225,8 +245,9 @@ def _timepoint_words(r: StudyResults, text: str) -> str:
 
 def table_tripod(r: StudyResults) -> pd.DataFrame:
     t = tripod_checklist()
-    return pd.DataFrame({"Item": t["item"], "Section": t["section"], "Topic": t["topic"],
-                         "Status": t["status"], "Where": t["where"]})
+    answered = t["status"] != "to be completed by the authors"
+    return pd.DataFrame({"Item": t["item"], "Topic": [f"*{a}.* {b}" for a, b in zip(t["section"], t["topic"])],
+                         "Answered in": np.where(answered, t["where"], "— to be completed by the authors")})
 
 
 def table_colophon(r: StudyResults) -> pd.DataFrame:
@@ -240,7 +261,7 @@ def table_nomogram_points(r: StudyResults) -> pd.DataFrame:
 
 
 TABLES: dict[str, Callable[[StudyResults], pd.DataFrame]] = {
-    "baseline": lambda r: r.baseline.display,
+    "baseline": lambda r: table_baseline_display(r),
     "event_details": lambda r: r.event_details.display if r.event_details is not None else pd.DataFrame(),
     "flow": table_flow,
     "cox_univariable": table_cox_univariable,
@@ -299,7 +320,8 @@ def figure_schoenfeld(r: StudyResults) -> Figure:
 
 def figure_nomogram(r: StudyResults) -> Figure:
     n = r.nomogram
-    ax = plot_nomogram(n.points, n.risk_axis, risk_label=f"{_horizon_words(r)} risk of {_event_words(r)}",
+    labels = {v: r.spec.variable(v).display for v in n.points["predictor"].unique()}
+    ax = plot_nomogram(n.points.assign(predictor=n.points["predictor"].map(labels)), n.risk_axis, risk_label=f"Risk of {_event_words(r)} by {_horizon_words(r)}",
                        total_ticks=list(n.total["total_points"]))
     return ax.figure
 
@@ -309,8 +331,7 @@ def figure_calibration(r: StudyResults) -> Figure:
     ax = plot_calibration(c.groups, smooth=c.smooth.curve, predictions=r.predictions["risk_at_horizon"].to_numpy(),
                           horizon_label=f"{_event_words(r)} by {_horizon_words(r)}",
                           xlabel=f"Predicted probability of {_event_words(r)} by {_horizon_words(r)}",
-                          ylabel="Observed probability (Kaplan-Meier)",
-                          note=f"B = {r.spec.analysis.bootstrap_b} bootstrap replicates; groups of about {r.spec.analysis.calibration_group_size} patients")
+                          ylabel="Observed probability (Kaplan-Meier)")
     return ax.figure
 
 
@@ -323,9 +344,10 @@ def figure_risk_distribution(r: StudyResults) -> Figure:
 
 
 def figure_decision(r: StudyResults) -> Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.4))
-    plot_decision_curve(r.decision_curve, model_label="Nomogram", ax=axes[0])
-    plot_interventions_avoided(r.decision_curve, label="Nomogram", ax=axes[1])
+    with figure_theme():
+        fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.42), layout="constrained")
+        plot_decision_curve(r.decision_curve, model_label="Nomogram", ax=axes[0])
+        plot_interventions_avoided(r.decision_curve, label="Nomogram", ax=axes[1])
     return fig
 
 
