@@ -215,8 +215,6 @@ def report(
             rep = render_project(project, to=formats, progress=show)
         except RenderError as exc:
             err_console.print(f"[bold red]Render failed[/]: {exc}")
-            for p in getattr(exc, "problems", []) or []:
-                err_console.print(f"  {p}")
             err_console.print("The previous _output/ is unchanged.")
             raise typer.Exit(EXIT_INPUT_ERROR) from None
         for f in rep.files:
