@@ -30,7 +30,7 @@ validate: $(STAMP) ## Check study.yaml and the data files
 	$(CLI) validate
 
 test: $(STAMP) ## Run the whole test suite (what CI runs)
-	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP) ## Run the benchmarks; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run

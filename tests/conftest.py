@@ -1,0 +1,52 @@
+"""Shared fixtures.
+
+``rendered_project`` renders the whole project ONCE per test session (all formats) into a
+temporary copy of the repository's report project, with the bootstrap reduced to B = 50 so
+that CI stays fast; report, privacy and reliability tests read its output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("cementleak")
+
+
+@dataclass(frozen=True)
+class RenderedProject:
+    root: Path  # the temporary project (study.yaml, data/, report/, _quarto.yml)
+    output: Path  # its _output/ directory
+    study: Path  # its study file
+    log: str  # what `cementleak report` printed
+
+
+def copy_project(dest: Path, *, bootstrap_b: int = 50) -> Path:
+    """A copy of the report project with a smaller bootstrap; returns the study file path."""
+    for name in ("data", "report"):
+        shutil.copytree(ROOT / name, dest / name)
+    shutil.copy2(ROOT / "_quarto.yml", dest / "_quarto.yml")
+    spec = yaml.safe_load((ROOT / "study.yaml").read_text(encoding="utf-8"))
+    spec["analysis"]["bootstrap_b"] = bootstrap_b
+    study = dest / "study.yaml"
+    study.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return study
+
+
+@pytest.fixture(scope="session")
+def rendered_project(tmp_path_factory: pytest.TempPathFactory) -> RenderedProject:
+    root = tmp_path_factory.mktemp("project")
+    study = copy_project(root)
+    env = {**os.environ, "CEMENTLEAK_STUDY": str(study)}
+    proc = subprocess.run([str(CLI), "report", str(study), "--project", str(root)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return RenderedProject(root=root, output=root / "_output", study=study, log=proc.stdout + proc.stderr)
