@@ -2,29 +2,39 @@
 
 Why our own fitter next to lifelines' ``CoxPHFitter``: the bootstrap refits the same model on
 B resampled data sets.  A resample is the original rows with integer case counts, so all B
-replicates share one sort order and one set of tie groups; fitting them together as arrays of
+replicates share one set of event times and tie groups; fitting them together as arrays of
 shape (B, n) replaces B Python-level fits (about 30 ms each in lifelines) by a few vectorised
 Newton steps.  The reported main model is still fitted with lifelines (``models.cox``), and the
 tests check that both agree to 1e-6 on every sampled replicate, tied times included.
 
 Case counts follow *duplicated-row* semantics (a row drawn twice counts as two patients, also
 inside a tie group), which is what refitting on the resampled rows does in lifelines or R.
+The design may be shared by all replicates, shape (n, p), or differ by replicate, shape
+(B, n, p) (e.g. a calibration refit on each replicate's own linear predictor).
 
 Notes
 -----
-Sorted by time, with tie groups k (distinct event times), d_k events (counting copies),
-risk-set sums S0_k = sum_{t_i >= t_k} c_i w_i, S1_k, S2_k (w_i = exp(x_i'b)) and the event
-sums S0D_k, S1D_k, S2D_k over the d_k events, Efron's approximation is
+Rows sorted by decreasing time form tie groups k (the distinct times); d_k is the number of
+events at t_k (counting copies); with w_i = c_i exp(x_i'b) (c_i the case count) the risk-set
+sums are S0_k = sum_{t_i >= t_k} w_i, S1_k, S2_k, and S0D_k, S1D_k, S2D_k the same sums over
+the events at t_k.  Efron's approximation is
 
-    loglik = sum_i c_i e_i x_i'b - sum_k sum_{l<d_k} log(S0_k - (l/d_k) S0D_k)
+    loglik = sum_i c_i e_i x_i'b - sum_k sum_{l<d_k} log(S0_k - f_l S0D_k),   f_l = l / d_k
 
-with score and information from the same sums.  The Efron baseline cumulative hazard
-(R ``survfit.coxph``, ``ctype = 2``) adds sum_{l<d_k} 1 / (S0_k - (l/d_k) S0D_k) at t_k.
+With a_k = sum_l 1/den_kl and b_k = sum_l f_l/den_kl the score is
+sum_i c_i e_i x_i - sum_i v_i x_i and the information is
+sum_i v_i x_i x_i' - sum_k [c0_k S1 S1' - c1_k (S1 S1D' + S1D S1') + c2_k S1D S1D'], where
+v_i = w_i (A_i - e_i b_{k(i)}), A_i = sum_{k: t_k <= t_i} a_k and c0, c1, c2 = sum_l
+(1, f_l, f_l^2)/den_kl^2.  Writing the second-moment sums per row (v_i) instead of per risk set
+avoids cumulative sums of (B, n, p, p) arrays: the information is one (B, n) x (n, p*p) product.
+
+The Efron baseline cumulative hazard (R ``survfit.coxph``, ``ctype = 2``) adds
+dH_k = a_k = sum_{l<d_k} 1 / (S0_k - f_l S0D_k) at t_k, for a patient with lp = 0.
 
 References
 ----------
 Efron B. The efficiency of Cox's likelihood function for censored data. JASA 1977;72:557-565.
-Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000, ch. 3.
+Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000, ch. 3 and 10.
 """
 
 from __future__ import annotations
@@ -33,25 +43,71 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Codes of :attr:`BatchFit.failure` (0 = fitted).
+FAILURE_REASONS: dict[int, str] = {
+    0: "fitted",
+    1: "no events in the replicate",
+    2: "a model term is constant in the replicate (e.g. a level never drawn)",
+    3: "singular information matrix",
+    4: "a coefficient ran away (monotone likelihood / separation)",
+    5: "no convergence within the iteration limit",
+}
+
 
 @dataclass(frozen=True)
-class _Groups:
-    order: np.ndarray  # sort permutation (ascending time)
-    starts: np.ndarray  # first sorted index of each distinct time
-    time: np.ndarray  # the distinct times
-    event_sorted: np.ndarray  # event indicator, sorted
+class _Prep:
+    """Risk-set and event indicators of the distinct event times (shared by all replicates).
+
+    A replicate only repeats or drops rows, so its event times are among the original ones;
+    every risk-set sum is then one matrix product with these indicators.
+    """
+
+    time: np.ndarray  # (K,) distinct event times, increasing
+    risk: np.ndarray  # (n, K) 1 where row i is at risk at t_k (t_i >= t_k)
+    dead: np.ndarray  # (n, K) 1 where row i has its event at t_k
+    event: np.ndarray  # (n,) 0/1
 
 
-def _groups(time: np.ndarray, event: np.ndarray) -> _Groups:
-    order = np.argsort(time, kind="stable")
-    ts = time[order]
-    uniq, starts = np.unique(ts, return_index=True)
-    return _Groups(order=order, starts=starts, time=uniq, event_sorted=event[order].astype(float))
+def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    if time.ndim != 1 or time.shape != event.shape:
+        raise ValueError("time and event must be 1-D arrays of the same length")
+    if not np.all(np.isfinite(time)) or not np.all(np.isin(event, (0.0, 1.0))):
+        raise ValueError("time must be finite and event 0/1")
+    tk = np.unique(time[event == 1])
+    risk = (time[:, None] >= tk[None, :]).astype(float)
+    dead = ((time[:, None] == tk[None, :]) & (event[:, None] == 1)).astype(float)
+    return _Prep(time=tk, risk=risk, dead=dead, event=event)
 
 
-def _revcumsum(a: np.ndarray) -> np.ndarray:
-    """Sum over j >= i along axis 1."""
-    return np.flip(np.cumsum(np.flip(a, axis=1), axis=1), axis=1)
+@dataclass(frozen=True)
+class _Efron:
+    a: np.ndarray  # (B, K) sum_l 1/den
+    b: np.ndarray  # (B, K) sum_l f/den
+    logsum: np.ndarray  # (B,) sum_k sum_l log(den)
+    c: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # sum_l (1, f, f^2)/den^2
+
+
+def _efron_terms(s0: np.ndarray, s0d: np.ndarray, d: np.ndarray, *, second: bool) -> _Efron:
+    """Efron's sums over l < d_k of 1/den, f/den, log(den) (and 1/den^2 terms), den = S0 - f S0D.
+
+    Ragged: one element per event (sum of d), not per (replicate, time, max d).
+    """
+    shape = s0.shape
+    dk = np.rint(d).astype(np.int64).ravel()
+    cell = np.repeat(np.arange(dk.size), dk)  # the (replicate, time) of each event
+    ell = np.arange(cell.size) - np.repeat(np.cumsum(dk) - dk, dk)
+    f = ell / dk[cell]
+    den = s0.ravel()[cell] - f * s0d.ravel()[cell]
+    inv = 1.0 / den
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, values, minlength=dk.size).reshape(shape)
+
+    c = (total(inv * inv), total(f * inv * inv), total(f * f * inv * inv)) if second else None
+    logsum = np.bincount(cell // shape[1], np.log(den), minlength=shape[0]) if shape[1] else np.zeros(shape[0])
+    return _Efron(total(inv), total(f * inv), logsum, c)
 
 
 @dataclass(frozen=True)
@@ -61,75 +117,93 @@ class _Sums:
     info: np.ndarray  # (B, p, p)
 
 
-def _efron_sums(beta: np.ndarray, Xs: np.ndarray, g: _Groups, counts: np.ndarray, *, need_info: bool = True) -> _Sums:
+def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """X b for B coefficient vectors: (B, n)."""
+    return beta @ X.T if X.ndim == 2 else np.einsum("bnp,bp->bn", X, beta)
+
+
+def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, counts: np.ndarray, *, need_info: bool = True) -> _Sums:
     """Log-likelihood, score and information for B coefficient vectors at once.
 
-    beta (B, p); Xs (n, p) sorted by time; counts (B, n) sorted case counts.
+    beta (B, p); X (n, p) or (B, n, p); counts (B, n) case counts.
     """
-    eta = beta @ Xs.T  # (B, n)
-    # guard against overflow in exp: the partial likelihood is invariant to a constant shift
-    shift = eta.max(axis=1, keepdims=True)
+    eta = _lin(X, beta)
+    shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift
     w = np.exp(eta - shift) * counts
-    e = g.event_sorted
-    we = w * e
-    ce = counts * e
-    s0 = _revcumsum(w)[:, g.starts]
-    s0d = np.add.reduceat(we, g.starts, axis=1)
-    d = np.add.reduceat(ce, g.starts, axis=1)  # (B, K) events per group (with copies)
-    wx = w[:, :, None] * Xs[None, :, :]
-    s1 = _revcumsum(wx)[:, g.starts, :]
-    s1d = np.add.reduceat(wx * e[None, :, None], g.starts, axis=1)
-
-    max_d = int(d.max()) if d.size else 0
-    a = np.zeros_like(s0)  # sum_l 1/den
-    b = np.zeros_like(s0)  # sum_l f/den
-    logsum = np.zeros_like(s0)
-    c0 = np.zeros_like(s0)
-    c1 = np.zeros_like(s0)
-    c2 = np.zeros_like(s0)
-    safe_d = np.where(d > 0, d, 1.0)
-    for ell in range(max_d):
-        active = d > ell
-        f = ell / safe_d
-        den = np.where(active, s0 - f * s0d, 1.0)
-        inv = np.where(active, 1.0 / den, 0.0)
-        a += inv
-        b += f * inv
-        logsum += np.where(active, np.log(den), 0.0)
-        if need_info:
-            inv2 = inv * inv
-            c0 += inv2
-            c1 += f * inv2
-            c2 += f * f * inv2
-    # log-likelihood: undo the shift (each event-term log has shift added per copy)
-    loglik = (counts * e * eta).sum(axis=1) - logsum.sum(axis=1) - shift[:, 0] * d.sum(axis=1)
-    score = (ce[:, :, None] * Xs[None]).sum(axis=1) - (a[:, :, None] * s1 - b[:, :, None] * s1d).sum(axis=1)
+    ce = counts * prep.event
+    s0 = w @ prep.risk
+    s0d = w @ prep.dead
+    d = counts @ prep.dead
+    ef = _efron_terms(s0, s0d, d, second=need_info)
+    # each log(den) carries exp(shift): undo it once per event
+    loglik = (ce * eta).sum(axis=1) - ef.logsum - shift[:, 0] * d.sum(axis=1)
+    v = w * (ef.a @ prep.risk.T - ef.b @ prep.dead.T)  # w_i (A_i - e_i b_k(i))
+    B, p = beta.shape
+    n, K = prep.risk.shape
+    if X.ndim == 2:
+        score = (ce - v) @ X
+    else:
+        score = np.einsum("bn,bnp->bp", ce - v, X)
     if not need_info:
-        return _Sums(loglik, score, np.empty((len(beta), 0, 0)))
-    wxx = wx[:, :, :, None] * Xs[None, :, None, :]
-    s2 = _revcumsum(wxx)[:, g.starts]
-    s2d = np.add.reduceat(wxx * e[None, :, None, None], g.starts, axis=1)
-    info = (a[:, :, None, None] * s2 - b[:, :, None, None] * s2d).sum(axis=1)
-    o11 = np.einsum("bk,bki,bkj->bij", c0, s1, s1)
-    o12 = np.einsum("bk,bki,bkj->bij", c1, s1, s1d)
-    o22 = np.einsum("bk,bki,bkj->bij", c2, s1d, s1d)
-    info = info - (o11 - o12 - np.swapaxes(o12, 1, 2) + o22)
+        return _Sums(loglik, score, np.empty((B, 0, 0)))
+    if X.ndim == 2:
+        info = (v @ (X[:, :, None] * X[:, None, :]).reshape(n, p * p)).reshape(B, p, p)
+        s1 = (w @ (prep.risk[:, :, None] * X[:, None, :]).reshape(n, K * p)).reshape(B, K, p)
+        s1d = (w @ (prep.dead[:, :, None] * X[:, None, :]).reshape(n, K * p)).reshape(B, K, p)
+    else:
+        info = np.einsum("bn,bnp,bnq->bpq", v, X, X)
+        wx = w[:, :, None] * X
+        s1 = np.matmul(prep.risk.T[None], wx)
+        s1d = np.matmul(prep.dead.T[None], wx)
+    c0, c1, c2 = ef.c  # type: ignore[misc]
+    o12 = np.matmul(np.swapaxes(s1 * c1[:, :, None], 1, 2), s1d)
+    info -= (np.matmul(np.swapaxes(s1 * c0[:, :, None], 1, 2), s1) - o12 - np.swapaxes(o12, 1, 2)
+             + np.matmul(np.swapaxes(s1d * c2[:, :, None], 1, 2), s1d))
     return _Sums(loglik, score, info)
 
 
 @dataclass(frozen=True)
 class BatchFit:
-    """Coefficients of B Cox fits on case-count resamples of the same rows."""
+    """Coefficients of B Cox fits on case-count resamples of the same rows.
 
-    coef: np.ndarray  # (B, p), NaN rows where the fit failed
-    loglik: np.ndarray  # (B,) at the estimate
-    loglik_null: np.ndarray  # (B,) at beta = 0
-    converged: np.ndarray  # (B,) bool
+    Attributes
+    ----------
+    coef : (B, p) estimates, NaN rows where the fit failed.
+    loglik : (B,) log partial likelihood at the estimate (NaN where failed).
+    loglik_null : (B,) log partial likelihood at beta = 0.
+    converged : (B,) True where the fit succeeded.
+    failure : (B,) reason code, see :data:`FAILURE_REASONS` (0 = fitted).
+    info : (B, p, p) information matrix at the estimate (NaN where failed).
+    n_iter : Newton iterations used by the slowest replicate.
+    """
+
+    coef: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    converged: np.ndarray
+    failure: np.ndarray
+    info: np.ndarray
     n_iter: int
 
     @property
     def n_failed(self) -> int:
         return int((~self.converged).sum())
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Alias of ``converged`` (the resampling engine's name for a usable fit)."""
+        return self.converged
+
+
+def _weighted_var(X: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Case-count weighted variance of each column, (B, p)."""
+    tot = counts.sum(axis=1, keepdims=True)
+    tot = np.where(tot > 0, tot, 1.0)
+    if X.ndim == 2:
+        m1, m2 = (counts @ X) / tot, (counts @ (X * X)) / tot
+    else:
+        m1, m2 = np.einsum("bn,bnp->bp", counts, X) / tot, np.einsum("bn,bnp->bp", counts, X * X) / tot
+    return m2 - m1 * m1
 
 
 def fit_cox_batch(
@@ -139,81 +213,136 @@ def fit_cox_batch(
     counts: np.ndarray | None = None,
     *,
     init: np.ndarray | None = None,
-    tol: float = 1e-9,
+    free: np.ndarray | None = None,
+    tol: float = 1e-7,
     max_iter: int = 30,
-    max_abs_coef: float = 50.0,
+    max_log_hr: float = 30.0,
 ) -> BatchFit:
     """Fit B Cox models (Efron ties) by Newton-Raphson with step halving, all at once.
 
     Parameters
     ----------
-    X : (n, p) design matrix (unsorted; it is centred internally, as R ``coxph`` does).
+    X : (n, p) design shared by all replicates, or (B, n, p) one design per replicate.  It is
+        centred internally (as R ``coxph`` does); coefficients do not depend on the centring.
     time, event : (n,) follow-up time and 0/1 event.
     counts : (B, n) integer case counts of each replicate (a bootstrap resample); default one
-        replicate with every count 1 (the ordinary fit).
+        replicate (or one per design) with every count 1 (the ordinary fit).
     init : (p,) or (B, p) starting values (warm start, e.g. the full-data estimate).
-    tol : convergence when the largest Newton step is below ``tol`` (Newton converges
-        quadratically, so the estimate is then exact to far below 1e-10).
-    max_abs_coef : a coefficient beyond this is taken as monotone likelihood (separation):
-        the replicate is marked as failed, as rms counts failed fits.
+    free : (p,) or (B, p) bool, the coefficients to estimate; the others stay at ``init``
+        (default 0).  Used to fit a different subset of terms in each replicate (screening).
+    tol : convergence when the largest Newton step is below ``tol``; Newton converges
+        quadratically, so the estimate after that step is exact to about tol^2.
+    max_iter : iteration limit; a replicate still moving then is marked as failed.
+    max_log_hr : a coefficient whose effect across the observed range of its column,
+        |b_j| (max x_j - min x_j), exceeds this (a hazard ratio of e^30 between the extreme
+        patients) is taken as monotone likelihood (separation): the replicate fails.
 
     Returns
     -------
     BatchFit
-        ``coef`` (B, p) with NaN rows for failed replicates; ``converged`` says which.
+        ``coef`` (B, p) with NaN rows for failed replicates; ``failure`` says why.
+
+    Notes
+    -----
+    Failures are counted, never hidden: a replicate fails when it has no event, when a free
+    term is constant in it (a level never drawn: the coefficient is not estimable), when the
+    information is singular, when a coefficient runs away (``max_log_hr``) or when Newton has
+    not converged after ``max_iter`` steps.  R ``coxph`` stops at a relative log-likelihood
+    change of 1e-9 and keeps a large finite coefficient under separation (rms then counts the
+    fit as a success); we count it as failed.
     """
     X = np.asarray(X, dtype=float)
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=float)
-    n, p = X.shape
+    prep = _prepare(time, event)
+    n = len(prep.event)
+    if X.ndim not in (2, 3) or X.shape[-2] != n:
+        raise ValueError(f"X must be (n, p) or (B, n, p) with n = {n} rows")
+    p = X.shape[-1]
     if counts is None:
-        counts = np.ones((1, n))
+        counts = np.ones((1 if X.ndim == 2 else X.shape[0], n))
     counts = np.atleast_2d(np.asarray(counts, dtype=float))
     B = counts.shape[0]
-    g = _groups(time, event)
-    Xc = X - X.mean(axis=0)
-    Xs = Xc[g.order]
-    cs = counts[:, g.order]
+    if counts.shape[1] != n or (X.ndim == 3 and X.shape[0] != B):
+        raise ValueError("counts must be (B, n) and a 3-D X must have B designs")
+    span = np.ptp(X, axis=-2).reshape(-1, p)  # (1 or B, p) observed range of each column
+    span = np.where(span > 0, span, 1.0)
+    X = X - X.mean(axis=-2, keepdims=True)  # centring keeps exp() in range
     beta = np.zeros((B, p)) if init is None else np.broadcast_to(np.asarray(init, float), (B, p)).copy()
-    null = _efron_sums(np.zeros((B, p)), Xs, g, cs, need_info=False).loglik
-    cur = _efron_sums(beta, Xs, g, cs)
-    active = np.ones(B, dtype=bool)
-    converged = np.zeros(B, dtype=bool)
+    free_m = np.broadcast_to(np.ones(p, bool) if free is None else np.asarray(free, bool), (B, p))
+
+    failure = np.zeros(B, dtype=np.int8)
+    failure[counts @ prep.event == 0] = 1
+    const = (_weighted_var(X, counts) <= 1e-12 * (1.0 + _weighted_var(X, np.ones((1, n))))) & free_m
+    failure[(failure == 0) & const.any(axis=1)] = 2
+
+    null = _efron_sums(np.zeros((B, p)), X, prep, counts, need_info=False).loglik
+    loglik = np.full(B, np.nan)
+    score = np.zeros((B, p))
+    info = np.full((B, p, p), np.nan)
+    active = failure == 0
+    idx = np.flatnonzero(active)
+    if idx.size:
+        cur = _efron_sums(beta[idx], _rows(X, idx), prep, counts[idx])
+        loglik[idx], score[idx], info[idx] = cur.loglik, cur.score, cur.info
     it = 0
-    for it in range(1, max_iter + 1):
+    while active.any() and it < max_iter:
+        it += 1
         idx = np.flatnonzero(active)
+        step = _newton_step(info[idx], score[idx], free_m[idx])
+        bad = ~np.isfinite(step).all(axis=1)
+        failure[idx[bad]] = 3
+        active[idx[bad]] = False
+        idx, step = idx[~bad], step[~bad]
         if idx.size == 0:
             break
-        try:
-            step = np.linalg.solve(cur.info[idx], cur.score[idx][:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([_safe_solve(cur.info[i], cur.score[i]) for i in idx])
-        new_beta = beta[idx] + step
-        new = _efron_sums(new_beta, Xs, g, cs[idx])
+        old = beta[idx]
+        new_beta = old + step
+        new = _efron_sums(new_beta, _rows(X, idx), prep, counts[idx])
         # step halving where the likelihood got worse (as coxph does)
-        worse = ~(new.loglik >= cur.loglik[idx] - 1e-12 * np.abs(cur.loglik[idx]))
-        for _ in range(20):
+        worse = new.loglik < loglik[idx] - 1e-12 * np.abs(loglik[idx])
+        for _ in range(30):
             if not worse.any():
                 break
-            step[worse] /= 2
-            new_beta[worse] = beta[idx][worse] + step[worse]
-            sub = _efron_sums(new_beta[worse], Xs, g, cs[idx][worse])
             wi = np.flatnonzero(worse)
-            new.loglik[wi] = sub.loglik
-            new.score[wi] = sub.score
-            new.info[wi] = sub.info
-            worse[wi] = ~(sub.loglik >= cur.loglik[idx][wi] - 1e-12 * np.abs(cur.loglik[idx][wi]))
+            step[wi] /= 2
+            new_beta[wi] = old[wi] + step[wi]
+            sub = _efron_sums(new_beta[wi], _rows(X, idx[wi]), prep, counts[idx[wi]])
+            new.loglik[wi], new.score[wi], new.info[wi] = sub.loglik, sub.score, sub.info
+            worse[wi] = sub.loglik < loglik[idx[wi]] - 1e-12 * np.abs(loglik[idx[wi]])
         beta[idx] = new_beta
-        cur.loglik[idx] = new.loglik
-        cur.score[idx] = new.score
-        cur.info[idx] = new.info
-        small = np.abs(step).max(axis=1) < tol
-        runaway = ~np.isfinite(new_beta).all(axis=1) | (np.abs(new_beta).max(axis=1) > max_abs_coef)
-        converged[idx[small & ~runaway]] = True
+        loglik[idx], score[idx], info[idx] = new.loglik, new.score, new.info
+        small = np.abs(step).max(axis=1, initial=0.0) < tol
+        runaway = np.abs(new_beta * (span if len(span) == 1 else span[idx])).max(axis=1, initial=0.0) > max_log_hr
+        failure[idx[runaway]] = 4
         active[idx[small | runaway]] = False
-    ok = converged & np.isfinite(beta).all(axis=1)
-    coef = np.where(ok[:, None], beta, np.nan)
-    return BatchFit(coef=coef, loglik=np.where(ok, cur.loglik, np.nan), loglik_null=null, converged=ok, n_iter=it)
+    failure[active] = 5
+    ok = failure == 0
+    return BatchFit(
+        coef=np.where(ok[:, None], beta, np.nan),
+        loglik=np.where(ok, loglik, np.nan),
+        loglik_null=null,
+        converged=ok,
+        failure=failure,
+        info=np.where(ok[:, None, None], info, np.nan),
+        n_iter=it,
+    )
+
+
+def _rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The designs of replicates ``idx`` (a shared design is returned as is)."""
+    return X if X.ndim == 2 else X[idx]
+
+
+def _newton_step(info: np.ndarray, score: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Solve info step = score on the free coefficients (fixed ones get a zero step)."""
+    if not free.all():
+        mask = free[:, :, None] & free[:, None, :]
+        eye = np.broadcast_to(np.eye(info.shape[1]), info.shape)
+        info = np.where(mask, info, eye)
+        score = np.where(free, score, 0.0)
+    try:
+        return np.linalg.solve(info, score[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return np.stack([_safe_solve(a, s) for a, s in zip(info, score)])
 
 
 def _safe_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -221,6 +350,62 @@ def _safe_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(a, b)
     except np.linalg.LinAlgError:
         return np.full_like(b, np.nan)
+
+
+def efron_loglik(X: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray,
+                 counts: np.ndarray | None = None) -> np.ndarray:
+    """Efron log partial likelihood of B coefficient vectors (no fitting).
+
+    ``X`` (n, p) or (B, n, p); ``beta`` (B, p) or (p,); ``counts`` (B, n), default all 1.
+    Returns (B,).  R: ``coxph(..., init = beta, iter.max = 0)$loglik[2]``.
+    """
+    X = np.asarray(X, dtype=float)
+    prep = _prepare(time, event)
+    beta = np.atleast_2d(np.asarray(beta, dtype=float))
+    B = max(beta.shape[0], 1 if X.ndim == 2 else X.shape[0])
+    counts = np.ones((B, len(prep.event))) if counts is None else np.atleast_2d(np.asarray(counts, float))
+    beta = np.broadcast_to(beta, (counts.shape[0], X.shape[-1]))
+    return _efron_sums(beta, X, prep, counts, need_info=False).loglik
+
+
+def baseline_cumhaz_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, coef: np.ndarray,
+                          counts: np.ndarray | None = None, *, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Efron baseline cumulative hazard H0(t) of B fits, each at its own case-weighted means.
+
+    Parameters
+    ----------
+    X : (n, p) or (B, n, p) design (uncentred); time, event : (n,).
+    coef : (B, p) coefficients (rows of NaN give NaN).
+    counts : (B, n) case counts of the data each fit was made on (default all 1).
+    t : the time (the horizon).
+
+    Returns
+    -------
+    (H0, means)
+        H0 (B,) for a patient at the means of the replicate's rows (as R ``cph(surv=TRUE)``
+        and ``survfit.coxph`` on the resampled rows), and those means (B, p).
+
+    Notes
+    -----
+    H0(t) = sum_{t_k <= t} sum_{l<d_k} 1 / (S0_k - (l/d_k) S0D_k), with w_i = c_i exp((x_i - m)'b)
+    and m the case-weighted mean of the rows.
+    """
+    X = np.asarray(X, dtype=float)
+    prep = _prepare(time, event)
+    coef = np.atleast_2d(np.asarray(coef, dtype=float))
+    counts = np.ones((coef.shape[0], len(prep.event))) if counts is None else np.atleast_2d(np.asarray(counts, float))
+    tot = counts.sum(axis=1, keepdims=True)
+    means = (counts @ X) / tot if X.ndim == 2 else np.einsum("bn,bnp->bp", counts, X) / tot
+    lp = _lin(X, coef) - (means * coef).sum(axis=1, keepdims=True)
+    dh = _hazard_jumps(lp, counts, prep)
+    return np.where(prep.time[None, :] <= t, dh, 0.0).sum(axis=1), means
+
+
+def _hazard_jumps(lp: np.ndarray, counts: np.ndarray, prep: _Prep) -> np.ndarray:
+    """Efron baseline hazard jumps (B, K) at the event times, for centred lp (B, n)."""
+    shift = np.max(lp, axis=1, keepdims=True)
+    w = np.exp(lp - shift) * counts
+    return _efron_terms(w @ prep.risk, w @ prep.dead, counts @ prep.dead, second=False).a * np.exp(-shift)
 
 
 @dataclass(frozen=True)
@@ -265,33 +450,21 @@ def efron_baseline_cumhaz(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -
     """Efron baseline cumulative hazard at the distinct event times (R ``survfit.coxph``, ctype 2).
 
     ``lp`` is the centred linear predictor; the hazard is for a patient with lp = 0.
-    dH_k = sum_{l<d_k} 1 / (S0_k - (l/d_k) S0D_k).
+    dH_k = sum_{l<d_k} 1 / (S0_k - (l/d_k) S0D_k).  Returns (event times ascending, H0 there).
     """
-    time = np.asarray(time, float)
-    event = np.asarray(event, float)
-    g = _groups(time, event)
-    w = np.exp(np.asarray(lp, float)[g.order])
-    s0 = _revcumsum(w[None])[0, g.starts]
-    s0d = np.add.reduceat(w * g.event_sorted, g.starts)
-    d = np.add.reduceat(g.event_sorted, g.starts)
-    dh = np.zeros_like(s0)
-    for ell in range(int(d.max()) if d.size else 0):
-        act = d > ell
-        dh[act] += 1.0 / (s0[act] - ell / d[act] * s0d[act])
-    keep = d > 0
-    return g.time[keep], np.cumsum(dh)[keep]
+    prep = _prepare(time, event)
+    lp = np.asarray(lp, dtype=float)[None, :]
+    return prep.time, np.cumsum(_hazard_jumps(lp, np.ones_like(lp), prep)[0])
 
 
-def fit_cox(X: np.ndarray, time: np.ndarray, event: np.ndarray, *, tol: float = 1e-9, max_iter: int = 30) -> CoxFit:
+def fit_cox(X: np.ndarray, time: np.ndarray, event: np.ndarray, *, tol: float = 1e-7, max_iter: int = 30) -> CoxFit:
     """Fit one Cox model (Efron ties); see :func:`fit_cox_batch` for the algorithm."""
     X = np.asarray(X, dtype=float)
     batch = fit_cox_batch(X, time, event, tol=tol, max_iter=max_iter)
     coef = batch.coef[0]
     means = X.mean(axis=0)
-    g = _groups(np.asarray(time, float), np.asarray(event, float))
     if batch.converged[0]:
-        info = _efron_sums(coef[None], (X - means)[g.order], g, np.ones((1, len(X)))).info[0]
-        var = _safe_inv(info)
+        var = _safe_inv(batch.info[0])
         bt, bh = efron_baseline_cumhaz(time, event, (X - means) @ coef)
     else:
         var = np.full((X.shape[1], X.shape[1]), np.nan)

@@ -1,0 +1,528 @@
+"""Calibration of a Cox model at the horizon: grouped Kaplan-Meier with bootstrap bias correction
+(R ``rms::calibrate(cmethod = "KM")``), a smooth calibration curve with ICI/E50/E90 (Austin et
+al. 2020), calibration-in-the-large and slope (Crowson et al. 2016) and the IPCW Brier score.
+
+Every probability in the returned frames is a **risk of the event** by the horizon,
+1 - S(u), not a survival probability (rms reports survival; the conversion is exact:
+risk = 1 - survival, optimism changes sign).
+
+Why by hand: rms' calibration has no Python counterpart; lifelines'
+``survival_probability_calibration`` fits a different smoother (a parametric spline model,
+with a Breslow baseline) and computes, prints and draws in one call; scikit-survival's
+``brier_score`` needs its own estimator objects and evaluates G(t) differently at ties.
+
+References
+----------
+Harrell FE. rms 6.5, ``R/calibrate.cph.s``, ``R/groupkm.s``; Hmisc ``cut2``, ``rcspline.eval``.
+Austin PC, Harrell FE, van Klaveren D. Graphical calibration curves and the integrated
+calibration index (ICI) for survival models. Stat Med 2020;39:2714-2742.
+Crowson CS, Atkinson EJ, Therneau TM. Assessing calibration of prognostic risk scores.
+Stat Methods Med Res 2016;25:1692-1706.
+Graf E, Schmoor C, Sauerbrei W, Schumacher M. Assessment and comparison of prognostic
+classification schemes for survival data. Stat Med 1999;18:2529-2545.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import AnalysisError
+from ..models.cox import CoxModel
+from ..models.coxfit import baseline_cumhaz_batch, fit_cox, step_at
+from ..spec import StudySpec
+from .resample import CoxData, Progress, bootstrap_optimism, cox_data, cox_fit_fn
+
+__all__ = [
+    "calibrate_km",
+    "SmoothCalibration",
+    "calibrate_smooth",
+    "CalibrationLine",
+    "calibration_line",
+    "BrierScore",
+    "brier_score",
+    "calibration_summary",
+    "rcs_knots",
+]
+
+#: rms ``calibrate.cph``: a replicate (or sample) with fewer events is skipped.
+MIN_EVENTS = 5
+#: "Just below the horizon": everyone still event-free is censored *at* the horizon, so a
+#: Brier score at the horizon itself gives them zero weight (METHODS.md).
+BELOW_HORIZON = 1e-6
+
+
+# --- grouped Kaplan-Meier calibration (rms calibrate, cmethod = "KM") -----------------------
+@dataclass(frozen=True)
+class _SurvFits:
+    """B fits with what predicted survival at u needs: S_i = exp(-H0 exp(x_i'b - centre))."""
+
+    coef: np.ndarray  # (B, p)
+    h0: np.ndarray  # (B,) baseline cumulative hazard at u, at the fit's means
+    centre: np.ndarray  # (B,) means'b
+    ok: np.ndarray
+
+    def survival(self, X: np.ndarray) -> np.ndarray:
+        coef = np.nan_to_num(self.coef)
+        return np.exp(-self.h0[:, None] * np.exp(coef @ X.T - self.centre[:, None]))
+
+
+def _fit_with_baseline(data: CoxData, counts: np.ndarray) -> _SurvFits:
+    """rms ``calibrate.cph``'s refit: ``cph(surv = TRUE)``, failed below 5 events."""
+    fits = cox_fit_fn(data, counts)
+    coef = np.nan_to_num(fits.coef)
+    h0, means = baseline_cumhaz_batch(data.X, data.time, data.event, coef, counts, t=data.horizon)
+    ok = fits.ok & (counts @ data.event >= MIN_EVENTS)
+    return _SurvFits(coef=np.where(ok[:, None], fits.coef, np.nan), h0=h0, centre=(means * coef).sum(axis=1), ok=ok)
+
+
+def _model_surv_fits(data: CoxData, model: CoxModel) -> _SurvFits:
+    coef = model.coef[list(data.terms)].to_numpy(float)
+    centre = float(model.means[list(data.terms)].to_numpy(float) @ coef)
+    return _SurvFits(coef=coef[None], h0=np.array([-np.log(model.baseline_survival())]), centre=np.array([centre]),
+                     ok=np.array([True]))
+
+
+def _km_at(w: np.ndarray, time: np.ndarray, event: np.ndarray, u: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier S(u) and Greenwood se of -log S(u) of B weighted samples (weights (B, n))."""
+    tk = np.unique(time[(event == 1) & (time <= u + 1e-6)])
+    at_risk = w @ (time[:, None] >= tk[None, :]).astype(float)
+    died = w @ ((time[:, None] == tk[None, :]) & (event[:, None] == 1)).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(at_risk > 0, 1 - died / at_risk, 1.0)
+        green = np.where(at_risk > died, died / (at_risk * (at_risk - died)), np.where(died > 0, np.inf, 0.0))
+    return factor.prod(axis=1), np.sqrt(green.sum(axis=1))
+
+
+def _group_of(surv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Hmisc ``cut2(x, cuts)``: intervals [c_k, c_{k+1}), the last one closed."""
+    return np.clip(np.searchsorted(cuts, surv, side="right") - 1, 0, len(cuts) - 2)
+
+
+def _groupkm(fits: _SurvFits, data: CoxData, counts: np.ndarray, cuts: np.ndarray) -> dict[str, np.ndarray]:
+    """rms ``groupkm`` per group and fit: n, events, mean predicted S(u), KM S(u) and its se."""
+    u = data.horizon
+    surv = fits.survival(data.X)
+    grp = _group_of(surv, cuts)
+    g = len(cuts) - 1
+    out = {k: np.full((len(counts), g), np.nan) for k in ("n", "events", "pred", "km", "se")}
+    for k in range(g):
+        w = counts * (grp == k)
+        nobs = w.sum(axis=1)
+        km, se = _km_at(w, data.time, data.event, u)
+        last = np.where(w > 0, data.time, -np.inf).max(axis=1)
+        km = np.where((nobs >= 2) & ~((u > last + 1e-6) & (km > 0)), km, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["pred"][:, k] = (w * surv).sum(axis=1) / nobs
+        out["n"][:, k], out["events"][:, k] = nobs, w @ data.event
+        out["km"][:, k], out["se"][:, k] = km, np.where(np.isfinite(km), se, np.nan)
+    return out
+
+
+def _km_distance(cuts: np.ndarray) -> Callable[..., np.ndarray]:
+    """The engine's measure function: KM(u) - mean predicted S(u) per group (NaN below 5 events)."""
+
+    def measure(fits: _SurvFits, data: CoxData, counts: np.ndarray, *, training: bool) -> np.ndarray:
+        res = _groupkm(fits, data, counts, cuts)
+        dist = res["km"] - res["pred"]  # rms what = "observed-predicted", survival scale
+        dist[counts @ data.event < MIN_EVENTS] = np.nan
+        return dist
+
+    return measure
+
+
+def calibrate_km(
+    spec: StudySpec,
+    model: CoxModel,
+    cohort: pd.DataFrame,
+    *,
+    m: int | None = None,
+    n_boot: int,
+    rng: np.random.Generator,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Grouped calibration at the horizon with bootstrap bias correction, as R
+    ``calibrate(cph(..., surv = TRUE, time.inc = u), cmethod = "KM", u = u, m = m, B = n_boot)``.
+
+    Parameters
+    ----------
+    spec, model, cohort : the study, the fitted model and its rows.
+    m : patients per group (default ``analysis.calibration_group_size``); g = floor(n / m)
+        groups.  rms' default m = 150 gives a single group for n = 100; report the m used.
+    n_boot : bootstrap replicates; rng : random generator; n_jobs, progress : see
+        :func:`~.resample.bootstrap_optimism`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, from the lowest to the highest predicted risk (rms lists groups by
+        increasing predicted *survival*, i.e. the reverse order).  All probabilities are risks
+        of the event by the horizon, 1 - S(u):
+
+        ``group``; ``risk_low``, ``risk_high`` (the group's interval of predicted risk);
+        ``n``, ``events``; ``predicted`` (mean predicted risk); ``observed`` (1 - Kaplan-Meier
+        at u); ``ci_low``, ``ci_high`` (log-scale Greenwood interval of the Kaplan-Meier, level
+        1 - ``analysis.alpha``); ``optimism`` (bootstrap mean of the training minus the test
+        value of observed - predicted risk); ``corrected`` = observed - optimism;
+        ``n_used`` (replicates with this group defined); ``n_boot``; ``n_failed`` (fits that
+        failed or had fewer than 5 events, skipped as rms does).
+
+    Notes
+    -----
+    Predicted survival S_i = S0(u)^exp(lp_i) (Efron baseline at the means).  Cuts: the
+    quantiles (R type 7) at 0, 1/g, ..., 1 of c(0, 1, S_1, ..., S_n), duplicates dropped; a
+    group is [c_k, c_{k+1}) (Hmisc ``cut2``).  In each replicate the model is refitted on the
+    resample (with its own baseline and means), the same cuts are applied to its predictions
+    on the resample (training) and on the original rows (test), and the distance KM(u) - mean
+    predicted S(u) is computed per group; a group with fewer than 2 patients is undefined.
+    optimism_surv = mean(training - test); rms' corrected KM = KM - optimism_surv.  Here, on
+    the risk scale, optimism = -optimism_surv and corrected = 1 - corrected KM.
+
+    References
+    ----------
+    Harrell FE. rms ``calibrate.cph``, ``groupkm``.  Harrell FE, Lee KL, Mark DB. Stat Med
+    1996;15:361-387.
+    """
+    data = cox_data(spec, cohort, model.variables, init=model.coef)
+    m = spec.analysis.calibration_group_size if m is None else m
+    if m < 2:
+        raise ValueError("m (patients per group) must be at least 2")
+    apparent = _model_surv_fits(data, model)
+    surv = apparent.survival(data.X)[0]
+    g = max(1, len(data) // m)
+    cuts = np.unique(np.quantile(np.r_[0.0, 1.0, surv], np.linspace(0, 1, g + 1)))
+    ones = np.ones((1, len(data)))
+    base = _groupkm(apparent, data, ones, cuts)
+    if int(data.event.sum()) < MIN_EVENTS:
+        raise AnalysisError(f"fewer than {MIN_EVENTS} events: rms calibrate does not estimate calibration")
+    res = bootstrap_optimism(_fit_with_baseline, _km_distance(cuts), data, n_boot=n_boot, rng=rng, n_jobs=n_jobs,
+                             progress=progress, apparent_fits=apparent)
+    z = stats.norm.ppf(1 - spec.analysis.alpha / 2)
+    km, se = base["km"][0], base["se"][0]
+    opt_surv = res.optimism
+    out = pd.DataFrame({
+        "group": np.arange(1, len(cuts)),
+        "risk_low": 1 - cuts[1:],
+        "risk_high": 1 - cuts[:-1],
+        "n": base["n"][0].astype(int),
+        "events": base["events"][0].astype(int),
+        "predicted": 1 - base["pred"][0],
+        "observed": 1 - km,
+        "ci_low": 1 - np.minimum(1.0, km * np.exp(z * se)),
+        "ci_high": 1 - km * np.exp(-z * se),
+        "optimism": -opt_surv,
+        "corrected": 1 - (km - opt_surv),
+        "n_used": res.n_used,
+        "n_boot": res.n_boot,
+        "n_failed": res.n_failed,
+    })
+    out = out.iloc[::-1].reset_index(drop=True)
+    out["group"] = np.arange(1, len(out) + 1)
+    return out
+
+
+# --- smooth calibration (Austin et al. 2020) ------------------------------------------------
+def rcs_knots(x: np.ndarray, nk: int = 3) -> np.ndarray:
+    """Default knots of a restricted cubic spline, as Hmisc ``rcspline.eval(x, nk)``.
+
+    Quantiles (type 7) at 0.10, 0.50, 0.90 for 3 knots (0.05 ... 0.95 for 4-6, 0.025 ...
+    0.975 for 7+); with fewer than 100 values the outer knots move to the 5th smallest and
+    largest; a value tied in at least 5% of the data at either end becomes a knot next to
+    the extreme (``fractied = 0.05``); few distinct values give the interior values.
+    """
+    xx = np.asarray(x, dtype=float)
+    xx = xx[np.isfinite(xx)]
+    n = xx.size
+    if n < 6 or nk < 3:
+        raise ValueError("rcs_knots needs at least 6 values and nk >= 3")
+    xu = np.unique(xx)
+    if xu.size - 2 <= nk:
+        return xu[1:-1]
+    outer = 0.025 if nk > 6 else (0.05 if nk > 3 else 0.1)
+    first: list[float] = []
+    last: list[float] = []
+    nke = nk
+    over_first = over_last = False
+    vals, freq = np.unique(xx, return_counts=True)
+    f = freq / n
+    if f[1:-1].max(initial=0.0) < 0.05:
+        if f[0] >= 0.05:
+            first = [float(xx[xx > xx.min()].min())]
+            xx = xx[xx > first[0]]
+            nke -= 1
+            over_first = True
+        if f[-1] >= 0.05:
+            last = [float(xx[xx < xx.max()].max())]
+            xx = xx[xx < last[0]]
+            nke -= 1
+            over_last = True
+    if nke == 1:
+        knots = np.array([np.median(xx)])
+    elif np.unique(xx).size <= nke:
+        knots = np.unique(xx)
+    else:
+        p = np.linspace(0.5, 1 - outer, nke) if nke == 2 else np.linspace(outer, 1 - outer, nke)
+        knots = np.quantile(xx, p)
+        if np.unique(knots).size < min(nke, 3):
+            raise AnalysisError("could not place spline knots: too few distinct predicted risks")
+        if xx.size < 100:
+            xs = np.sort(xx)
+            if not over_first:
+                knots[0] = xs[4]
+            if not over_last:
+                knots[-1] = xs[-5]
+    return np.unique(np.r_[first, knots, last])
+
+
+def _rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """x and the nk - 2 nonlinear terms of Hmisc ``rcspline.eval(norm = 2, inclx = TRUE)``."""
+    k = np.asarray(knots, float)
+    kd = (k[-1] - k[0]) ** (2 / 3)
+
+    def cube(a: np.ndarray) -> np.ndarray:
+        return np.maximum(a / kd, 0.0) ** 3
+
+    cols = [x]
+    for j in range(len(k) - 2):
+        cols.append(cube(x - k[j]) + ((k[-2] - k[j]) * cube(x - k[-1]) - (k[-1] - k[j]) * cube(x - k[-2])) / (k[-1] - k[-2]))
+    return np.column_stack(cols)
+
+
+@dataclass(frozen=True)
+class SmoothCalibration:
+    """Smooth calibration at the horizon (Austin et al. 2020), risks of the event.
+
+    Attributes
+    ----------
+    curve : ``predicted``, ``observed`` on 100 predicted risks from the lowest to the highest.
+    patients : per patient ``predicted`` and smoothed ``observed`` risk.
+    ici, e50, e90, emax : mean, median, 90th percentile and maximum of |observed - predicted|
+        over the patients.
+    knots : knots of the spline on log(-log S(u)); horizon; notes.
+    """
+
+    curve: pd.DataFrame
+    patients: pd.DataFrame
+    ici: float
+    e50: float
+    e90: float
+    emax: float
+    knots: tuple[float, ...]
+    horizon: float
+    coef: tuple[float, ...]
+    means: tuple[float, ...]
+    baseline_survival: float
+    notes: tuple[str, ...]
+
+    def observed(self, predicted: np.ndarray | float) -> np.ndarray:
+        """Smoothed observed risk at the given predicted risks."""
+        return _smooth_observed(predicted, self.knots, self.coef, self.means, self.baseline_survival)
+
+
+def _smooth_observed(predicted: np.ndarray | float, knots: tuple[float, ...], coef: tuple[float, ...],
+                     means: tuple[float, ...], s0: float) -> np.ndarray:
+    r = np.atleast_1d(np.asarray(predicted, dtype=float))
+    z = _rcs_basis(np.log(-np.log1p(-r)), np.asarray(knots))
+    return 1 - s0 ** np.exp((z - np.asarray(means)) @ np.asarray(coef))
+
+
+def calibrate_smooth(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, nk: int = 3) -> SmoothCalibration:
+    """Smooth calibration curve, ICI, E50 and E90 at the horizon (Austin, Harrell & van Klaveren 2020).
+
+    Parameters
+    ----------
+    spec, model, cohort : the study, the model and the rows to assess it on.
+    nk : knots of the restricted cubic spline (Hmisc default placement, :func:`rcs_knots`).
+
+    Returns
+    -------
+    SmoothCalibration
+
+    Notes
+    -----
+    With P_i = 1 - S_i(u) the predicted risk and cll_i = log(-log(1 - P_i)), a Cox model
+    (Efron ties) is fitted to the outcome with rcs(cll, nk) as covariates; the smoothed
+    observed risk is O_i = 1 - S_cal(u | cll_i) from that model (Efron baseline at its means).
+    ICI = mean_i |O_i - P_i|, E50 = median, E90 = 90th percentile (type 7), Emax = max.
+    rms' own smooth method (``cmethod = "hare"``) uses ``polspline::hare``, which has no
+    Python port; this is the published substitute (the authors' appendix code), not hare.
+
+    References
+    ----------
+    Austin PC, Harrell FE, van Klaveren D. Stat Med 2020;39:2714-2742.
+    """
+    data = cox_data(spec, cohort, model.variables)
+    pred = model.risk(pd.DataFrame(data.X, columns=list(data.terms)))
+    if not np.all((pred > 0) & (pred < 1)):
+        raise AnalysisError("predicted risks of exactly 0 or 1: no smooth calibration on log(-log S)")
+    cll = np.log(-np.log1p(-pred))
+    knots = rcs_knots(cll, nk)
+    Z = _rcs_basis(cll, knots)
+    fit = fit_cox(Z, data.time, data.event)
+    if not fit.converged:
+        raise AnalysisError("the smooth calibration model (Cox on rcs(log(-log S))) did not converge")
+    params = (tuple(float(k) for k in knots), tuple(map(float, fit.coef)), tuple(map(float, fit.means)),
+              fit.baseline_survival(model.horizon))
+    obs = _smooth_observed(pred, *params)
+    delta = np.abs(obs - pred)
+    grid = np.linspace(pred.min(), pred.max(), 100)
+    notes = (f"Smooth calibration: Cox model on a restricted cubic spline of log(-log S({model.horizon:g})) with "
+             f"{len(knots)} knots (Austin et al. 2020); not rms' hare smoother.",
+             "All probabilities are risks of the event by the horizon.")
+    return SmoothCalibration(
+        curve=pd.DataFrame({"predicted": grid, "observed": _smooth_observed(grid, *params)}),
+        patients=pd.DataFrame({"predicted": pred, "observed": obs}),
+        ici=float(delta.mean()), e50=float(np.median(delta)), e90=float(np.quantile(delta, 0.9)), emax=float(delta.max()),
+        knots=params[0], horizon=model.horizon, coef=params[1], means=params[2], baseline_survival=params[3], notes=notes,
+    )
+
+
+# --- calibration-in-the-large and slope (Crowson et al. 2016) -------------------------------
+@dataclass(frozen=True)
+class CalibrationLine:
+    """Calibration intercept and slope up to the horizon (Poisson approach of Crowson et al.).
+
+    Attributes
+    ----------
+    intercept : log(O / E), calibration-in-the-large (0 = ideal).
+    o_e_ratio : O / E.
+    slope : calibration slope (1 = ideal; < 1 = predictions too extreme).
+    slope_intercept : intercept of the slope model.
+    observed, expected : O and E, total events and total expected events by the horizon.
+    """
+
+    intercept: float
+    o_e_ratio: float
+    slope: float
+    slope_intercept: float
+    observed: float
+    expected: float
+    horizon: float
+
+
+def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> CalibrationLine:
+    """Calibration-in-the-large and calibration slope of the model up to the horizon.
+
+    Notes
+    -----
+    With follow-up truncated at u, O_i = 1 if patient i has the event by u, and the expected
+    count E_i = H0(min(T_i, u)) exp(lp_i) (Efron baseline at the means).  Poisson models
+    (R ``glm(family = poisson)``): O ~ 1 + offset(log E) gives the intercept
+    alpha = log(sum O / sum E); O ~ lp + offset(log E - lp) gives the slope.  In the
+    development data the slope need not be exactly 1 (a Poisson, not the Cox, likelihood).
+
+    References
+    ----------
+    Crowson CS, Atkinson EJ, Therneau TM. Stat Methods Med Res 2016;25:1692-1706.
+    """
+    import statsmodels.api as sm
+
+    data = cox_data(spec, cohort, model.variables)
+    u = model.horizon
+    lp = model.lp(pd.DataFrame(data.X, columns=list(data.terms)))
+    bt, bh = model.baseline["time"].to_numpy(float), model.baseline["cumhaz"].to_numpy(float)
+    h = np.array([step_at(bt, bh, t) for t in np.minimum(data.time, u)])
+    expected = h * np.exp(lp)
+    obs = data.event * (data.time <= u)
+    if obs.sum() == 0 or np.any(expected <= 0):
+        raise AnalysisError("no event (or a patient with zero expected events) before the horizon")
+    alpha = float(np.log(obs.sum() / expected.sum()))
+    glm = sm.GLM(obs, sm.add_constant(lp), family=sm.families.Poisson(), offset=np.log(expected) - lp).fit(tol=1e-12)
+    return CalibrationLine(intercept=alpha, o_e_ratio=float(np.exp(alpha)), slope=float(glm.params[1]),
+                           slope_intercept=float(glm.params[0]), observed=float(obs.sum()),
+                           expected=float(expected.sum()), horizon=u)
+
+
+# --- Brier score (IPCW) ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class BrierScore:
+    """Brier score at t with inverse probability of censoring weights.
+
+    ``brier`` of the model, ``brier_null`` of the Kaplan-Meier (no covariates),
+    ``scaled`` = 1 - brier / brier_null (index of prediction accuracy), ``t``.
+    """
+
+    t: float
+    brier: float
+    brier_null: float
+    scaled: float
+
+
+def _censoring_km(time: np.ndarray, event: np.ndarray, at: np.ndarray, *, left: bool) -> np.ndarray:
+    """Kaplan-Meier of the censoring times, G(at) (``left=True``: G(at-)).
+
+    An event and a censoring at the same time: the event comes first, so the patient with the
+    event is no longer at risk of censoring then (R ``prodlim(..., reverse = TRUE)``, which
+    ``riskRegression`` uses).
+    """
+    ck = np.unique(time[event == 0])
+    at_risk = ((time[:, None] > ck[None, :]) | ((time[:, None] == ck[None, :]) & (event[:, None] == 0))).sum(axis=0)
+    cens = ((time[:, None] == ck[None, :]) & (event[:, None] == 0)).sum(axis=0)
+    factor = 1 - cens / at_risk
+    upto = ck[None, :] < at[:, None] if left else ck[None, :] <= at[:, None]
+    return np.where(upto, factor[None, :], 1.0).prod(axis=1)
+
+
+def brier_score(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, t: float | None = None) -> BrierScore:
+    """IPCW Brier score of the predicted risk at t (default just below the horizon).
+
+    Notes
+    -----
+    With F_i(t) = 1 - S_i(t) and G the Kaplan-Meier of the censoring times,
+    BS(t) = (1/n) sum_i [ (1 - F_i)^2 1(T_i <= t, event) / G(T_i-) + F_i^2 1(T_i > t) / G(t) ]
+    (patients censored before t contribute 0).  Default t = u (1 - 1e-6): at u itself every
+    patient still event-free is censored *at* u and gets no weight (METHODS.md).  The null
+    model predicts 1 - KM(t) for everyone.  Equals R ``riskRegression::Score(..., metrics =
+    "brier", cens.model = "km")``.
+
+    References
+    ----------
+    Graf E, Schmoor C, Sauerbrei W, Schumacher M. Stat Med 1999;18:2529-2545.
+    """
+    data = cox_data(spec, cohort, model.variables)
+    t = model.horizon * (1 - BELOW_HORIZON) if t is None else float(t)
+    risk = model.risk(pd.DataFrame(data.X, columns=list(data.terms)), t)
+    time, ev = data.time, data.event
+    case = (time <= t) & (ev == 1)
+    alive = time > t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(case, 1 / _censoring_km(time, ev, time, left=True), 0.0)
+        w = np.where(alive, 1 / _censoring_km(time, ev, np.array([t]), left=False)[0], w)
+    km_t = _km_at(np.ones((1, len(time))), time, ev, t)[0][0]
+
+    def bs(f: np.ndarray) -> float:
+        return float(np.mean(w * np.where(case, (1 - f) ** 2, f**2)))
+
+    b, b0 = bs(risk), bs(np.full(len(time), 1 - km_t))
+    return BrierScore(t=t, brier=b, brier_null=b0, scaled=1 - b / b0)
+
+
+def calibration_summary(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> pd.DataFrame:
+    """The calibration measures in one tidy frame: ``measure``, ``value``, ``ideal``, ``description``.
+
+    ICI, E50, E90, Emax (:func:`calibrate_smooth`), calibration-in-the-large, O/E, slope
+    (:func:`calibration_line`), Brier score, null-model Brier score and scaled Brier
+    (:func:`brier_score`).  Apparent values (on the data the model was fitted on).
+    """
+    sm_ = calibrate_smooth(spec, model, cohort)
+    line = calibration_line(spec, model, cohort)
+    br = brier_score(spec, model, cohort)
+    u = f"{model.horizon:g} {spec.outcome.time_unit}"
+    rows = [
+        ("ici", sm_.ici, 0.0, f"Integrated calibration index: mean |smoothed observed - predicted| risk by {u}"),
+        ("e50", sm_.e50, 0.0, "Median |smoothed observed - predicted| risk"),
+        ("e90", sm_.e90, 0.0, "90th percentile of |smoothed observed - predicted| risk"),
+        ("emax", sm_.emax, 0.0, "Maximum |smoothed observed - predicted| risk"),
+        ("calibration_intercept", line.intercept, 0.0, f"Calibration-in-the-large log(O/E) by {u} (Poisson)"),
+        ("o_e_ratio", line.o_e_ratio, 1.0, f"Observed / expected events by {u}"),
+        ("calibration_slope", line.slope, 1.0, f"Calibration slope by {u} (Poisson, Crowson et al. 2016)"),
+        ("brier", br.brier, 0.0, f"IPCW Brier score just below {u}"),
+        ("brier_null", br.brier_null, np.nan, "Brier score of the Kaplan-Meier (no predictors)"),
+        ("scaled_brier", br.scaled, 1.0, "1 - Brier / null Brier (index of prediction accuracy)"),
+    ]
+    return pd.DataFrame(rows, columns=["measure", "value", "ideal", "description"])

@@ -1,0 +1,372 @@
+"""One bootstrap engine for optimism correction (R ``rms::predab.resample``), and Cox refits.
+
+Validation (:mod:`.indices`) and calibration (:mod:`.calibration`) only pass a fit function and
+a measure function to :func:`bootstrap_optimism`, as ``validate.cph`` and ``calibrate.cph`` do
+in rms.  A replicate is a vector of case counts (how often each original row was drawn), so a
+fit function receives a whole batch of replicates, shape (B, n), and can fit them at once
+(:func:`cementleak_stats.models.coxfit.fit_cox_batch`); batches run in parallel with joblib.
+
+Cox fit functions live here too, because validation and calibration refit the same model:
+:func:`cox_fit_fn` (the model's terms, warm-started at the full-data estimate) and
+:func:`make_screening_fit_fn` ("honest" validation: the univariable screen is repeated inside
+every replicate, which rms does not do).
+
+References
+----------
+Harrell FE, Lee KL, Mark DB. Multivariable prognostic models. Stat Med 1996;15:361-387.
+Efron B, Tibshirani R. An Introduction to the Bootstrap. Chapman & Hall 1993, ch. 17.
+Harrell FE. rms 6.5, ``R/predab.resample.s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from ..design import encode
+from ..errors import AnalysisError
+from ..models.coxfit import fit_cox_batch
+from ..spec import StudySpec
+
+__all__ = [
+    "Fits",
+    "BootstrapResult",
+    "draw_bootstrap_counts",
+    "bootstrap_optimism",
+    "CoxData",
+    "CoxFits",
+    "cox_data",
+    "cox_fit_fn",
+    "make_screening_fit_fn",
+    "model_fits",
+]
+
+
+class Fits(Protocol):
+    """What a fit function returns for a batch of B replicates: at least which fits are usable."""
+
+    @property
+    def ok(self) -> np.ndarray:  # (B,) bool
+        ...
+
+
+FitFn = Callable[[Any, np.ndarray], Fits]
+MeasureFn = Callable[..., np.ndarray]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Apparent, training and test values of k indices over B bootstrap replicates.
+
+    Attributes
+    ----------
+    names : the k index names.
+    apparent : (k,) indices of the original fit on the original data.
+    training : (B, k) indices of each replicate's fit on its own (bootstrap) rows.
+    test : (B, k) indices of each replicate's fit on the original rows.
+    fit_ok : (B,) False where the replicate's fit failed (its rows are NaN).
+    """
+
+    names: tuple[str, ...]
+    apparent: np.ndarray
+    training: np.ndarray
+    test: np.ndarray
+    fit_ok: np.ndarray
+
+    @property
+    def n_boot(self) -> int:
+        return int(self.fit_ok.size)
+
+    @property
+    def n_failed(self) -> int:
+        """Replicates whose fit failed (counted, never hidden)."""
+        return int((~self.fit_ok).sum())
+
+    @property
+    def used(self) -> np.ndarray:
+        """(B, k) replicates where both the training and the test value exist (rms ``n``)."""
+        return np.isfinite(self.training) & np.isfinite(self.test)
+
+    @property
+    def n_used(self) -> np.ndarray:
+        return self.used.sum(axis=0)
+
+    def _mean(self, a: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.used, a, 0.0).sum(axis=0) / self.n_used
+
+    @property
+    def optimism(self) -> np.ndarray:
+        """mean(training - test) over the replicates used."""
+        return self._mean(self.training - self.test)
+
+    @property
+    def optimism_se(self) -> np.ndarray:
+        """Monte-Carlo standard error of ``optimism``: sd(training - test) / sqrt(n_used)."""
+        dev = np.where(self.used, self.training - self.test - self.optimism, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt((dev**2).sum(axis=0) / (self.n_used - 1) / self.n_used)
+
+    @property
+    def corrected(self) -> np.ndarray:
+        return self.apparent - self.optimism
+
+    def table(self) -> pd.DataFrame:
+        """index, apparent, training, test, optimism, optimism_se, corrected, n_used, n_boot, n_failed."""
+        return pd.DataFrame({
+            "index": list(self.names),
+            "apparent": self.apparent,
+            "training": self._mean(self.training),
+            "test": self._mean(self.test),
+            "optimism": self.optimism,
+            "optimism_se": self.optimism_se,
+            "corrected": self.corrected,
+            "n_used": self.n_used,
+            "n_boot": self.n_boot,
+            "n_failed": self.n_failed,
+        })
+
+
+def draw_bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Case counts of ``n_boot`` bootstrap samples of n rows drawn with replacement, (B, n).
+
+    Drawing n row numbers uniformly with replacement and counting them is exactly R's
+    ``sample(n, replace = TRUE)`` per replicate (the order of the draws does not matter to
+    any fit or index).
+    """
+    if n < 1 or n_boot < 0:
+        raise ValueError("need n >= 1 rows and n_boot >= 0")
+    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def _run_chunk(fit_fn: FitFn, measure_fn: MeasureFn, data: Any, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    # The arrays are small: a multi-threaded BLAS only spins (and stalls on a busy machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        fits = fit_fn(data, counts)
+        ok = np.asarray(fits.ok, dtype=bool)
+        train = np.asarray(measure_fn(fits, data, counts, training=True), dtype=float)
+        test = np.asarray(measure_fn(fits, data, np.ones_like(counts), training=False), dtype=float)
+    train[~ok] = np.nan
+    test[~ok] = np.nan
+    return train, test, ok
+
+
+def bootstrap_optimism(
+    fit_fn: FitFn,
+    measure_fn: MeasureFn,
+    data: Any,
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    names: Sequence[str] | None = None,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+    counts: np.ndarray | None = None,
+    apparent_fits: Fits | None = None,
+    chunk_size: int = 250,
+) -> BootstrapResult:
+    """Harrell's bootstrap estimate of optimism (R ``rms::predab.resample``, ``method = "boot"``).
+
+    Parameters
+    ----------
+    fit_fn : ``fit_fn(data, counts) -> fits`` fits a batch of replicates given their case
+        counts (b, n) (a row of ones is the original data); ``fits.ok`` (b,) marks usable fits.
+    measure_fn : ``measure_fn(fits, data, counts, *, training) -> (b, k)`` the indices of each
+        fit on the rows weighted by ``counts``; ``training`` is True for the rows the fit was
+        made on (rms ``evalfit = TRUE``), False for the original rows.  NaN = not defined.
+    data : the original data; ``len(data)`` is the number of rows n.
+    n_boot : number of replicates B.
+    rng : random generator; the counts are drawn before any fitting, so the result does not
+        depend on ``n_jobs`` or ``chunk_size``.
+    names : the k index names (default ``index1``, ...).
+    n_jobs : joblib workers for chunks of replicates (1 = in this process).
+    progress : called as ``progress(done, total)`` after each chunk (the CLI draws a bar).
+    counts : pre-drawn (B, n) case counts (e.g. to validate two procedures on the same
+        replicates); then ``n_boot`` must equal B and ``rng`` is not used.
+    apparent_fits : the original fit, if already made (e.g. the reported model); default
+        ``fit_fn(data, ones)``.
+    chunk_size : replicates per batch.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Notes
+    -----
+    apparent = index of the original fit on the original data; for each replicate b, a fit on
+    a sample of n rows drawn with replacement gives training_b (on those rows) and test_b (on
+    the original rows); optimism = mean_b (training_b - test_b) over the replicates where both
+    exist; corrected = apparent - optimism.  Replicates whose fit fails are counted
+    (``n_failed``) and left out, as rms does (it only prints their number).
+
+    References
+    ----------
+    Harrell FE, Lee KL, Mark DB. Stat Med 1996;15:361-387.  rms ``predab.resample``.
+    """
+    n = len(data)
+    if counts is None:
+        counts = draw_bootstrap_counts(n, n_boot, rng)
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (n_boot, n):
+        raise ValueError(f"counts must be ({n_boot}, {n})")
+    ones = np.ones((1, n))
+    fits0 = fit_fn(data, ones) if apparent_fits is None else apparent_fits
+    if not bool(np.asarray(fits0.ok)[0]):
+        raise AnalysisError("the model cannot be fitted on the original data, so it cannot be validated")
+    apparent = np.asarray(measure_fn(fits0, data, ones, training=True), dtype=float)[0]
+    k = apparent.size
+    chunks = [counts[i:i + chunk_size] for i in range(0, n_boot, max(1, chunk_size))]
+    if n_jobs == 1 or len(chunks) <= 1:
+        results = (_run_chunk(fit_fn, measure_fn, data, c) for c in chunks)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_run_chunk)(fit_fn, measure_fn, data, c) for c in chunks
+        )
+    train, test, ok = [], [], []
+    done = 0
+    for tr, te, o in results:
+        train.append(tr)
+        test.append(te)
+        ok.append(o)
+        done += len(o)
+        if progress is not None:
+            progress(done, n_boot)
+    return BootstrapResult(
+        names=tuple(names) if names is not None else tuple(f"index{i + 1}" for i in range(k)),
+        apparent=apparent,
+        training=np.concatenate(train) if train else np.empty((0, k)),
+        test=np.concatenate(test) if test else np.empty((0, k)),
+        fit_ok=np.concatenate(ok) if ok else np.empty(0, dtype=bool),
+    )
+
+
+# --- Cox refits ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CoxData:
+    """The original rows of a Cox model: design, outcome, and the terms of each variable.
+
+    ``init`` is the full-data estimate (warm start of every refit); ``groups`` gives the
+    design columns of each variable (used by the screen).
+    """
+
+    X: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    terms: tuple[str, ...]
+    variables: tuple[str, ...]
+    groups: tuple[tuple[int, ...], ...]
+    init: np.ndarray
+    horizon: float
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+def cox_data(spec: StudySpec, cohort: pd.DataFrame, variables: Sequence[str], *,
+             init: Mapping[str, float] | pd.Series | None = None) -> CoxData:
+    """Encode ``variables`` of ``cohort`` (study-file coding) into :class:`CoxData`.
+
+    ``init`` maps term names to starting values (default 0 for every term).
+    """
+    design = encode(spec, cohort, variables)
+    X = design.X.to_numpy(float)
+    if not np.isfinite(X).all():
+        raise AnalysisError("the design has missing values; validate and complete the data first")
+    names = tuple(design.term_names)
+    groups = tuple(tuple(i for i, t in enumerate(design.terms) if t.variable == v) for v in variables)
+    start = np.array([0.0 if init is None else float(init.get(t, 0.0)) for t in names])
+    return CoxData(X=X, time=cohort[spec.outcome.time].to_numpy(float), event=cohort[spec.outcome.event].to_numpy(float),
+                   terms=names, variables=tuple(variables), groups=groups, init=start, horizon=spec.outcome.horizon)
+
+
+@dataclass(frozen=True)
+class CoxFits:
+    """B Cox fits on the columns of :class:`CoxData` (coefficients 0 for terms not in a fit).
+
+    ``selected`` (B, n_variables) says which variables each fit used (all, without a screen).
+    """
+
+    coef: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    ok: np.ndarray
+    failure: np.ndarray
+    selected: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.ok)
+
+
+def model_fits(data: CoxData, coef: np.ndarray, loglik: float, loglik_null: float) -> CoxFits:
+    """One fit given by its estimates (e.g. the reported lifelines model) as :class:`CoxFits`."""
+    return CoxFits(coef=np.asarray(coef, float)[None, :], loglik=np.array([loglik]), loglik_null=np.array([loglik_null]),
+                   ok=np.array([True]), failure=np.zeros(1, np.int8),
+                   selected=np.ones((1, len(data.variables)), dtype=bool))
+
+
+def cox_fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
+    """Refit the model on each replicate (Efron ties, warm start at the full-data estimate)."""
+    fit = fit_cox_batch(data.X, data.time, data.event, counts, init=data.init)
+    return CoxFits(coef=fit.coef, loglik=fit.loglik, loglik_null=fit.loglik_null, ok=fit.ok, failure=fit.failure,
+                   selected=np.ones((len(counts), len(data.variables)), dtype=bool))
+
+
+def _screen_p_values(data: CoxData, counts: np.ndarray) -> np.ndarray:
+    """Univariable P value of every variable in every replicate, (B, n_variables).
+
+    As :func:`cementleak_stats.models.cox.univariable_screen`: Wald P for a one-term variable,
+    likelihood-ratio P for a factor with several terms; NaN where the fit fails.
+    """
+    B = len(counts)
+    out = np.full((B, len(data.groups)), np.nan)
+    for k in sorted({len(g) for g in data.groups}):
+        # all variables with k terms in one batch of V * B fits, one design per fit
+        js = [j for j, g in enumerate(data.groups) if len(g) == k]
+        X = np.concatenate([np.broadcast_to(data.X[:, list(data.groups[j])], (B, len(data), k)) for j in js])
+        fit = fit_cox_batch(X, data.time, data.event, np.tile(counts, (len(js), 1)))
+        if k == 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])
+            p = 2 * stats.norm.sf(np.abs(z))
+        else:
+            p = stats.chi2.sf(2 * (fit.loglik - fit.loglik_null), k)
+        out[:, js] = p.reshape(len(js), B).T
+    return out
+
+
+def make_screening_fit_fn(p_value: float) -> FitFn:
+    """A fit function that repeats the univariable screen inside every replicate.
+
+    ``data`` must be the :class:`CoxData` of *all candidate variables*.  In each replicate a
+    variable enters the multivariable fit when its univariable P < ``p_value`` (the study's
+    rule, see :func:`_screen_p_values`); the other coefficients are fixed at 0.  A replicate
+    where no variable passes gets the null model (lp = 0), which is a valid fit.
+
+    Notes
+    -----
+    This is Harrell's advice for validating a data-driven model: every step that looked at
+    the outcome, the selection included, is repeated in each bootstrap sample; otherwise the
+    optimism of the selection is missed (Harrell, Regression Modeling Strategies, 2nd ed.,
+    sec. 5.3).  rms ``validate`` only repeats a backwards step-down (``bw = TRUE``).
+    """
+
+    def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
+        selected = _screen_p_values(data, counts) < p_value
+        free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
+        for j, cols in enumerate(data.groups):
+            free[:, list(cols)] = selected[:, [j]]
+        init = np.where(free, data.init, 0.0)
+        fit = fit_cox_batch(data.X, data.time, data.event, counts, init=init, free=free)
+        return CoxFits(coef=fit.coef, loglik=fit.loglik, loglik_null=fit.loglik_null, ok=fit.ok, failure=fit.failure,
+                       selected=selected)
+
+    return fit_fn
