@@ -15,7 +15,10 @@ from cementleak_stats.render.config import load_project
 from cementleak_stats.render.project import discover_documents
 
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENTS = sorted(p for p in (REPO / "report").glob("**/*.qmd") if not p.name.startswith("_"))
+# Quarto ignores files and folders whose name starts with "_" (they are includes, checked
+# through the documents that include them)
+DOCUMENTS = sorted(p for p in (REPO / "report").glob("**/*.qmd")
+                   if not any(part.startswith("_") for part in p.relative_to(REPO / "report").parts))
 
 
 @pytest.mark.parametrize(
