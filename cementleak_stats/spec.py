@@ -40,6 +40,8 @@ class Variable(_Frozen):
     reference: str | None = None
     #: accepted spellings in the data -> canonical level (only those listed here are accepted)
     aliases: dict[str, str] = Field(default_factory=dict)
+    #: how a level is printed in tables and figures (default: the level itself)
+    level_labels: dict[str, str] = Field(default_factory=dict)
     range: tuple[float, float] | None = None
     #: an integer-valued continuous variable (e.g. days)
     integer: bool = False
@@ -67,6 +69,9 @@ class Variable(_Frozen):
             bad = {a: t for a, t in self.aliases.items() if t not in self.levels}
             if bad:
                 raise ValueError(f"aliases of '{self.name}' point at unknown levels: {bad}")
+            unknown = [lv for lv in self.level_labels if lv not in self.levels]
+            if unknown:
+                raise ValueError(f"level_labels of '{self.name}' name unknown levels: {unknown}")
             if self.range is not None:
                 raise ValueError(f"categorical variable '{self.name}' cannot have a range")
         if self.range is not None and self.range[0] > self.range[1]:
@@ -79,6 +84,10 @@ class Variable(_Frozen):
         if self.kind == "continuous":
             return None
         return self.reference or self.levels[0]
+
+    def level_label(self, level: object) -> str:
+        """How a level is printed (``level_labels`` in the study file, else the level)."""
+        return self.level_labels.get(str(level), str(level))
 
     @property
     def display(self) -> str:
@@ -154,6 +163,10 @@ class Analysis(_Frozen):
     decision_thresholds: tuple[float, float, float] = (0.01, 0.60, 0.01)
     missing_data: Literal["complete_case", "multiple_imputation"] = "complete_case"
     imputations: int = Field(20, ge=2, le=200)
+    #: ridge penalizer of the multivariable Cox model (lifelines ``penalizer``); 0 = the
+    #: ordinary partial likelihood.  Set it when the ordinary fit separates (a level without
+    #: events); the report then says the model is penalized.
+    penalizer: float = Field(0.0, ge=0, le=100)
 
     @field_validator("decision_thresholds")
     @classmethod

@@ -356,11 +356,11 @@ def table_baseline(
     ]
     if no_group:
         notes.append(f"{no_group} patient(s) with a missing '{groupby}' are not in the table.")
-    return BaselineTable(tidy=tidy, summary=summary, display=_display(tidy, groups, len(data)),
+    return BaselineTable(tidy=tidy, summary=summary, display=_display(tidy, groups, len(data), spec),
                          groups=groups, notes=tuple(notes))
 
 
-def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int) -> pd.DataFrame:
+def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spec: StudySpec) -> pd.DataFrame:
     heads = {"overall": f"Overall (n={n})", **{c: f"{lab} (n={k})" for c, (lab, k) in groups.items()}}
     rows = []
     seen: set[str] = set()
@@ -368,7 +368,7 @@ def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int) -> 
         first = r["variable"] not in seen
         seen.add(r["variable"])
         row = {"Characteristic": f"{r['label']}, {r['statistic']}" if first else "",
-               "Level": "" if pd.isna(r["level"]) else str(r["level"])}
+               "Level": "" if pd.isna(r["level"]) else spec.variable(r["variable"]).level_label(r["level"])}
         row.update({heads[c]: r[c] for c in heads})
         row.update({"P value": _fmt_p(r["p_value"]) if first else "", "Test": r["test"] if first else "",
                     "SMD": f"{r['smd']:.3f}" if first and np.isfinite(r["smd"]) else "",
@@ -449,6 +449,9 @@ def table_leakage_types(
     tidy["n"] = tidy["n"].astype(int)
     tidy["percent"] = 100.0 * tidy["n"] / n if n else np.nan
     wide = ct.copy()
+    for col, axis in ((type_column, "index"), (management_column, "columns")):
+        if col in {v.name for v in spec.variables}:
+            wide = wide.rename(**{axis: spec.variable(col).level_label})
     wide["Total"] = wide.sum(axis=1)
     wide.loc["Total"] = wide.sum(axis=0)
     wide = wide.rename_axis(index=label(type_column), columns=label(management_column)).reset_index()

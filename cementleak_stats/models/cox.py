@@ -183,7 +183,7 @@ def term_label(spec: StudySpec, term: Term) -> str:
         return f"{var.label} (per 1{unit})"
     if var.kind == "ordinal" and var.coding == "score":
         return f"{var.label}: per level ({' < '.join(var.levels)})"
-    return f"{var.label}: {term.level} vs {var.ref_level}"
+    return f"{var.label}: {var.level_label(term.level)} vs {var.level_label(var.ref_level)}"
 
 
 def _describe(spec: StudySpec, term: Term) -> str:
