@@ -118,6 +118,9 @@ def _analysis(study: Path, *, use_cache: bool = True):
     t0 = time.perf_counter()
     with bar:
         results = run_study(spec, progress=progress, use_cache=use_cache)
+    for row in results.checks.itertuples():
+        if not row.ok:
+            err_console.print(f"[bold yellow]warning[/]: {row.check}: {row.note}", highlight=False)
     return spec, results, time.perf_counter() - t0
 
 
