@@ -45,7 +45,8 @@ def export_model(r: StudyResults) -> dict:
             entry.update({"min": float(vals.min()), "max": float(vals.max()),
                           "default": float(np.median(r.analysed[name].astype(float)))})
         else:
-            entry.update({"levels": list(var.levels), "reference": var.ref_level})
+            entry.update({"levels": list(var.levels), "reference": var.ref_level,
+                          "level_labels": [var.level_label(lv) for lv in var.levels]})
         preds.append(entry)
     return {
         "predictors": preds,
@@ -161,7 +162,8 @@ def calculator_html(r: StudyResults) -> str:
             fields.append(f'<label>{lab} <input id="cl-{p["name"]}" type="number" step="any" min="{p["min"]:g}" '
                           f'max="{p["max"]:g}" value="{p["default"]:g}"> <span class="cl-note">{p["min"]:g} to {p["max"]:g}</span></label>')
         else:
-            opts = "".join(f'<option value="{html.escape(lv)}">{html.escape(lv.replace("_", " "))}</option>' for lv in p["levels"])
+            opts = "".join(f'<option value="{html.escape(lv)}">{html.escape(lab)}</option>'
+                           for lv, lab in zip(p["levels"], p["level_labels"]))
             fields.append(f'<label>{lab} <select id="cl-{p["name"]}">{opts}</select></label>')
     data = json.dumps(model, sort_keys=True).replace("</", "<\\/")
     synthetic = ('<p class="cl-note"><strong>Synthetic data:</strong> this calculator is fitted to a synthetic cohort '
