@@ -195,7 +195,7 @@ def report(
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(lock_path(out)), timeout=0):
-            write_results(results, out / "results") if out.exists() else None
+            write_results(results, out / "results")
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
@@ -223,8 +223,6 @@ def report(
         for f in rep.files:
             console.print(f"wrote {f.path}")
     timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
-    if not out.joinpath("results").exists():
-        write_results(results, out / "results")
     table = Table(title="Time")
     table.add_column("step")
     table.add_column("seconds", justify="right")
