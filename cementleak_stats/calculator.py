@@ -141,7 +141,7 @@ _JS = r"""
 
 _CSS = """
 .cl-calc{border:1px solid #bbb;border-radius:6px;padding:1rem 1.2rem;margin:1rem 0;font-family:system-ui,sans-serif;font-size:.95rem}
-.cl-calc label{display:grid;grid-template-columns:16rem 1fr;gap:.6rem;align-items:center;margin:.25rem 0}
+.cl-calc label{display:grid;grid-template-columns:16rem 12rem 1fr;gap:.6rem;align-items:center;margin:.25rem 0}
 .cl-calc input,.cl-calc select{padding:.2rem .3rem;font:inherit;max-width:12rem}
 .cl-calc input[aria-invalid=true]{outline:2px solid #D55E00}
 .cl-calc table{margin-top:.6rem;border-collapse:collapse;min-width:20rem}

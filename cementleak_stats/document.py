@@ -53,13 +53,15 @@ class MarkdownTable:
         return pipe_table(self.frame)
 
 
-def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36) -> str:
+def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, padding: int = 2) -> str:
     """A pandoc pipe table whose separator widths set sensible relative column widths.
 
     pandoc sizes the columns of a wide pipe table by the dashes in the separator line;
     ``DataFrame.to_markdown`` writes as many dashes as the longest cell, so one long note
     column squeezes every other column to a sliver.  Clamping the dashes keeps short columns
-    readable and lets long text wrap.
+    readable and lets long text wrap.  A header wraps at its spaces, so it counts by its longest
+    word; ``padding`` adds the cell insets, which a narrow column of numbers needs most (without
+    it "<0.001" ran into the next column of the PDF's Table 1).
     """
     f = frame.copy()
     f.columns = [str(c) for c in f.columns]
@@ -68,8 +70,8 @@ def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36) 
     widths = []
     for c in cells.columns:
         longest_word = max([len(w) for v in [c, *cells[c]] for w in str(v).split()] or [1])
-        longest = max([len(c), *cells[c].str.len()])
-        widths.append(max(min_width, longest_word, min(longest, max_width)))
+        longest = max([longest_word, *cells[c].str.len()])
+        widths.append(max(min_width, longest_word, min(longest, max_width)) + padding)
     head = "| " + " | ".join(cells.columns) + " |"
     sep = "|" + "|".join(":" + "-" * (w - 1) for w in widths) + "|"
     rows = ["| " + " | ".join(r) + " |" for r in cells.itertuples(index=False, name=None)]
@@ -138,6 +140,12 @@ class StudyReport:
     @property
     def horizon(self) -> str:
         return f"{self.spec.outcome.horizon:g} {self.spec.outcome.time_unit}"
+
+    @property
+    def horizon_adjective(self) -> str:
+        """The horizon before a noun: '12-month' (risk)."""
+        unit = self.spec.outcome.time_unit
+        return f"{self.spec.outcome.horizon:g}-{unit[:-1] if unit.endswith('s') else unit}"
 
     @property
     def event(self) -> str:
