@@ -42,11 +42,26 @@ def copy_project(dest: Path, *, bootstrap_b: int = 50) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rendered_project(tmp_path_factory: pytest.TempPathFactory) -> RenderedProject:
-    root = tmp_path_factory.mktemp("project")
-    study = copy_project(root)
-    env = {**os.environ, "CEMENTLEAK_STUDY": str(study)}
-    proc = subprocess.run([str(CLI), "report", str(study), "--project", str(root)], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return RenderedProject(root=root, output=root / "_output", study=study, log=proc.stdout + proc.stderr)
+def rendered_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> RenderedProject:
+    """Rendered once per test run, also under pytest-xdist.
+
+    xdist gives every worker its own session, and ``--dist loadgroup`` does not keep the
+    render tests on one worker with pytest >= 9.2 (pytest-xdist #1386); so the first worker
+    to get here renders into a directory shared by all workers, under a file lock, and the
+    others wait for it and reuse the result.
+    """
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "rendered-project"
+    done = shared / "rendered-project.log"
+    with FileLock(str(shared / "rendered-project.lock")):
+        if not done.exists():
+            root.mkdir(exist_ok=True)
+            study = copy_project(root)
+            env = {**os.environ, "CEMENTLEAK_STUDY": str(study)}
+            proc = subprocess.run([str(CLI), "report", str(study), "--project", str(root)], cwd=root, env=env,
+                                  capture_output=True, text=True, timeout=900)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            done.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    return RenderedProject(root=root, output=root / "_output", study=root / "study.yaml", log=done.read_text(encoding="utf-8"))
