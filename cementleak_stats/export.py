@@ -4,12 +4,17 @@ File names and columns are a documented contract (README, "Results as files"): a
 other tools read them.  The directory is written atomically: into a temporary sibling first,
 then swapped in, so a failed run leaves the previous results intact.  No patient identifier is
 written (predictions are indexed by row order of the analysed data).
+
+A run killed mid-way (SIGKILL: no clean-up code runs) leaves its hidden temporary sibling
+``.<name>-tmp-<pid>-*``; the next run removes the siblings of dead processes and, if the kill
+fell between the two renames of the swap, puts the previous results back first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -53,6 +58,8 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         tables["validation_honest"] = r.validation_honest
     if r.event_details is not None:
         tables["event_details"] = r.event_details.tidy
+    if r.model_imputed is not None:
+        tables["cox_multiple_imputation"] = r.model_imputed.pooled
     if r.outcomes is not None:
         tables["outcomes_tests"] = r.outcomes.tests
         tables["outcomes_descriptive"] = r.outcomes.descriptives
@@ -60,12 +67,40 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _recover(out_dir: Path) -> None:
+    """Remove the temporary siblings of ``out_dir`` left by killed runs (dead pids only).
+
+    A sibling ``.<name>-old-<pid>`` with no ``out_dir`` means the run was killed between moving
+    the previous results aside and moving the new ones in: the previous results are restored.
+    """
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}-(tmp|old)-(\d+)(-.*)?")
+    for p in sorted(out_dir.parent.glob(f".{out_dir.name}-*")):
+        m = pattern.fullmatch(p.name)
+        if m is None or not p.is_dir() or _alive(int(m.group(2))):
+            continue
+        if m.group(1) == "old" and not out_dir.exists():
+            os.replace(p, out_dir)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                   progress: Callable[[str], None] | None = None) -> list[Path]:
     """Write every results table and figure into ``out_dir`` (replaced atomically)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-tmp-"))
+    _recover(out_dir)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-tmp-{os.getpid()}-"))
     try:
         for name, frame in results_tables(r).items():
             if progress:
@@ -74,7 +109,9 @@ def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
         meta = {"provenance": {k: v for k, v in r.provenance.__dict__.items()},
                 "predictors": list(r.predictors), "horizon": r.spec.outcome.horizon,
                 "baseline_survival_at_horizon": r.model.baseline_survival(), "n": len(r.analysed),
-                "n_events": int(r.analysed[r.spec.outcome.event].sum())}
+                "n_events": int(r.analysed[r.spec.outcome.event].sum()),
+                "missing_data": r.spec.analysis.missing_data, "penalizer": r.model.penalizer,
+                "notes": list(r.notes)}
         (tmp / "summary.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         if figures:
             fig_dir = tmp / "figures"

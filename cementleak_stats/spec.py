@@ -300,6 +300,38 @@ def parse_spec(data: object, *, base_dir: Path = Path("."), source: Path | None 
         raise InputError(_problems_from_pydantic(file, err), summary="Invalid study file") from None
 
 
+#: A study file holds a few hundred values; more than this once YAML aliases are expanded is an
+#: alias bomb ("billion laughs"), refused before anything walks the expanded structure.
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(root: object, limit: int) -> int:
+    """Number of values in ``root`` counting each YAML alias as a copy (> ``limit`` = too many).
+
+    Shared containers are sized once (memo by identity) and the walk is iterative, so a bomb is
+    measured in time proportional to its text; a container that contains itself counts as too many.
+    """
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        obj, finished = stack.pop()
+        if not isinstance(obj, (dict, list)) or (not finished and id(obj) in sizes):
+            continue
+        kids = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        if finished:
+            visiting.discard(id(obj))
+            total = 1 + sum(sizes.get(id(k), 1) if isinstance(k, (dict, list)) else 1 for k in kids)
+            sizes[id(obj)] = min(total, limit + 1)
+        elif id(obj) in visiting:
+            return limit + 1
+        else:
+            visiting.add(id(obj))
+            stack.append((obj, True))
+            stack.extend((k, False) for k in kids if isinstance(k, (dict, list)))
+    return sizes.get(id(root), 1)
+
+
 def load_spec(path: str | Path = "study.yaml") -> StudySpec:
     """Read and check a study file.
 
@@ -325,6 +357,10 @@ def load_spec(path: str | Path = "study.yaml") -> StudySpec:
                          summary="Invalid study file")
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise InputError([Problem(file=name, rule="not valid YAML: brackets or indentation nested too deeply",
+                                  fix="a study file is a short YAML text; start from the project's study.yaml")],
+                         summary="Invalid study file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = None if mark is None else mark.line + 1
@@ -332,4 +368,8 @@ def load_spec(path: str | Path = "study.yaml") -> StudySpec:
         raise InputError([Problem(file=name, row=row, rule=f"not valid YAML: {problem}",
                                   fix="YAML tags (!!python/...) and anchors to code are not allowed; check indentation")],
                          summary="Invalid study file") from None
+    if _expanded_size(data, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+        raise InputError([Problem(file=name, rule=f"study file expands to more than {MAX_YAML_VALUES:,} values: YAML "
+                                  "anchors and aliases nested into each other (an alias bomb) or referring to themselves",
+                                  fix="write the study file without nested aliases")], summary="Invalid study file")
     return parse_spec(data, base_dir=p.resolve().parent, source=p.resolve(), file=name)

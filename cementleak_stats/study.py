@@ -12,7 +12,7 @@ package (version + source digest): a second call with the same inputs loads them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +20,11 @@ import pandas as pd
 
 from .cache import cache_path, load_cached, store_cached
 from .checks import LogisticResult, logistic_sensitivity, study_checks
-from .cohort.io import StudyData, load_study_data
+from .cohort.io import StudyData, load_study_data, patient_flow
 from .decision import net_benefit, threshold_grid
-from .design import encode
+from .design import encode, variable_terms
 from .errors import AnalysisError
+from .imputation import ImputedCoxModel, fit_imputed_cox
 from .models.cox import CoxModel, fit_cox_model, forest_data, model_tests, select_predictors, univariable_screen
 from .models.ph import PHTest, proportional_hazards_test
 from .nomogram import Nomogram, build_nomogram
@@ -73,6 +74,12 @@ class StudyResults:
     outcomes: OutcomesResult | None
     checks: pd.DataFrame
     logistic: LogisticResult
+    #: the multivariable model pooled over multiple imputations (``analysis.missing_data:
+    #: multiple_imputation``), else None; every other result is complete-case
+    model_imputed: ImputedCoxModel | None = None
+    #: what a reader must know about how the numbers were obtained (penalized fit, imputation,
+    #: failed bootstrap replicates); one sentence each
+    notes: tuple[str, ...] = ()
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -84,10 +91,18 @@ def _rngs(seed: int, k: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(k)]
 
 
-def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None) -> StudyResults:
-    """Run the analysis without the cache (see :func:`run_study`)."""
-    data = load_study_data(spec) if data is None else data
-    cohort = data.analysed
+def _complete_cases(spec: StudySpec, data: StudyData) -> StudyData:
+    """``data`` with the complete-case step of the patient flow applied (multiple-imputation
+    studies keep incomplete rows in ``data.analysed``; every analysis except the imputed model
+    uses the complete cases, and the flow says so)."""
+    cc = spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"missing_data": "complete_case"})})
+    flow = patient_flow(data.cohort, cc)
+    steps = flow.steps.copy()
+    steps.loc[steps.index[-1], "reason"] += " — the multiple-imputation model keeps these patients"
+    return replace(data, flow=steps, analysed=flow.analysed, excluded=flow.excluded)
+
+
+def _check_events(spec: StudySpec, cohort: pd.DataFrame) -> int:
     events = int(cohort[spec.outcome.event].sum())
     if events == 0:
         raise AnalysisError(f"there are no events ({spec.outcome.event} = 1) among the {len(cohort)} analysed patients: "
@@ -95,6 +110,74 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     if events == len(cohort):
         raise AnalysisError(f"every analysed patient has the event ({spec.outcome.event} = 1): "
                             "a Cox model needs patients without the event")
+    return events
+
+
+def _check_parameters(spec: StudySpec, predictors: tuple[str, ...], events: int) -> None:
+    """Fewer events than model parameters: no estimate of the model can be trusted (EPV < 1)."""
+    p = sum(len(variable_terms(spec.variable(v))) for v in predictors)
+    if events < p:
+        raise AnalysisError(
+            f"only {events} events for {p} model parameters ({', '.join(predictors)}): a Cox model needs at least "
+            "one event per parameter, and prediction models about 10 or more (events per parameter); "
+            "prespecify fewer predictors (analysis.selection: prespecified) or collect more events")
+
+
+def _fit_multivariable(spec: StudySpec, cohort: pd.DataFrame, predictors: tuple[str, ...]) -> CoxModel:
+    penalizer = spec.analysis.penalizer
+    try:
+        return fit_cox_model(spec, cohort, predictors, penalizer=penalizer)
+    except AnalysisError as exc:
+        if penalizer > 0:
+            raise
+        raise AnalysisError(f"{exc}\n  In the study file, `analysis: penalizer: 0.1` (for example) fits and reports "
+                            "a ridge-penalized model instead.") from None
+
+
+def _notes(spec: StudySpec, model: CoxModel, validation: pd.DataFrame, calibration: pd.DataFrame,
+           imputed: ImputedCoxModel | None) -> tuple[str, ...]:
+    notes = []
+    if model.penalizer > 0:
+        notes.append(
+            f"The multivariable Cox model is ridge-penalized (analysis.penalizer = {model.penalizer:g}; lifelines "
+            "penalizer, columns standardized): coefficients are shrunk towards 0 and their standard errors, "
+            "confidence intervals and P values are not those of an ordinary Cox model. The bootstrap refits of "
+            "validation and calibration are ordinary (unpenalized) fits; replicates in which they fail are counted.")
+    B = spec.analysis.bootstrap_b
+    failed = {name: int(frame["n_failed"].max()) for name, frame in (("validation", validation), ("calibration", calibration))
+              if len(frame) and "n_failed" in frame}
+    if any(failed.values()):
+        parts = " and ".join(f"{n} of {B} in {name}" for name, n in failed.items())
+        notes.append(f"Bootstrap replicates whose model could not be refitted: {parts} (counted, not hidden; "
+                     "the optimism is averaged over the other replicates, as rms does).")
+    if imputed is not None:
+        cells = ", ".join(f"{r.label} ({r.n_missing})" for r in imputed.missing.itertuples() if r.n_missing) or "none"
+        notes.append(
+            f"Missing predictor values were multiply imputed (m = {imputed.m}, chained equations with predictive "
+            f"mean matching; missing values: {cells}); the pooled multivariable model (Rubin's rules, "
+            f"Barnard-Rubin degrees of freedom) uses all {imputed.n} patients. Every other result, including the "
+            "variable selection, the nomogram, validation and calibration, is a complete-case analysis.")
+    return tuple(notes)
+
+
+def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None) -> StudyResults:
+    """Run the analysis without the cache (see :func:`run_study`).
+
+    Raises
+    ------
+    AnalysisError
+        when the data are valid but no honest model can be reported: no events, every patient
+        with the event, fewer events than model parameters, no predictor selected, a constant
+        or collinear predictor, separation (unless ``analysis.penalizer`` is set), or a fit
+        that does not converge.  The message says why and what to change.
+    """
+    data = load_study_data(spec) if data is None else data
+    incomplete = None
+    if spec.analysis.missing_data == "multiple_imputation":
+        incomplete = data.analysed
+        data = _complete_cases(spec, data)
+    cohort = data.analysed
+    events = _check_events(spec, cohort)
 
     def step(name: str) -> None:
         if progress is not None:
@@ -112,8 +195,9 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     if not predictors:
         raise AnalysisError(f"no candidate passed the univariable screen (P < {spec.analysis.screen_p_value}); "
                             "lower the bar or list analysis.predictors with selection: prespecified")
+    _check_parameters(spec, predictors, events)
     step("multivariable Cox model")
-    model = fit_cox_model(spec, cohort, predictors)
+    model = _fit_multivariable(spec, cohort, predictors)
     ph = proportional_hazards_test(spec, cohort, model)
     conc = concordance_table(spec, cohort, model)
     X = encode(spec, cohort, predictors).X
@@ -121,7 +205,8 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     predictions = pd.DataFrame({"row": np.arange(len(cohort)), "lp": lp, "risk_at_horizon": model.risk(X)})
     nomo = build_nomogram(spec, model, cohort)
 
-    r_val, r_cal = _rngs(spec.analysis.seed, 2)
+    # spawn(3)[:2] == spawn(2): adding the imputation stream left the bootstrap streams unchanged
+    r_val, r_cal, r_mi = _rngs(spec.analysis.seed, 3)
     B = spec.analysis.bootstrap_b
 
     def bar(name: str) -> Callable[[int, int], None] | None:
@@ -150,13 +235,19 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     c_index = float(conc.loc[conc["measure"] == "c_index", "estimate"].iloc[0])
     checks = study_checks(spec, cohort, n_parameters=len(model.terms), c_statistic=c_index, lr_statistic=model.lr_chisq)
     logistic = logistic_sensitivity(spec, cohort, predictors=predictors)
+    imputed = None
+    if incomplete is not None:
+        step("multiple imputation")
+        imputed = fit_imputed_cox(spec, incomplete, predictors, m=spec.analysis.imputations, rng=r_mi,
+                                  penalizer=spec.analysis.penalizer)
     prov = collect_provenance(spec, data.files)
     return StudyResults(
         spec=spec, provenance=prov, data=data, baseline=baseline, event_details=details, screen=screen,
         predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
-        checks=checks, logistic=logistic,
+        checks=checks, logistic=logistic, model_imputed=imputed,
+        notes=_notes(spec, model, validation, calibration.groups, imputed),
     )
 
 
