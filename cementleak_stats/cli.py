@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import EXIT_INPUT_ERROR, AnalysisError, InputError
@@ -39,7 +40,8 @@ def print_input_error(exc: InputError) -> None:
     for col in ("file", "row", "column", "value", "rule", "fix"):
         table.add_column(col, overflow="fold")
     for p in exc.problems[:500]:
-        table.add_row(p.file, "" if p.row is None else str(p.row), p.column or "", "" if p.value is None else str(p.value), p.rule, p.fix)
+        cells = (p.file, "" if p.row is None else str(p.row), p.column or "", "" if p.value is None else str(p.value), p.rule, p.fix)
+        table.add_row(*(escape(c) for c in cells))  # cells are data, never rich markup
     err_console.print(table)
     if len(exc.problems) > 500:
         err_console.print(f"... and {len(exc.problems) - 500} more problems")
@@ -51,7 +53,7 @@ def _fail(exc: Exception) -> None:
         print_input_error(exc)
         raise typer.Exit(EXIT_INPUT_ERROR)
     if isinstance(exc, AnalysisError):
-        err_console.print(f"[bold red]The analysis cannot be run:[/] {exc}")
+        err_console.print(f"[bold red]The analysis cannot be run:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INPUT_ERROR)
     raise exc
 
@@ -142,7 +144,7 @@ def analyze(
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(lock_path(out.parent)), timeout=0):
+        with FileLock(str(lock_path(out)), timeout=0):
             files = write_results(results, out)
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
@@ -217,7 +219,7 @@ def report(
         try:
             rep = render_project(project, to=formats, progress=show)
         except RenderError as exc:
-            err_console.print(f"[bold red]Render failed[/]: {exc}")
+            err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
             err_console.print("The previous _output/ is unchanged.")
             raise typer.Exit(EXIT_INPUT_ERROR) from None
         for f in rep.files:

@@ -132,18 +132,12 @@ def test_utf8_file_with_one_gbk_row_names_that_row(tmp_path: Path) -> None:
     assert p.row == 8 and "not UTF-8" in p.rule and "UTF-8" in p.fix
 
 
-@pytest.mark.xfail(strict=True, reason="cohort/io._decode reports the byte and offset relative to the text after "
-                   "the UTF-8 BOM (3 bytes early): 'invalid byte 0x37 at byte offset 832' instead of 0xc4 at 835; the "
-                   "row can be wrong when the 3 bytes cross a line end. Fix: add len(BOM) to exc.start")
 def test_utf8_bom_file_names_the_offending_byte_and_offset(tmp_path: Path) -> None:
     p, raw = _mixed_encoding_problem(tmp_path)
     offset = raw.index(b"\xc4\xd0")
     assert f"invalid byte 0xc4 at byte offset {offset}" in p.rule, p.rule
 
 
-@pytest.mark.xfail(strict=True, reason="cohort/schema.py shows the header '\\ufeffpatient_id' as 'patient_id' (the BOM "
-                   "is invisible), so the hint 'the file has 'patient_id' — did you mean that?' reads as nonsense; "
-                   "fix: strip a leading BOM from headers, or show invisible characters escaped")
 def test_xlsx_header_with_an_invisible_bom_is_explained(tmp_path: Path) -> None:
     frame = pd.read_csv(REPO / "data" / "cohort.csv").rename(columns={"patient_id": "\ufeffpatient_id"})
     cohort = write_table(frame, tmp_path / "cohort.xlsx")
@@ -202,11 +196,9 @@ def test_report_on_bad_input_leaves_previous_output_untouched(tmp_path: Path) ->
 GUARANTEES = [(c[0], c[3]) for c in HOSTILE] + [
     ("ordinary-aliases", "legitimate anchors and aliases still load to the same study"),
     ("csv-utf8-with-a-gbk-row", "a GBK row inside a UTF-8 file is reported at its row, with the fix"),
-    ("csv-bom-byte-offset (expected failure)", "the offending byte and offset of a BOM file should be exact "
-                                               "(open: see the xfail reason)"),
+    ("csv-bom-byte-offset", "the offending byte and offset of a file with a UTF-8 BOM are exact"),
     ("xlsx-other-script", "text in another script (女) in an XLSX level column is reported with its value"),
-    ("xlsx-bom-in-header (expected failure)", "an invisible BOM in a header should be shown or stripped "
-                                              "(open: see the xfail reason)"),
+    ("xlsx-bom-in-header", "an invisible BOM in a header is shown escaped in the hint"),
     ("analyze-bad-input", "`cementleak analyze` on bad input: exit 2, problem table, previous results untouched"),
     ("report-bad-input", "`cementleak report` on bad input: exit 2, nothing written in the project"),
 ]

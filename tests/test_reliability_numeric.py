@@ -123,8 +123,6 @@ def test_error_case_is_diagnosed_in_compute_and_cli(case, tmp_path: Path) -> Non
     assert not out.exists() and not (tmp_path / "out").exists()  # nothing written, not even the folder
 
 
-@pytest.mark.xfail(strict=True, reason="cli._fail prints the message as rich markup, so '[thoracic]' in a term name "
-                   "vanishes; fix: err_console.print(..., rich.markup.escape(str(exc)))")
 def test_cli_prints_square_brackets_of_term_names(tmp_path: Path) -> None:
     study = study_copy(tmp_path, edit=_no_events_in_level)
     result = CliRunner().invoke(app, ["analyze", str(study), "--out", str(tmp_path / "out"), "--no-cache"])
@@ -257,8 +255,7 @@ GUARANTEES = [(c[0], c[5]) for c in ERROR_CASES] + [
     ("constant-candidate-screened", "a constant candidate is left out by the screen with a note; the analysis goes on"),
     ("separation-penalized", "`analysis.penalizer` fits and reports a ridge-penalized model (notes, summary.json)"),
     ("penalized-through-cli", "`cementleak analyze` writes every table and figure of a penalized model"),
-    ("cli-square-brackets (expected failure)", "term names such as fracture_level[thoracic] should survive the CLI's "
-                                               "rich markup (open: see the xfail reason)"),
+    ("cli-square-brackets", "term names such as fracture_level[thoracic] survive the CLI's rich output (escaped)"),
     ("rescaled-predictor (x1e6)", "extreme units give the same risks, P values, C and validation"),
     ("rescaled-predictor (x1e-6, expected failure)", "small units should too; the bootstrap refits call a column "
                                                      "of variance 1e-12 constant (open: see the xfail reason)"),

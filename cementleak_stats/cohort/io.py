@@ -67,13 +67,15 @@ def _decode(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        row = raw.count(b"\n", 0, exc.start) + 1
+        # utf-8-sig counts from after the byte-order mark: report offsets in the file's bytes
+        start = exc.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+        row = raw.count(b"\n", 0, start) + 1
         try:
             raw.decode("gbk")
             guess = "; it looks like GBK/GB2312 (Chinese Windows) text"
         except UnicodeDecodeError:
             guess = ""
-        raise _fail(name, f"file is not UTF-8 text: invalid byte 0x{raw[exc.start]:02x} at byte offset {exc.start} "
+        raise _fail(name, f"file is not UTF-8 text: invalid byte 0x{raw[start]:02x} at byte offset {start} "
                     f"(row {row}){guess}", _SAVE_UTF8, row=row) from None
 
 

@@ -260,7 +260,10 @@ def _value(v: object) -> str | None:
 
 def _missing_column_fix(name: str, present: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, [str(c) for c in present], n=1, cutoff=0.6)
-    hint = f"; the file has '{close[0]}' — did you mean that? Rename it" if close else ""
+    # invisible characters (a byte-order mark, a non-breaking space) are shown escaped, or the hint
+    # "the file has 'patient_id'" would read as nonsense
+    shown = close[0].encode("ascii", "backslashreplace").decode("ascii") if close else ""
+    hint = f"; the file has '{shown}' — did you mean that? Rename it" if close else ""
     return f"add a column named '{name}' (spelled exactly as in the study file){hint}"
 
 
