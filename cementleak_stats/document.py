@@ -239,7 +239,27 @@ class StudyReport:
 
     @property
     def n_failed(self) -> str:
-        return str(int(self.results.validation["n_failed"].max()))
+        """Failed bootstrap refits, counted and reported as rms does (validation; calibration)."""
+        v = int(self.results.validation["n_failed"].max())
+        c = int(self.results.calibration.groups["n_failed"].max())
+        return f"{v} of {self.b} in the validation and {c} of {self.b} in the calibration"
+
+    @property
+    def missing_data(self) -> str:
+        """How missing values were handled, in words."""
+        a = self.spec.analysis
+        if a.missing_data == "multiple_imputation":
+            return (f"complete-case analysis for the main model, with the multivariable Cox model re-estimated on "
+                    f"{a.imputations} multiply imputed data sets (chained equations, Rubin's rules) as a sensitivity "
+                    "analysis")
+        return "complete-case analysis"
+
+    def notes(self) -> str:
+        """The analysis notes (penalized fit, failed replicates, imputation) as a callout; empty if none."""
+        if not self.results.notes:
+            return ""
+        items = "\n".join(f"- {n}" for n in self.results.notes)
+        return f"::: {{.callout-note title=\"Analysis notes\"}}\n{items}\n:::\n"
 
     @property
     def s0(self) -> str:
