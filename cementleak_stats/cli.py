@@ -144,7 +144,8 @@ def analyze(
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(lock_path(out)), timeout=0):
+        # the same lock as a render of the output directory that holds the results
+        with FileLock(str(lock_path(out.parent)), timeout=0):
             files = write_results(results, out)
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
