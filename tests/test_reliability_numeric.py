@@ -236,8 +236,8 @@ def test_failed_bootstrap_replicates_are_counted_and_reported(tmp_path: Path) ->
     assert set(tables["calibration"]["n_failed"]) == {c_failed}
     note = next(n for n in r.notes if "could not be refitted" in n)
     assert f"{v_failed} of {B} in validation" in note and f"{c_failed} of {B} in calibration" in note
-    # the report's sentence "Replicates whose fit failed: N" takes N from the same table
-    assert StudyReport(r).n_failed == str(v_failed)
+    # the report's sentence on failed refits takes both counts from the same tables
+    assert StudyReport(r).n_failed == f"{v_failed} of {B} in the validation and {c_failed} of {B} in the calibration"
     section = (Path(__file__).resolve().parents[1] / "report" / "_sections" / "validation.qmd").read_text(encoding="utf-8")
     assert "R.n_failed" in section
 
