@@ -161,6 +161,7 @@ def report(
     engine: Annotated[str, typer.Option(help="auto: the Quarto CLI when it is on PATH, else the built-in engine; quarto; builtin.")] = "auto",
     to: Annotated[str, typer.Option(help="Comma-separated formats: html, pdf, docx, slides.")] = "html,pdf,docx,slides",
     project: Annotated[Path, typer.Option(help="Quarto project directory (holds _quarto.yml).")] = Path("."),
+    timings_json: Annotated[Path | None, typer.Option("--timings", help="Also write the time breakdown (step, seconds) to this JSON file.")] = None,
 ) -> None:
     """Validate, analyse (cached) and render the study report, the audit documents and the slides into _output/."""
     import os
@@ -193,6 +194,8 @@ def report(
         _fail(exc)
     timings = [("analysis (validate + compute or load cache)", secs)]
     os.environ["CEMENTLEAK_STUDY"] = str(Path(study).resolve())
+    # the documents read these results: unchanged results, documents and code reuse their outputs
+    os.environ["CEMENTLEAK_RESULTS_KEY"] = results.provenance.cache_key()
     out = (project / load_project(project).output_dir).resolve()
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -204,17 +207,14 @@ def report(
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
     t0 = time.perf_counter()
+    rep = None
     if use_quarto:
         quarto_to = {"html": "html", "pdf": "typst", "docx": "docx", "slides": "revealjs"}
         for f in formats:
             subprocess.run(["quarto", "render", str(project), "--to", quarto_to[f]], check=True)
     else:
-        last: dict[str, float] = {}
 
         def show(document: str, step: str) -> None:
-            now = time.perf_counter()
-            key = f"{document}: {step}"
-            last[key] = now
             err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
 
         try:
@@ -226,12 +226,18 @@ def report(
         for f in rep.files:
             console.print(f"wrote {f.path}")
     timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
+    if rep is not None:  # per document and format (documents run two at a time)
+        timings += [(f"  {document}: {step}", sec) for document, step, sec in rep.timings]
     table = Table(title="Time")
     table.add_column("step")
     table.add_column("seconds", justify="right")
     for name, sec in timings:
         table.add_row(name, f"{sec:.1f}")
     console.print(table)
+    if timings_json is not None:
+        import json
+
+        timings_json.write_text(json.dumps([{"step": name.strip(), "seconds": round(sec, 3)} for name, sec in timings], indent=1) + "\n")
     if spec.study.synthetic:
         console.print("[bold yellow]SYNTHETIC DATA[/]: the report describes a generated cohort, not real patients.")
 

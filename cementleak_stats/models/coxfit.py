@@ -4,8 +4,11 @@ Why our own fitter next to lifelines' ``CoxPHFitter``: the bootstrap refits the 
 B resampled data sets.  A resample is the original rows with integer case counts, so all B
 replicates share one set of event times and tie groups; fitting them together as arrays of
 shape (B, n) replaces B Python-level fits (about 30 ms each in lifelines) by a few vectorised
-Newton steps.  The reported main model is still fitted with lifelines (``models.cox``), and the
-tests check that both agree to 1e-6 on every sampled replicate, tied times included.
+Newton steps.  With the rows sorted once by decreasing time, every risk-set sum is a cumulative
+sum (O(n) per replicate, no n x K matrices), and the replicates are fitted in chunks of
+``CHUNK_ELEMENTS // n``, so memory stays bounded at any n (16 MB per (chunk, n) array).  The
+reported main model is still fitted with lifelines (``models.cox``), and the tests check that
+both agree to 1e-6 on every sampled replicate, tied times included.
 
 Case counts follow *duplicated-row* semantics (a row drawn twice counts as two patients, also
 inside a tie group), which is what refitting on the resampled rows does in lifelines or R.
@@ -26,7 +29,10 @@ sum_i c_i e_i x_i - sum_i v_i x_i and the information is
 sum_i v_i x_i x_i' - sum_k [c0_k S1 S1' - c1_k (S1 S1D' + S1D S1') + c2_k S1D S1D'], where
 v_i = w_i (A_i - e_i b_{k(i)}), A_i = sum_{k: t_k <= t_i} a_k and c0, c1, c2 = sum_l
 (1, f_l, f_l^2)/den_kl^2.  Writing the second-moment sums per row (v_i) instead of per risk set
-avoids cumulative sums of (B, n, p, p) arrays: the information is one (B, n) x (n, p*p) product.
+avoids cumulative sums of (B, n, p, p) arrays: the information is p products (B, n) x (n, p).
+With the rows sorted by decreasing time (events first among equal times), the risk set of t_k
+is a prefix of the rows, so S0_k, S1_k are cumulative sums read at its last row, and the
+events at t_k are a block, so S0D_k, S1D_k are segment sums.
 
 The Efron baseline cumulative hazard (R ``survfit.coxph``, ``ctype = 2``) adds
 dH_k = a_k = sum_{l<d_k} 1 / (S0_k - f_l S0D_k) at t_k, for a patient with lp = 0.
@@ -54,18 +60,56 @@ FAILURE_REASONS: dict[int, str] = {
 }
 
 
+#: Largest (replicates x rows) block fitted at once: the replicates are fitted in chunks of
+#: ``CHUNK_ELEMENTS // n`` (each (chunk, n) float array is then at most 16 MB).
+CHUNK_ELEMENTS = 1 << 21
+
+
 @dataclass(frozen=True)
 class _Prep:
-    """Risk-set and event indicators of the distinct event times (shared by all replicates).
+    """The rows by decreasing time (events first among equal times), and where each distinct
+    event time's risk set and events are in that order.
 
-    A replicate only repeats or drops rows, so its event times are among the original ones;
-    every risk-set sum is then one matrix product with these indicators.
+    A replicate only repeats or drops rows, so its event times are among the original ones.
+    In this order the risk set of t_k is a prefix of the rows and its events are a block, so
+    every risk-set sum is one cumulative sum read at ``last`` and every event sum one segment
+    sum, O(n) per replicate.  The internal functions take their rows in this order
+    (:meth:`sort_design`, :meth:`sort_weights`).
     """
 
     time: np.ndarray  # (K,) distinct event times, increasing
-    risk: np.ndarray  # (n, K) 1 where row i is at risk at t_k (t_i >= t_k)
-    dead: np.ndarray  # (n, K) 1 where row i has its event at t_k
-    event: np.ndarray  # (n,) 0/1
+    order: np.ndarray  # (n,) original row of each sorted row
+    last: np.ndarray  # (K,) last sorted row with time >= t_k
+    segments: np.ndarray  # increasing segment bounds: the events of each t_k, from the last t_k down
+    row_index: np.ndarray  # (n,) column of a sorted row in the table of :meth:`at_rows`
+    event: np.ndarray  # (n,) 0/1 of the sorted rows
+
+    def sort_design(self, X: np.ndarray) -> np.ndarray:
+        """A design (n, p) or (B, n, p) with its rows in this order."""
+        return X[self.order] if X.ndim == 2 else X[:, self.order]
+
+    def sort_weights(self, a: np.ndarray) -> np.ndarray:
+        """(B, n) case counts or linear predictors with their rows in this order."""
+        return a[:, self.order]
+
+    def risk_sum(self, a: np.ndarray) -> np.ndarray:
+        """sum_{i: t_i >= t_k} a_bi for each event time: sorted (B, n) -> (B, K)."""
+        return np.cumsum(a, axis=1)[:, self.last]
+
+    def event_sum(self, a: np.ndarray) -> np.ndarray:
+        """sum over the event rows at t_k of a_bi: sorted (B, n) -> (B, K)."""
+        if self.time.size == 0:
+            return np.zeros((a.shape[0], 0))
+        return np.add.reduceat(a, self.segments, axis=1)[:, ::2][:, ::-1]
+
+    def at_rows(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """A_i - e_i b_k(i) for each sorted row, with A_i = sum_{k: t_k <= t_i} a_k: (B, K) -> (B, n).
+
+        One gather from the table [A at 0..K event times, A - b at each event time].
+        """
+        cum = np.cumsum(a, axis=1)
+        table = np.concatenate([np.zeros((a.shape[0], 1)), cum, cum - b], axis=1)
+        return table[:, self.row_index]
 
 
 def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
@@ -75,10 +119,57 @@ def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
         raise ValueError("time and event must be 1-D arrays of the same length")
     if not np.all(np.isfinite(time)) or not np.all(np.isin(event, (0.0, 1.0))):
         raise ValueError("time must be finite and event 0/1")
-    tk = np.unique(time[event == 1])
-    risk = (time[:, None] >= tk[None, :]).astype(float)
-    dead = ((time[:, None] == tk[None, :]) & (event[:, None] == 1)).astype(float)
-    return _Prep(time=tk, risk=risk, dead=dead, event=event)
+    n = time.size
+    order = np.lexsort((1 - event, -time))  # decreasing time, events first among equal times
+    ts, es = time[order], event[order]
+    tk, m = np.unique(ts[es == 1], return_counts=True)
+    asc = np.sort(time)
+    after = n - np.searchsorted(asc, tk, side="right")  # rows with a later time: the block of t_k starts here
+    bounds = np.column_stack([after, after + m])[::-1].ravel()  # increasing: from the last event time down
+    if bounds.size and bounds[-1] == n:
+        bounds = bounds[:-1]  # reduceat: the final segment runs to the end
+    # censored row: A at the number of event times <= t_i; event row at t_k: A - b at k
+    row_index = np.where(es == 1, 1 + tk.size + np.searchsorted(tk, ts), np.searchsorted(tk, ts, side="right"))
+    return _Prep(time=tk, order=order, last=n - np.searchsorted(asc, tk, side="left") - 1, segments=bounds,
+                 row_index=row_index, event=es)
+
+
+@dataclass(frozen=True)
+class _Ragged:
+    """One element per event counted with its copies: its (replicate, time) cell and f = l / d."""
+
+    cell: np.ndarray
+    f: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, d: np.ndarray) -> _Ragged:
+        dk = np.rint(d).astype(np.int64).ravel()
+        cell = np.repeat(np.arange(dk.size), dk)
+        ell = np.arange(cell.size) - np.repeat(np.cumsum(dk) - dk, dk)
+        return cls(cell, ell / dk[cell], d.shape)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Case counts of B replicates (rows in :class:`_Prep` order) and what follows from them
+    alone (fixed while their fits iterate): events per row and per event time."""
+
+    counts: np.ndarray  # (B, n)
+    ce: np.ndarray  # (B, n) counts * event
+    d: np.ndarray  # (B, K) events at each t_k
+    ragged: _Ragged
+
+    @classmethod
+    def of(cls, counts: np.ndarray, prep: _Prep) -> _Rows:
+        ce = counts * prep.event
+        d = prep.event_sum(ce)
+        return cls(counts, ce, d, _Ragged.of(d))
+
+    def take(self, idx: np.ndarray) -> _Rows:
+        if idx.size == len(self.counts):  # idx is increasing: all of them
+            return self
+        return _Rows(self.counts[idx], self.ce[idx], self.d[idx], _Ragged.of(self.d[idx]))
 
 
 @dataclass(frozen=True)
@@ -89,23 +180,24 @@ class _Efron:
     c: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # sum_l (1, f, f^2)/den^2
 
 
-def _efron_terms(s0: np.ndarray, s0d: np.ndarray, d: np.ndarray, *, second: bool) -> _Efron:
+def _efron_terms(s0: np.ndarray, s0d: np.ndarray, ragged: _Ragged, *, second: bool) -> _Efron:
     """Efron's sums over l < d_k of 1/den, f/den, log(den) (and 1/den^2 terms), den = S0 - f S0D.
 
     Ragged: one element per event (sum of d), not per (replicate, time, max d).
     """
-    shape = s0.shape
-    dk = np.rint(d).astype(np.int64).ravel()
-    cell = np.repeat(np.arange(dk.size), dk)  # the (replicate, time) of each event
-    ell = np.arange(cell.size) - np.repeat(np.cumsum(dk) - dk, dk)
-    f = ell / dk[cell]
+    shape, cell, f = ragged.shape, ragged.cell, ragged.f
     den = s0.ravel()[cell] - f * s0d.ravel()[cell]
     inv = 1.0 / den
+    size = shape[0] * shape[1]
 
     def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(cell, values, minlength=dk.size).reshape(shape)
+        return np.bincount(cell, values, minlength=size).reshape(shape)
 
-    c = (total(inv * inv), total(f * inv * inv), total(f * f * inv * inv)) if second else None
+    c = None
+    if second:
+        inv2 = inv * inv
+        finv2 = f * inv2
+        c = (total(inv2), total(finv2), total(f * finv2))
     logsum = np.bincount(cell // shape[1], np.log(den), minlength=shape[0]) if shape[1] else np.zeros(shape[0])
     return _Efron(total(inv), total(f * inv), logsum, c)
 
@@ -122,39 +214,39 @@ def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return beta @ X.T if X.ndim == 2 else np.einsum("bnp,bp->bn", X, beta)
 
 
-def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, counts: np.ndarray, *, need_info: bool = True) -> _Sums:
+def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, need_info: bool = True) -> _Sums:
     """Log-likelihood, score and information for B coefficient vectors at once.
 
-    beta (B, p); X (n, p) or (B, n, p); counts (B, n) case counts.
+    beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order.
     """
     eta = _lin(X, beta)
     shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift
-    w = np.exp(eta - shift) * counts
-    ce = counts * prep.event
-    s0 = w @ prep.risk
-    s0d = w @ prep.dead
-    d = counts @ prep.dead
-    ef = _efron_terms(s0, s0d, d, second=need_info)
+    ce_eta = np.einsum("bn,bn->b", rows.ce, eta)
+    eta -= shift
+    w = np.exp(eta, out=eta)
+    w *= rows.counts
+    ef = _efron_terms(prep.risk_sum(w), prep.event_sum(w), rows.ragged, second=need_info)
     # each log(den) carries exp(shift): undo it once per event
-    loglik = (ce * eta).sum(axis=1) - ef.logsum - shift[:, 0] * d.sum(axis=1)
-    v = w * (ef.a @ prep.risk.T - ef.b @ prep.dead.T)  # w_i (A_i - e_i b_k(i))
+    loglik = ce_eta - ef.logsum - shift[:, 0] * rows.d.sum(axis=1)
+    v = prep.at_rows(ef.a, ef.b)
+    v *= w  # w_i (A_i - e_i b_k(i))
+    ce = rows.ce
     B, p = beta.shape
-    n, K = prep.risk.shape
-    if X.ndim == 2:
-        score = (ce - v) @ X
-    else:
-        score = np.einsum("bn,bnp->bp", ce - v, X)
+    shared = X.ndim == 2
+    score = (ce - v) @ X if shared else np.einsum("bn,bnp->bp", ce - v, X)
     if not need_info:
         return _Sums(loglik, score, np.empty((B, 0, 0)))
-    if X.ndim == 2:
-        info = (v @ (X[:, :, None] * X[:, None, :]).reshape(n, p * p)).reshape(B, p, p)
-        s1 = (w @ (prep.risk[:, :, None] * X[:, None, :]).reshape(n, K * p)).reshape(B, K, p)
-        s1d = (w @ (prep.dead[:, :, None] * X[:, None, :]).reshape(n, K * p)).reshape(B, K, p)
-    else:
-        info = np.einsum("bn,bnp,bnq->bpq", v, X, X)
-        wx = w[:, :, None] * X
-        s1 = np.matmul(prep.risk.T[None], wx)
-        s1d = np.matmul(prep.dead.T[None], wx)
+
+    def col(j: int) -> np.ndarray:
+        return X[:, j] if shared else X[:, :, j]
+
+    # one design column at a time: memory O(B n), never (B, n, p) or (n, K) arrays
+    info = np.stack([(v * col(j)) @ X if shared else np.einsum("bn,bnq->bq", v * col(j), X) for j in range(p)], axis=1)
+    K = prep.time.size
+    s1, s1d = np.empty((B, K, p)), np.empty((B, K, p))
+    for j in range(p):
+        wx = w * col(j)
+        s1[:, :, j], s1d[:, :, j] = prep.risk_sum(wx), prep.event_sum(wx)
     c0, c1, c2 = ef.c  # type: ignore[misc]
     o12 = np.matmul(np.swapaxes(s1 * c1[:, :, None], 1, 2), s1d)
     info -= (np.matmul(np.swapaxes(s1 * c0[:, :, None], 1, 2), s1) - o12 - np.swapaxes(o12, 1, 2)
@@ -263,25 +355,43 @@ def fit_cox_batch(
     B = counts.shape[0]
     if counts.shape[1] != n or (X.ndim == 3 and X.shape[0] != B):
         raise ValueError("counts must be (B, n) and a 3-D X must have B designs")
-    span = np.ptp(X, axis=-2).reshape(-1, p)  # (1 or B, p) observed range of each column
-    span = np.where(span > 0, span, 1.0)
-    X = X - X.mean(axis=-2, keepdims=True)  # centring keeps exp() in range
     beta = np.zeros((B, p)) if init is None else np.broadcast_to(np.asarray(init, float), (B, p)).copy()
     free_m = np.broadcast_to(np.ones(p, bool) if free is None else np.asarray(free, bool), (B, p))
+    size = max(1, CHUNK_ELEMENTS // max(n, 1))
+    parts = [_fit_chunk(X if X.ndim == 2 else X[c:c + size], prep, counts[c:c + size], beta[c:c + size],
+                        free_m[c:c + size], tol=tol, max_iter=max_iter, max_log_hr=max_log_hr)
+             for c in range(0, B, size)]
+    if len(parts) == 1:
+        return parts[0]
+    return BatchFit(*(np.concatenate([getattr(f, name) for f in parts])
+                      for name in ("coef", "loglik", "loglik_null", "converged", "failure", "info")),
+                    n_iter=max(f.n_iter for f in parts))
+
+
+def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray, free_m: np.ndarray, *, tol: float,
+               max_iter: int, max_log_hr: float) -> BatchFit:
+    """Newton-Raphson with step halving for one chunk of replicates (see :func:`fit_cox_batch`)."""
+    B, p = beta.shape
+    n = counts.shape[1]
+    span = np.ptp(X, axis=-2).reshape(-1, p)  # (1 or B, p) observed range of each column
+    span = np.where(span > 0, span, 1.0)
+    X = prep.sort_design(X - X.mean(axis=-2, keepdims=True))  # centring keeps exp() in range
+    counts = prep.sort_weights(counts)
+    rows = _Rows.of(counts, prep)
 
     failure = np.zeros(B, dtype=np.int8)
     failure[counts @ prep.event == 0] = 1
     const = (_weighted_var(X, counts) <= 1e-12 * (1.0 + _weighted_var(X, np.ones((1, n))))) & free_m
     failure[(failure == 0) & const.any(axis=1)] = 2
 
-    null = _efron_sums(np.zeros((B, p)), X, prep, counts, need_info=False).loglik
+    null = _efron_sums(np.zeros((B, p)), X, prep, rows, need_info=False).loglik
     loglik = np.full(B, np.nan)
     score = np.zeros((B, p))
     info = np.full((B, p, p), np.nan)
     active = failure == 0
     idx = np.flatnonzero(active)
     if idx.size:
-        cur = _efron_sums(beta[idx], _rows(X, idx), prep, counts[idx])
+        cur = _efron_sums(beta[idx], _rows(X, idx), prep, rows.take(idx))
         loglik[idx], score[idx], info[idx] = cur.loglik, cur.score, cur.info
     it = 0
     while active.any() and it < max_iter:
@@ -296,7 +406,7 @@ def fit_cox_batch(
             break
         old = beta[idx]
         new_beta = old + step
-        new = _efron_sums(new_beta, _rows(X, idx), prep, counts[idx])
+        new = _efron_sums(new_beta, _rows(X, idx), prep, rows.take(idx))
         # step halving where the likelihood got worse (as coxph does)
         worse = new.loglik < loglik[idx] - 1e-12 * np.abs(loglik[idx])
         for _ in range(30):
@@ -305,7 +415,7 @@ def fit_cox_batch(
             wi = np.flatnonzero(worse)
             step[wi] /= 2
             new_beta[wi] = old[wi] + step[wi]
-            sub = _efron_sums(new_beta[wi], _rows(X, idx[wi]), prep, counts[idx[wi]])
+            sub = _efron_sums(new_beta[wi], _rows(X, idx[wi]), prep, rows.take(idx[wi]))
             new.loglik[wi], new.score[wi], new.info[wi] = sub.loglik, sub.score, sub.info
             worse[wi] = sub.loglik < loglik[idx[wi]] - 1e-12 * np.abs(loglik[idx[wi]])
         beta[idx] = new_beta
@@ -365,7 +475,7 @@ def efron_loglik(X: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.nd
     B = max(beta.shape[0], 1 if X.ndim == 2 else X.shape[0])
     counts = np.ones((B, len(prep.event))) if counts is None else np.atleast_2d(np.asarray(counts, float))
     beta = np.broadcast_to(beta, (counts.shape[0], X.shape[-1]))
-    return _efron_sums(beta, X, prep, counts, need_info=False).loglik
+    return _efron_sums(beta, prep.sort_design(X), prep, _Rows.of(prep.sort_weights(counts), prep), need_info=False).loglik
 
 
 def baseline_cumhaz_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, coef: np.ndarray,
@@ -397,15 +507,16 @@ def baseline_cumhaz_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, co
     tot = counts.sum(axis=1, keepdims=True)
     means = (counts @ X) / tot if X.ndim == 2 else np.einsum("bn,bnp->bp", counts, X) / tot
     lp = _lin(X, coef) - (means * coef).sum(axis=1, keepdims=True)
-    dh = _hazard_jumps(lp, counts, prep)
+    dh = _hazard_jumps(prep.sort_weights(lp), prep.sort_weights(counts), prep)
     return np.where(prep.time[None, :] <= t, dh, 0.0).sum(axis=1), means
 
 
 def _hazard_jumps(lp: np.ndarray, counts: np.ndarray, prep: _Prep) -> np.ndarray:
-    """Efron baseline hazard jumps (B, K) at the event times, for centred lp (B, n)."""
+    """Efron baseline hazard jumps (B, K) at the event times, for centred lp (B, n) (sorted rows)."""
     shift = np.max(lp, axis=1, keepdims=True)
     w = np.exp(lp - shift) * counts
-    return _efron_terms(w @ prep.risk, w @ prep.dead, counts @ prep.dead, second=False).a * np.exp(-shift)
+    d = prep.event_sum(counts * prep.event)
+    return _efron_terms(prep.risk_sum(w), prep.event_sum(w), _Ragged.of(d), second=False).a * np.exp(-shift)
 
 
 @dataclass(frozen=True)
@@ -453,7 +564,7 @@ def efron_baseline_cumhaz(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -
     dH_k = sum_{l<d_k} 1 / (S0_k - (l/d_k) S0D_k).  Returns (event times ascending, H0 there).
     """
     prep = _prepare(time, event)
-    lp = np.asarray(lp, dtype=float)[None, :]
+    lp = prep.sort_weights(np.asarray(lp, dtype=float)[None, :])
     return prep.time, np.cumsum(_hazard_jumps(lp, np.ones_like(lp), prep)[0])
 
 

@@ -15,13 +15,25 @@ Quarto; documents pass formatted strings.
 The kernel is the interpreter that runs the renderer (``sys.executable`` through ipykernel),
 not whatever ``python3`` kernelspec a user directory may hold, so documents import the same
 ``cementleak_stats``.  Its working directory is the document's directory, as in Quarto.
+
+Execution cache (as Quarto's ``freeze``): when the environment variable
+``CEMENTLEAK_RESULTS_KEY`` names the analysis results the documents read (``cementleak report``
+sets it to the results' cache key), the outputs of a successful execution are stored under
+``cache_dir`` keyed by :func:`execution_key` - a hash of everything the document runs and shows
+(its text with its includes, the engine's setup code), that results key, the package's source
+digest and the versions of the libraries that draw and format.  The next render with the same
+key reuses the outputs and starts no kernel; any change executes the document again.  Without
+the variable nothing is cached: the outputs could depend on data the key does not describe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +53,10 @@ from .problems import RenderError, SubsetProblem
 
 #: mime type of the text an inline expression hands back
 INLINE_MIME = "text/x-cementleak-inline"
+#: names the results the documents read; the execution cache is used only when it is set
+RESULTS_KEY_ENV = "CEMENTLEAK_RESULTS_KEY"
+#: bumped when the cached form or the engine's execution changes
+_CACHE_FORMAT = 1
 _KERNEL_NAME = "cementleak-python"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -144,23 +160,97 @@ def _failure(step: _Step, ename: str, evalue: str, traceback: str) -> RenderErro
     return RenderError([SubsetProblem(step.cell.origin.file, line, rule)], details=tb)
 
 
+def execution_key(doc: ParsedDocument, meta: DocumentMeta) -> str | None:
+    """The execution cache key of ``doc``, or None when ``CEMENTLEAK_RESULTS_KEY`` is not set.
+
+    SHA-256 over: the cache format, the results key, the package's source digest, the Python
+    and library versions, the document's path, every line and cell of the document with its
+    includes (as parsed), and the code the engine runs (setup with the figure size, inline
+    expressions).
+    """
+    results = os.environ.get(RESULTS_KEY_ENV)
+    if not results:
+        return None
+    from ..provenance import code_digest, package_versions
+
+    h = hashlib.sha256()
+    head = {"format": _CACHE_FORMAT, "results": results, "code": code_digest(), "python": sys.version,
+            "versions": package_versions(), "path": str(doc.path)}
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for block in doc.blocks:
+        text = block.source if isinstance(block, CodeCell) else block.text
+        h.update(b"\x00" + type(block).__name__.encode() + b"\x00" + text.encode())
+    for step in _steps(doc, meta):
+        h.update(b"\x01" + step.source.encode())
+    return h.hexdigest()[:32]
+
+
+def _load(path: Path) -> ExecutionResult | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ExecutionResult(cells={int(k): tuple(v) for k, v in data["cells"].items()},
+                               inlines={int(k): v for k, v in data["inlines"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # absent or unreadable: execute again
+
+
+def _store(path: Path, result: ExecutionResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"cells": {str(k): list(v) for k, v in result.cells.items()},
+                       "inlines": {str(k): v for k, v in result.inlines.items()}}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def execute_document(
     doc: ParsedDocument,
     meta: DocumentMeta,
     *,
     on_step: Callable[[str], None] | None = None,
     startup_timeout: int = 120,
+    cache_dir: Path | None = None,
 ) -> ExecutionResult:
-    """Execute ``doc`` in a fresh kernel; raise :class:`RenderError` at the first failure.
+    """Execute ``doc`` in a fresh kernel (or reuse its cached outputs); raise
+    :class:`RenderError` at the first failure.
 
     Parameters
     ----------
     on_step
-        Called with a short description before each visible cell.
+        Called with a short description before each visible cell (``"cached"`` on a hit).
+    cache_dir
+        Directory of the execution cache (module docstring); None = no cache.
     """
     steps = list(_steps(doc, meta))
     if len(steps) == 1:  # only the setup cell: nothing to run, no kernel (Quarto's markdown engine)
         return ExecutionResult(cells={}, inlines={})
+    key = execution_key(doc, meta) if cache_dir is not None else None
+    entry = None
+    if key is not None and cache_dir is not None:
+        entry = Path(cache_dir) / f"{_doc_prefix(doc)}-{key}.json"
+        cached = _load(entry)
+        if cached is not None:
+            if on_step is not None:
+                on_step("cached")
+            return cached
+    result = _execute(doc, steps, on_step, startup_timeout)
+    if entry is not None:
+        for old in entry.parent.glob(f"{_doc_prefix(doc)}-*.json"):  # one entry per document, as Quarto's freeze
+            old.unlink(missing_ok=True)
+        _store(entry, result)
+    return result
+
+
+def _doc_prefix(doc: ParsedDocument) -> str:
+    return hashlib.sha256(str(doc.path).encode()).hexdigest()[:12]
+
+
+def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], None] | None,
+             startup_timeout: int) -> ExecutionResult:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s.source) for s in steps]
     # the kernel's IPC sockets need a short path (a Unix socket path has at most 107 bytes)

@@ -5,6 +5,12 @@
 (:mod:`.execute`), assembles pandoc markdown with numbered figures, tables and sections
 (:mod:`.assemble`, :mod:`.crossref`) and writes every requested format (:mod:`.writers`).
 
+Documents are independent (each runs in its own kernel), so they are executed and written by
+``jobs`` worker threads (default 2: the kernels and pandoc/typst are separate processes); the
+checks of every document run first, in order, so a problem is reported before any kernel
+starts.  A document whose inputs are unchanged reuses its cached cell outputs
+(:func:`.execute.execute_document`, ``.cementleak-cache/render/``).
+
 Atomicity: everything is written into a temporary directory ``.render-XXXX`` next to the
 output directory.  Only when every document and every format succeeded is the new tree
 swapped in (``os.replace``); files of the previous output that this render does not produce
@@ -20,7 +26,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +35,7 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
+from ..cache import CACHE_DIR_NAME
 from .assemble import document_pieces
 from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_project, requested_formats, resolve_document
 from .crossref import number, to_markdown
@@ -57,6 +65,9 @@ class RenderReport:
     files: tuple[RenderedFile, ...]
     warnings: tuple[str, ...]
     seconds: float
+    #: (document, step, seconds) for each document's "execute" (or "execute (cached)") and
+    #: each format written; the steps of different documents overlap when ``jobs`` > 1
+    timings: tuple[tuple[str, str, float], ...] = ()
 
 
 def lock_path(output_dir: Path) -> Path:
@@ -149,9 +160,19 @@ def _output_name(doc: Path, root: Path, fmt: str, config: DocumentConfig) -> Pat
     return rel.parent / name
 
 
-def _render_document(
-    doc_path: Path, project: ProjectConfig, formats: Sequence[str], *, staging: Path, build: Path, progress: Progress, claimed: dict[Path, str]
-) -> tuple[list[RenderedFile], list[str]]:
+@dataclass(frozen=True)
+class _Plan:
+    """A checked document and the outputs it will write (relative to the output directory)."""
+
+    path: Path
+    display: str
+    doc: ParsedDocument
+    config: DocumentConfig
+    outputs: dict[str, Path]
+
+
+def _plan_document(doc_path: Path, project: ProjectConfig, formats: Iterable[str], *, progress: Progress,
+                   claimed: dict[Path, str]) -> _Plan | None:
     display = display_path(doc_path, project.root)
     progress(display, "check")
     doc = parse_document(doc_path, root=project.root)
@@ -161,7 +182,7 @@ def _render_document(
     assert config is not None
     targets = [f for f in config.formats if f in formats]
     if not targets:
-        return [], []
+        return None
     outputs = {}
     for fmt in targets:
         rel = _output_name(doc_path, project.root, fmt, config)
@@ -169,30 +190,46 @@ def _render_document(
             raise RenderError([SubsetProblem(display, None, f"output '{rel}' ({fmt}) is also written by {claimed[rel]}", "set 'output-file' in one of the formats")])
         claimed[rel] = f"{display} ({fmt})"
         outputs[fmt] = rel
-    work = Path(tempfile.mkdtemp(prefix=doc_path.stem + "-", dir=build))
+    return _Plan(doc_path, display, doc, config, outputs)
+
+
+def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progress,
+                     cache_dir: Path | None) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
+    display, config = plan.display, plan.config
+    work = Path(tempfile.mkdtemp(prefix=plan.path.stem + "-", dir=build))
     progress(display, "execute")
-    result = execute_document(doc, config.meta, on_step=lambda s: progress(display, s))
+    t0 = time.perf_counter()
+    cached: list[bool] = []
+
+    def on_step(step: str) -> None:
+        cached.append(step == "cached")
+        progress(display, step)
+
+    result = execute_document(plan.doc, config.meta, on_step=on_step, cache_dir=cache_dir)
+    timings = [(display, "execute (cached)" if any(cached) else "execute", time.perf_counter() - t0)]
     echo_default = not all(f == "revealjs" for f in config.formats)
-    pieces = document_pieces(doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
+    pieces = document_pieces(plan.doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
     body = to_markdown(pieces, number(pieces, number_sections=config.meta.number_sections), result.inlines, number_sections=config.meta.number_sections)
     (work / "body.md").write_text(body, encoding="utf-8")
     job = WriteJob(
         display=display,
         markdown=work / "body.md",
-        metadata=_metadata_file(config, doc_path.parent, work / "meta.yaml"),
-        doc_dir=doc_path.parent,
+        metadata=_metadata_file(config, plan.path.parent, work / "meta.yaml"),
+        doc_dir=plan.path.parent,
         build_dir=work,
         citeproc=bool(config.meta.bibliography),
         has_title=bool(config.meta.title),
     )
     files, warnings = [], []
-    for fmt, rel in outputs.items():
+    for fmt, rel in plan.outputs.items():
         progress(display, fmt)
+        t0 = time.perf_counter()
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         warnings += WRITERS[fmt](job, config.formats[fmt], out)  # type: ignore[operator]
         files.append(RenderedFile(display, fmt, rel))
-    return files, warnings
+        timings.append((display, fmt, time.perf_counter() - t0))
+    return files, warnings, timings
 
 
 def _carry_over(previous: Path, staging: Path) -> None:
@@ -230,6 +267,8 @@ def render_project(
     to: Iterable[str] = ("html", "pdf", "docx", "slides"),
     output_dir: str | Path | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
+    cache: bool = True,
 ) -> RenderReport:
     """Render every document of a Quarto project into ``output_dir``, all or nothing.
 
@@ -247,13 +286,19 @@ def render_project(
         of ``_quarto.yml`` (default ``_output``).  The layout below it mirrors the sources
         (``report/study.qmd`` -> ``_output/report/study.html``), as in Quarto.
     progress
-        ``progress(document, step)`` is called at each step (check, execute, each cell,
-        each format, swap); the CLI shows it.
+        ``progress(document, step)`` is called at each step (check, execute, each cell or
+        ``cached``, each format, swap); the CLI shows it.  With ``jobs`` > 1 it is called
+        from worker threads.
+    jobs
+        Documents executed and written at the same time (default ``min(2, CPU count)``).
+    cache
+        Reuse cached cell outputs of unchanged documents (only when ``CEMENTLEAK_RESULTS_KEY``
+        is set; see :mod:`.execute`), under ``.cementleak-cache/render/`` of the project.
 
     Returns
     -------
     RenderReport
-        The files written, pandoc/typst warnings, and the elapsed time.
+        The files written, pandoc/typst warnings, the elapsed time and each step's time.
 
     Raises
     ------
@@ -283,13 +328,26 @@ def render_project(
             staging, build = scratch / "output", scratch / "build"
             staging.mkdir()
             build.mkdir()
+            claimed: dict[Path, str] = {}
+            plans = [p for doc in documents if (p := _plan_document(doc, project, formats, progress=report, claimed=claimed))]
+            cache_dir = root / CACHE_DIR_NAME / "render" if cache else None
+
+            def build_one(plan: _Plan) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
+                return _render_document(plan, staging=staging, build=build, progress=report, cache_dir=cache_dir)
+
+            workers = max(1, min(len(plans), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
             files: list[RenderedFile] = []
             warnings: list[str] = []
-            claimed: dict[Path, str] = {}
-            for doc in documents:
-                f, w = _render_document(doc, project, formats, staging=staging, build=build, progress=report, claimed=claimed)
-                files += f
-                warnings += w
+            timings: list[tuple[str, str, float]] = []
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                try:
+                    for f, w, t in pool.map(build_one, plans):  # in document order; the first error is raised
+                        files += f
+                        warnings += w
+                        timings += t
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
             report(display_path(out, root), "swap")
             _swap(staging, out, scratch)
         finally:
@@ -297,4 +355,4 @@ def render_project(
     finally:
         lock.release()
     final = tuple(RenderedFile(f.document, f.format, out / f.path) for f in files)
-    return RenderReport(root, out, final, tuple(warnings), round(time.perf_counter() - started, 2))
+    return RenderReport(root, out, final, tuple(warnings), round(time.perf_counter() - started, 2), tuple(timings))

@@ -33,7 +33,7 @@ from scipy import stats
 
 from ..errors import AnalysisError
 from ..models.cox import CoxModel
-from ..models.coxfit import baseline_cumhaz_batch, fit_cox, step_at
+from ..models.coxfit import baseline_cumhaz_batch, fit_cox
 from ..spec import StudySpec
 from .resample import CoxData, Progress, bootstrap_optimism, cox_data, cox_fit_fn
 
@@ -87,15 +87,50 @@ def _model_surv_fits(data: CoxData, model: CoxModel) -> _SurvFits:
                      ok=np.array([True]))
 
 
+def _km_groups(w: np.ndarray, group: np.ndarray, n_groups: int, time: np.ndarray, event: np.ndarray,
+               u: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kaplan-Meier S(u), Greenwood se of -log S(u) and last follow-up time of every group of B
+    weighted samples: weights and group numbers (B, n); returns three (B, n_groups) arrays.
+
+    Rows are sorted once by (sample, group, time): the number at risk is a reverse cumulative sum
+    within each (sample, group) cell, so the cost is O(B n log n) for any number of groups.
+    """
+    B, n = w.shape
+    times, tr = np.unique(time, return_inverse=True)
+    n_times = len(times)
+    drawn = w > 0
+    cell = (np.arange(B)[:, None] * n_groups + group)[drawn]
+    key = cell * n_times + np.broadcast_to(tr, (B, n))[drawn]
+    order = np.argsort(key, kind="stable")
+    key, cell = key[order], cell[order]
+    wd, ev = w[drawn][order], np.broadcast_to(event, (B, n))[drawn][order]
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # every sample has rows: key is not empty
+    total = np.add.reduceat(wd, start)  # weight at each (cell, time)
+    died = np.add.reduceat(wd * ev, start)
+    ucell, t_at = cell[start], times[key[start] % n_times]
+    rev = np.r_[np.cumsum(total[::-1])[::-1], 0.0]
+    cell_end = np.searchsorted(ucell, ucell, side="right")
+    at_risk = rev[:-1] - rev[cell_end]  # weight of the cell's rows with time >= this time
+    jump = (died > 0) & (t_at <= u + 1e-6)
+    ar, d, c = at_risk[jump], died[jump], ucell[jump]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = 1 - d / ar
+        green = np.where(ar > d, d / (ar * (ar - d)), np.inf)
+    size = B * n_groups
+    zero = np.bincount(c, factor <= 0, minlength=size)
+    with np.errstate(divide="ignore"):
+        log_km = np.bincount(c, np.log(np.where(factor > 0, factor, 1.0)), minlength=size)
+    km = np.where(zero > 0, 0.0, np.exp(log_km))
+    last = np.full(size, -np.inf)
+    last[ucell] = t_at  # the cell's times are increasing: the last write is its largest
+    return (km.reshape(B, n_groups), np.sqrt(np.bincount(c, green, minlength=size)).reshape(B, n_groups),
+            last.reshape(B, n_groups))
+
+
 def _km_at(w: np.ndarray, time: np.ndarray, event: np.ndarray, u: float) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier S(u) and Greenwood se of -log S(u) of B weighted samples (weights (B, n))."""
-    tk = np.unique(time[(event == 1) & (time <= u + 1e-6)])
-    at_risk = w @ (time[:, None] >= tk[None, :]).astype(float)
-    died = w @ ((time[:, None] == tk[None, :]) & (event[:, None] == 1)).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(at_risk > 0, 1 - died / at_risk, 1.0)
-        green = np.where(at_risk > died, died / (at_risk * (at_risk - died)), np.where(died > 0, np.inf, 0.0))
-    return factor.prod(axis=1), np.sqrt(green.sum(axis=1))
+    km, se, _ = _km_groups(w, np.zeros(w.shape, np.int64), 1, time, event, u)
+    return km[:, 0], se[:, 0]
 
 
 def _group_of(surv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
@@ -108,19 +143,19 @@ def _groupkm(fits: _SurvFits, data: CoxData, counts: np.ndarray, cuts: np.ndarra
     u = data.horizon
     surv = fits.survival(data.X)
     grp = _group_of(surv, cuts)
-    g = len(cuts) - 1
-    out = {k: np.full((len(counts), g), np.nan) for k in ("n", "events", "pred", "km", "se")}
-    for k in range(g):
-        w = counts * (grp == k)
-        nobs = w.sum(axis=1)
-        km, se = _km_at(w, data.time, data.event, u)
-        last = np.where(w > 0, data.time, -np.inf).max(axis=1)
-        km = np.where((nobs >= 2) & ~((u > last + 1e-6) & (km > 0)), km, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["pred"][:, k] = (w * surv).sum(axis=1) / nobs
-        out["n"][:, k], out["events"][:, k] = nobs, w @ data.event
-        out["km"][:, k], out["se"][:, k] = km, np.where(np.isfinite(km), se, np.nan)
-    return out
+    B, g = len(counts), len(cuts) - 1
+    km, se, last = _km_groups(counts, grp, g, data.time, data.event, u)
+    cell = (np.arange(B)[:, None] * g + grp).ravel()
+
+    def per_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, values.ravel(), minlength=B * g).reshape(B, g)
+
+    nobs = per_group(counts)
+    km = np.where((nobs >= 2) & ~((u > last + 1e-6) & (km > 0)), km, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pred = per_group(counts * surv) / nobs
+    return {"n": nobs, "events": per_group(counts * data.event), "pred": pred, "km": km,
+            "se": np.where(np.isfinite(km), se, np.nan)}
 
 
 def _km_distance(cuts: np.ndarray) -> Callable[..., np.ndarray]:
@@ -327,8 +362,14 @@ class SmoothCalibration:
 def _smooth_observed(predicted: np.ndarray | float, knots: tuple[float, ...], coef: tuple[float, ...],
                      means: tuple[float, ...], s0: float) -> np.ndarray:
     r = np.atleast_1d(np.asarray(predicted, dtype=float))
-    z = _rcs_basis(np.log(-np.log1p(-r)), np.asarray(knots))
-    return 1 - s0 ** np.exp((z - np.asarray(means)) @ np.asarray(coef))
+    return _observed_at_cll(np.log(-np.log1p(-r)), knots, coef, means, s0)
+
+
+def _observed_at_cll(cll: np.ndarray, knots: tuple[float, ...], coef: tuple[float, ...], means: tuple[float, ...],
+                     s0: float) -> np.ndarray:
+    """Smoothed observed risk at log(-log S) = cll (no round trip through a risk of 1.0)."""
+    z = _rcs_basis(cll, np.asarray(knots))
+    return -np.expm1(np.log(s0) * np.exp((z - np.asarray(means)) @ np.asarray(coef)))
 
 
 def calibrate_smooth(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, nk: int = 3) -> SmoothCalibration:
@@ -357,10 +398,14 @@ def calibrate_smooth(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, 
     Austin PC, Harrell FE, van Klaveren D. Stat Med 2020;39:2714-2742.
     """
     data = cox_data(spec, cohort, model.variables)
-    pred = model.risk(pd.DataFrame(data.X, columns=list(data.terms)))
-    if not np.all((pred > 0) & (pred < 1)):
-        raise AnalysisError("predicted risks of exactly 0 or 1: no smooth calibration on log(-log S)")
-    cll = np.log(-np.log1p(-pred))
+    s0 = model.baseline_survival()
+    if not 0 < s0 < 1:
+        raise AnalysisError(f"baseline survival S0({model.horizon:g}) = {s0:g}: no smooth calibration on log(-log S)")
+    # log(-log S_i) = log(-log S0) + lp_i exactly; through the risk it would overflow to log(0)
+    # for patients whose predicted risk rounds to 1 (large cohorts)
+    lp = model.lp(pd.DataFrame(data.X, columns=list(data.terms)))
+    cll = np.log(-np.log(s0)) + lp
+    pred = -np.expm1(np.log(s0) * np.exp(lp))
     knots = rcs_knots(cll, nk)
     Z = _rcs_basis(cll, knots)
     fit = fit_cox(Z, data.time, data.event)
@@ -368,14 +413,16 @@ def calibrate_smooth(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, 
         raise AnalysisError("the smooth calibration model (Cox on rcs(log(-log S))) did not converge")
     params = (tuple(float(k) for k in knots), tuple(map(float, fit.coef)), tuple(map(float, fit.means)),
               fit.baseline_survival(model.horizon))
-    obs = _smooth_observed(pred, *params)
+    obs = _observed_at_cll(cll, *params)
     delta = np.abs(obs - pred)
     grid = np.linspace(pred.min(), pred.max(), 100)
+    with np.errstate(divide="ignore"):  # a risk of 0 or 1 at an end of the grid: its exact cll
+        grid_cll = np.clip(np.log(-np.log1p(-grid)), cll.min(), cll.max())
     notes = (f"Smooth calibration: Cox model on a restricted cubic spline of log(-log S({model.horizon:g})) with "
              f"{len(knots)} knots (Austin et al. 2020); not rms' hare smoother.",
              "All probabilities are risks of the event by the horizon.")
     return SmoothCalibration(
-        curve=pd.DataFrame({"predicted": grid, "observed": _smooth_observed(grid, *params)}),
+        curve=pd.DataFrame({"predicted": grid, "observed": _observed_at_cll(grid_cll, *params)}),
         patients=pd.DataFrame({"predicted": pred, "observed": obs}),
         ici=float(delta.mean()), e50=float(np.median(delta)), e90=float(np.quantile(delta, 0.9)), emax=float(delta.max()),
         knots=params[0], horizon=model.horizon, coef=params[1], means=params[2], baseline_survival=params[3], notes=notes,
@@ -426,7 +473,8 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
     u = model.horizon
     lp = model.lp(pd.DataFrame(data.X, columns=list(data.terms)))
     bt, bh = model.baseline["time"].to_numpy(float), model.baseline["cumhaz"].to_numpy(float)
-    h = np.array([step_at(bt, bh, t) for t in np.minimum(data.time, u)])
+    upto = np.searchsorted(bt, np.minimum(data.time, u), side="right")  # step function, 0 before the first step
+    h = np.where(upto > 0, bh[np.maximum(upto - 1, 0)], 0.0)
     expected = h * np.exp(lp)
     obs = data.event * (data.time <= u)
     if obs.sum() == 0 or np.any(expected <= 0):
@@ -458,14 +506,15 @@ def _censoring_km(time: np.ndarray, event: np.ndarray, at: np.ndarray, *, left: 
 
     An event and a censoring at the same time: the event comes first, so the patient with the
     event is no longer at risk of censoring then (R ``prodlim(..., reverse = TRUE)``, which
-    ``riskRegression`` uses).
+    ``riskRegression`` uses).  O(n log n): counts by binary search on the sorted times.
     """
-    ck = np.unique(time[event == 0])
-    at_risk = ((time[:, None] > ck[None, :]) | ((time[:, None] == ck[None, :]) & (event[:, None] == 0))).sum(axis=0)
-    cens = ((time[:, None] == ck[None, :]) & (event[:, None] == 0)).sum(axis=0)
-    factor = 1 - cens / at_risk
-    upto = ck[None, :] < at[:, None] if left else ck[None, :] <= at[:, None]
-    return np.where(upto, factor[None, :], 1.0).prod(axis=1)
+    ck, cens = np.unique(time[event == 0], return_counts=True)
+    st, se = np.sort(time), np.sort(time[event == 1])
+    # at risk of censoring at c: time > c, or censored at c
+    at_risk = len(time) - np.searchsorted(st, ck, side="left") - (np.searchsorted(se, ck, side="right")
+                                                                   - np.searchsorted(se, ck, side="left"))
+    surv = np.r_[1.0, np.cumprod(1 - cens / at_risk)]
+    return surv[np.searchsorted(ck, at, side="left" if left else "right")]
 
 
 def brier_score(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, t: float | None = None) -> BrierScore:
