@@ -193,9 +193,9 @@ def test_penalized_study_through_cementleak_analyze(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("factor", [1e6, pytest.param(1e-6, marks=pytest.mark.xfail(strict=True, reason=(
-    "models/coxfit.fit_cox_batch takes a column as constant when its bootstrap variance is below 1e-12 "
-    "(absolute), so a column in units of 1e-6 fails ~12% of the refits; the test should be relative to the "
-    "column's full-data variance")))])
+    "open: with a predictor in units of 1e-6 the coefficient is ~8e5, so the hazard ratio per unit overflows "
+    "to inf in cox_multivariable.csv without a note; the bootstrap refits are fixed (constant-column test is "
+    "relative to the column's own spread) — the HR table should say 'per 1e6 units' or note the overflow")))])
 def test_rescaled_predictor_gives_the_same_risks(factor: float, tmp_path: Path) -> None:
     """Extreme units (mL x 10^6 or x 10^-6) change only the coefficient's scale."""
     def rescale(c: pd.DataFrame) -> pd.DataFrame:
@@ -257,8 +257,9 @@ GUARANTEES = [(c[0], c[5]) for c in ERROR_CASES] + [
     ("penalized-through-cli", "`cementleak analyze` writes every table and figure of a penalized model"),
     ("cli-square-brackets", "term names such as fracture_level[thoracic] survive the CLI's rich output (escaped)"),
     ("rescaled-predictor (x1e6)", "extreme units give the same risks, P values, C and validation"),
-    ("rescaled-predictor (x1e-6, expected failure)", "small units should too; the bootstrap refits call a column "
-                                                     "of variance 1e-12 constant (open: see the xfail reason)"),
+    ("rescaled-predictor (x1e-6, expected failure)", "small units: the refits work (constant-column test relative "
+                                                     "to the column's spread), but HR per unit overflows without a "
+                                                     "note (open: see the xfail reason)"),
     ("failed-bootstrap-replicates", "failed refits are counted in validation.csv / calibration.csv, the notes and "
                                     "the report sentence"),
     ("clean-fit", "the shipped data give no notes and no failed replicates"),
