@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from . import presentation as P  # noqa: E402
 from .calculator import calculator_html  # noqa: E402
@@ -118,10 +119,177 @@ class StudyReport:
         """The interactive risk calculator as a raw HTML block (HTML output only)."""
         return "```{=html}\n" + calculator_html(self.results) + "\n```\n"
 
-    # ---- numbers for prose ----------------------------------------------------------------
+    # ---- what the study has: sections exist only then -------------------------------------
+    def sections(self) -> dict[str, bool]:
+        """Flags that switch the documents' conditional sections (``when-meta="cl.<flag>"``)."""
+        r, a = self.results, self.spec.analysis
+        return {
+            "synthetic": bool(self.spec.study.synthetic),
+            "screen": a.selection == "univariable_screen",
+            "honest": r.validation_honest is not None,
+            "event_details": r.event_details is not None,
+            "repeated": r.outcomes is not None,
+            "imputation": r.model_imputed is not None,
+            "logistic": r.logistic is not None,
+            "citation": bool(self.spec.study.citation),
+            "narrative_discussion": "discussion" in r.narrative,
+        }
+
+    def metadata(self, *, title: bool = False, short_title: bool = False) -> str:
+        """A YAML metadata block for an ``output: asis`` cell: the section flags (``cl``) and,
+        when asked, the study's title as the document's title.  Quarto and the built-in engine
+        both read it (pandoc merges metadata blocks wherever they stand)."""
+        data: dict[str, object] = {}
+        if title or short_title:
+            study = self.spec.study
+            data["title"] = (study.short_title or study.title) if short_title else study.title
+        data["cl"] = self.sections()
+        return "\n---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=10_000) + "---\n\n"
+
+    def narrative(self, part: str) -> str:
+        """The authors' text for ``part`` (background, discussion, limitations, question), or
+        neutral text that is true of any study when the study has none; use ``output: asis``."""
+        text = self.results.narrative.get(part)
+        if text:
+            return text
+        return _NEUTRAL.get(part, lambda _: "")(self)
+
+    # ---- words for prose --------------------------------------------------------------------
     @property
     def title(self) -> str:
         return self.spec.study.title
+
+    @property
+    def population(self) -> str:
+        """The study population as a phrase that can follow 'in' ('patients with ...')."""
+        p = self.spec.study.population.strip().rstrip(".")
+        if not p:
+            return "the patients of this cohort"
+        return p if p[:2].isupper() else p[0].lower() + p[1:]
+
+    @property
+    def centre(self) -> str:
+        return self.spec.study.centre or "centre not stated"
+
+    @property
+    def time_origin(self) -> str:
+        """' of surgery' / '' : what time is counted from, for 'within 12 months of surgery'."""
+        o = self.spec.outcome.time_origin.strip()
+        return f" of {o}" if o else ""
+
+    @property
+    def within(self) -> str:
+        """'within 12 months of surgery': the outcome's window in words."""
+        return f"within {self.horizon}{self.time_origin}"
+
+    @property
+    def followup(self) -> str:
+        return f"{self.spec.outcome.followup:g} {self.spec.outcome.time_unit}"
+
+    @property
+    def selection(self) -> str:
+        """How the multivariable model was chosen, in one sentence (Methods)."""
+        a = self.spec.analysis
+        if a.selection == "univariable_screen":
+            return (f"Each of the {len(self.spec.candidates)} candidate predictors was tested alone; those with "
+                    f"P < {a.screen_p_value:g} entered the multivariable model.")
+        return (f"The multivariable model contains the {len(a.predictors)} predictors named in the study file before "
+                "the analysis (prespecified); no variable was selected on the data.")
+
+    @property
+    def selection_short(self) -> str:
+        """'a univariable screen and a multivariable model' / 'a prespecified multivariable model'."""
+        if self.spec.analysis.selection == "univariable_screen":
+            return "a univariable screen (P < " + f"{self.spec.analysis.screen_p_value:g}" + ") and a multivariable model"
+        return "a prespecified multivariable model"
+
+    @property
+    def coding(self) -> str:
+        """How each kind of predictor of the model entered it, from the study file (Methods)."""
+        from .design import variable_terms
+
+        kinds: dict[str, list] = {}
+        for name in self.results.predictors:
+            v = self.spec.variable(name)
+            kinds.setdefault(v.kind, []).append(v)
+        parts = []
+        if "continuous" in kinds:
+            parts.append("continuous predictors linearly, per unit of their scale")
+        if "binary" in kinds:
+            parts.append("binary ones as an indicator of the non-reference level")
+        for v in kinds.get("ordinal", []):
+            n_terms = len(variable_terms(v))
+            if n_terms == 1:
+                parts.append(f"{_lower_first(v.label)} ({len(v.levels)} ordered levels) as a score from 0 to {len(v.levels) - 1}")
+            else:
+                parts.append(f"{_lower_first(v.label)} ({len(v.levels)} ordered levels) as indicators against "
+                             f"'{v.level_label(v.ref_level)}'")
+        if "nominal" in kinds:
+            parts.append("nominal ones as indicators of each level against the reference level")
+        return "Predictors entered the model as follows: " + _and(parts) + "."
+
+    @property
+    def measures(self) -> str:
+        """The repeated measures in words ('pain score and disability index')."""
+        rep = self.spec.repeated
+        return _and([m.label for m in rep.measures]) if rep else ""
+
+    @property
+    def timepoints(self) -> str:
+        """The repeated-measures time points in words ('pre-operative, 3 days and 12 months')."""
+        rep = self.spec.repeated
+        return _and([_lower_first(t.label) for t in rep.timepoints]) if rep else ""
+
+    @property
+    def repeated_population(self) -> str:
+        rep = self.spec.repeated
+        return (rep.population if rep and rep.population else f"patients with {self.event}")
+
+    @property
+    def conclusion(self) -> str:
+        """The abstract's conclusion, from the corrected performance and the events per variable."""
+        c = self._val("c", "corrected")
+        slope = self._val("slope", "corrected")
+        epv = int(self.n_events) / len(self.results.model.terms)
+        rank = ("ranks patients well" if c >= 0.75 else "ranks patients moderately well" if c >= 0.65
+                else "ranks patients only weakly")
+        text = f"The model {rank} by their risk of {self.event} (optimism-corrected C {P.fmt_num(c, 3)})"
+        if epv < 10 or slope < 0.9:
+            text += (f", but with {P.fmt_num(epv, 1)} events per coefficient and a corrected calibration slope of "
+                     f"{P.fmt_num(slope, 2)} it is overfitted: its predictions need shrinkage and external validation "
+                     "before clinical use.")
+        else:
+            text += "; it needs external validation before clinical use."
+        return text
+
+    def limitations(self) -> str:
+        """The limitations every study of this design shares, as Markdown bullets (generated),
+        followed by the study's own (``narrative/limitations.md``); use ``output: asis``."""
+        flags = self.sections()
+        epv = int(self.n_events) / len(self.results.model.terms)
+        items = []
+        if epv < 10:
+            items.append(f"**Events per variable.** {self.n_events} events for {self.n_parameters} coefficients "
+                         f"({self.epv} per coefficient) is below the usual minimum of 10; compare the Riley et al. "
+                         f"criteria in @tbl-checks. Expect overfitting: the corrected calibration slope of "
+                         f"{self.slope_corrected} says by how much predictions should be shrunk.")
+        else:
+            items.append(f"**Sample size.** {self.epv} events per coefficient; the Riley et al. criteria are in @tbl-checks.")
+        if flags["screen"]:
+            items.append("**Variable selection on the same data.** The univariable screen uses the outcome; its cost "
+                         "shows in the validation that repeats it (@tbl-validation).")
+        if self.spec.analysis.missing_data == "complete_case" and int(self.results.data.flow["excluded"].iloc[-1] or 0):
+            items.append("**Complete cases.** Patients with a missing value were left out (@tbl-flow); if values are "
+                         "not missing completely at random, the estimates may be biased.")
+        items.append("**Internal validation only.** Bootstrap validation estimates optimism; it cannot replace an "
+                     "external validation in other patients and other centres.")
+        if flags["synthetic"]:
+            items.append("**Synthetic data.** The cohort analysed here is synthetic (see the banner): the method is "
+                         "real, the patients are not.")
+        text = "\n".join(f"- {i}" for i in items) + "\n"
+        own = self.results.narrative.get("limitations")
+        return text + ("\n" + own if own else "")
+
 
     @property
     def n(self) -> str:
@@ -151,7 +319,7 @@ class StudyReport:
 
     @property
     def event(self) -> str:
-        return self.spec.outcome.event_label.lower()
+        return _lower_first(self.spec.outcome.event_label)
 
     @property
     def period(self) -> str:
@@ -185,8 +353,7 @@ class StudyReport:
     def predictors(self) -> str:
         """The model's predictors in words: 'CT value, fracture severity and cement volume'."""
         labels = [self.spec.variable(v).label for v in self.results.predictors]
-        labels = [lab if i == 0 else lab[0].lower() + lab[1:] if not lab[:2].isupper() else lab for i, lab in enumerate(labels)]
-        return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        return _and([lab if i == 0 else _lower_first(lab) for i, lab in enumerate(labels)])
 
     @property
     def epv(self) -> str:
@@ -305,6 +472,32 @@ class StudyReport:
     @property
     def example_risk(self) -> str:
         return P.fmt_pct(self.example.risk, 1)
+
+
+def _lower_first(text: str) -> str:
+    """'CT value' stays, 'Fracture severity' -> 'fracture severity' (mid-sentence)."""
+    return text if not text or text[:2].isupper() else text[0].lower() + text[1:]
+
+
+def _and(items: list[str]) -> str:
+    items = [i for i in items if i]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def _neutral_background(R: StudyReport) -> str:
+    cite = f" It reproduces the analysis of a published study ({R.spec.study.citation})." if R.spec.study.citation else ""
+    return (f"This report develops and internally validates a model that predicts {R.event} within {R.horizon}"
+            f"{R.time_origin} in {R.population}, and presents it as a nomogram.{cite}\n")
+
+
+def _neutral_question(R: StudyReport) -> str:
+    return (f"- **Question:** which {R.population} will have {R.event} within {R.horizon}{R.time_origin}?\n"
+            f"- Data: {R.n} patients, {R.n_events} events.\n"
+            f"- Method: Cox regression → {R.selection_short} → a nomogram, validated by the bootstrap.\n")
+
+
+#: neutral text for a narrative part the study does not have (true of any study)
+_NEUTRAL = {"background": _neutral_background, "question": _neutral_question}
 
 
 def load_report(study: str | Path | None = None) -> StudyReport:

@@ -1,4 +1,4 @@
-"""Table 1 (baseline characteristics by outcome group) and the leakage type x management table.
+"""Table 1 (baseline characteristics by outcome group) and the table of what the events were (``outcome.event_details``).
 
 Descriptive statistics, missing counts and standardized mean differences come from
 **tableone** (:class:`tableone.TableOne`); the hypothesis tests are passed to it through its
@@ -59,7 +59,7 @@ class BaselineTable:
 
 @dataclass(frozen=True)
 class CrossCounts:
-    """Counts of one categorical variable by another (e.g. leakage type x management)."""
+    """Counts of one categorical variable by another (e.g. the type of an event by how it was treated)."""
 
     #: long: type, management, n, percent (of the patients tabulated)
     tidy: pd.DataFrame
@@ -377,27 +377,29 @@ def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spe
     return pd.DataFrame(rows)
 
 
-# --- leakage type x management ----------------------------------------------------------
+# --- details of the event ---------------------------------------------------------------
 
-def table_leakage_types(
+def table_event_details(
     spec: StudySpec,
     cohort: pd.DataFrame,
+    columns: tuple[str, ...] | list[str],
     *,
-    type_column: str,
-    management_column: str,
     events_only: bool = True,
 ) -> CrossCounts:
-    """Counts of patients by leakage type (rows) and management (columns).
+    """Counts of patients by the variables that describe the event (``outcome.event_details``).
+
+    One column gives a frequency table; two give a cross table (first column in rows, second
+    in columns) with row and column totals.
 
     Parameters
     ----------
     spec
-        Study specification; both columns should be categorical variables in it (their
-        levels give the order and include levels nobody has).
+        Study specification; the columns should be categorical variables in it (their levels
+        give the order and include levels nobody has).
     cohort
         Validated cohort.
-    type_column, management_column
-        Column names, read by the caller from the study file (``outcome.event_details``).
+    columns
+        One or two column names, read by the caller from the study file.
     events_only
         Tabulate the patients with the event (``spec.outcome.event == 1``), the default; the
         reference level of each column ("no event") is then left out unless somebody with
@@ -407,24 +409,28 @@ def table_leakage_types(
     Returns
     -------
     CrossCounts
-        ``tidy`` columns ``type``, ``management``, ``n``, ``percent`` (of the patients
-        tabulated); every level combination is listed and missing values form a
-        "(missing)" level, so the counts sum to ``n``, the number of patients tabulated.
-        ``display`` is the wide table with row and column totals and study-file labels.
+        ``tidy`` has one column per detail variable (named as the variable), ``n`` and
+        ``percent`` (of the patients tabulated); every level combination is listed and missing
+        values form a "(missing)" level, so the counts sum to ``n``.  ``display`` is the wide
+        table with totals and study-file labels.
     """
-    for col in (type_column, management_column):
+    columns = list(columns)
+    if not 1 <= len(columns) <= 2:
+        raise ValueError(f"event details take one or two columns (got {columns})")
+    for col in columns:
         if col not in cohort.columns:
             raise ValueError(f"cohort lacks column '{col}'")
     data = cohort
     if events_only:
         data = cohort[pd.to_numeric(cohort[spec.outcome.event]) == 1]
     notes: list[str] = []
+    known = {v.name for v in spec.variables}
 
     def as_text(col: str) -> pd.Series:
         return data[col].astype(object).where(data[col].notna(), "(missing)").astype(str)
 
     def levels(col: str) -> list[str]:
-        var = spec.variable(col) if col in {v.name for v in spec.variables} else None
+        var = spec.variable(col) if col in known else None
         if var is None or not var.levels:
             lv = sorted(data[col].dropna().astype(str).unique())
         else:
@@ -440,19 +446,28 @@ def table_leakage_types(
         return lv
 
     def label(col: str) -> str:
-        return spec.variable(col).label if col in {v.name for v in spec.variables} else col
+        return spec.variable(col).label if col in known else col
 
-    rl, cl = levels(type_column), levels(management_column)
-    ct = pd.crosstab(as_text(type_column), as_text(management_column)).reindex(index=rl, columns=cl, fill_value=0)
+    def relabel(frame: pd.DataFrame, col: str, axis: str) -> pd.DataFrame:
+        return frame.rename(**{axis: spec.variable(col).level_label}) if col in known else frame
+
     n = len(data)
-    tidy = ct.rename_axis(index="type", columns="management").stack().rename("n").reset_index()
+    first = columns[0]
+    if len(columns) == 1:
+        counts = as_text(first).value_counts().reindex(levels(first), fill_value=0)
+        tidy = counts.rename_axis(first).rename("n").reset_index()
+        wide = relabel(pd.DataFrame({"Patients": counts}), first, "index")
+        wide["%"] = [f"{100.0 * k / n:.0f}" if n else "" for k in wide["Patients"]]
+        wide.loc["Total"] = [int(counts.sum()), "100" if n else ""]
+        wide = wide.rename_axis(index=label(first)).reset_index()
+    else:
+        second = columns[1]
+        ct = pd.crosstab(as_text(first), as_text(second)).reindex(index=levels(first), columns=levels(second), fill_value=0)
+        tidy = ct.rename_axis(index=first, columns=second).stack().rename("n").reset_index()
+        wide = relabel(relabel(ct.copy(), first, "index"), second, "columns")
+        wide["Total"] = wide.sum(axis=1)
+        wide.loc["Total"] = wide.sum(axis=0)
+        wide = wide.rename_axis(index=label(first), columns=label(second)).reset_index()
     tidy["n"] = tidy["n"].astype(int)
     tidy["percent"] = 100.0 * tidy["n"] / n if n else np.nan
-    wide = ct.copy()
-    for col, axis in ((type_column, "index"), (management_column, "columns")):
-        if col in {v.name for v in spec.variables}:
-            wide = wide.rename(**{axis: spec.variable(col).level_label})
-    wide["Total"] = wide.sum(axis=1)
-    wide.loc["Total"] = wide.sum(axis=0)
-    wide = wide.rename_axis(index=label(type_column), columns=label(management_column)).reset_index()
     return CrossCounts(tidy=tidy, display=wide, n=n, notes=tuple(notes))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cementleak_stats.spec import parse_spec
-from cementleak_stats.tables import fisher_exact_2xk, table_baseline, table_leakage_types
+from cementleak_stats.tables import fisher_exact_2xk, table_baseline, table_event_details
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "tables_r.json").read_text())
@@ -176,20 +176,20 @@ def test_no_hardcoded_names_errors(spec, cohort):
         table_baseline(spec, cohort.assign(ev=1))
 
 
-def test_leakage_types_all_patients(spec, cohort):
-    res = table_leakage_types(spec, cohort, type_column="grade", management_column="site", events_only=False)
+def test_event_details_types_all_patients(spec, cohort):
+    res = table_event_details(spec, cohort, ["grade", "site"], events_only=False)
     assert res.tidy["n"].sum() == len(cohort) == res.n
-    assert list(res.tidy.columns) == ["type", "management", "n", "percent"]
+    assert list(res.tidy.columns) == ["grade", "site", "n", "percent"]
     assert len(res.tidy) == 3 * 4  # 3 grades x (3 sites + "(missing)")
     assert res.display.iloc[-1]["Total"] == len(cohort)
     assert res.display.columns.name == "Site"
 
 
-def test_leakage_types_among_events_keeps_inconsistent_reference(spec, cohort):
-    res = table_leakage_types(spec, cohort, type_column="grade", management_column="site")
+def test_event_details_types_among_events_keeps_inconsistent_reference(spec, cohort):
+    res = table_event_details(spec, cohort, ["grade", "site"])
     assert res.n == int((cohort["ev"] == 1).sum()) == res.tidy["n"].sum()
     # reference levels g1 / up are "no event" but patients with the event have them: kept and noted
-    assert "g1" in set(res.tidy["type"]) and len(res.notes) == 2
+    assert "g1" in set(res.tidy["grade"]) and len(res.notes) == 2
 
 
 LEAK_SPEC = {
@@ -201,12 +201,12 @@ LEAK_SPEC = {
 }
 
 
-def test_leakage_types_among_events_drops_unused_reference():
+def test_event_details_types_among_events_drops_unused_reference():
     spec = parse_spec(LEAK_SPEC)
     df = pd.DataFrame({"e": [0, 0, 1, 1, 1],
                        "kind_a": pd.Categorical(["none", "none", "a", "a", "b"], categories=["none", "a", "b"]),
                        "kind_b": pd.Categorical(["none", "none", "x", "x", "y"], categories=["none", "x", "y"])})
-    res = table_leakage_types(spec, df, type_column="kind_a", management_column="kind_b")
+    res = table_event_details(spec, df, ["kind_a", "kind_b"])
     assert res.n == 3 and res.notes == ()
     assert list(res.display["A"]) == ["a", "b", "Total"]
     assert list(res.display.columns) == ["A", "x", "y", "Total"]
@@ -217,17 +217,19 @@ def test_leakage_types_among_events_drops_unused_reference():
 @given(st.lists(st.tuples(st.sampled_from(["none", "a", "b", None]), st.sampled_from(["x", "y", None]),
                           st.integers(0, 1)), min_size=0, max_size=60),
        st.booleans())
-def test_leakage_counts_sum_to_n(rows, events_only):
+def test_event_details_counts_sum_to_n(rows, events_only):
     spec = parse_spec(LEAK_SPEC)
     df = pd.DataFrame({"kind_a": pd.Categorical([r[0] for r in rows], categories=["none", "a", "b"]),
                        "kind_b": pd.Categorical([r[1] for r in rows], categories=["none", "x", "y"]),
                        "e": [r[2] for r in rows]})
-    res = table_leakage_types(spec, df, type_column="kind_a", management_column="kind_b", events_only=events_only)
+    res = table_event_details(spec, df, ["kind_a", "kind_b"], events_only=events_only)
     expected = int((df["e"] == 1).sum()) if events_only else len(df)
     assert res.n == expected == res.tidy["n"].sum()
     wide = res.display.set_index("A")
     assert wide.loc["Total", "Total"] == expected
     assert (wide.drop(index="Total").drop(columns="Total").sum(axis=1) == wide.drop(index="Total")["Total"]).all()
+    one = table_event_details(spec, df, ["kind_a"], events_only=events_only)
+    assert one.n == expected == one.tidy["n"].sum() == one.display.set_index("A").loc["Total", "Patients"]
 
 
 @settings(max_examples=15, deadline=None)
@@ -259,8 +261,7 @@ def test_shipped_study_tables():
     t = table_baseline(spec, data.analysed)
     assert set(t.tidy["variable"]) == {v.name for v in spec.candidates}
     assert sum(n for _, n in t.groups.values()) == len(data.analysed)
-    type_col, management_col = spec.outcome.event_details
-    leak = table_leakage_types(spec, data.analysed, type_column=type_col, management_column=management_col)
+    leak = table_event_details(spec, data.analysed, spec.outcome.event_details)
     assert leak.n == int(data.analysed[spec.outcome.event].sum()) == leak.tidy["n"].sum()
     # DESIGN.md (published facts): 24 intradiscal/endplate untreated, 1 pulmonary embolism treated by
     # respiratory medicine, 2 symptomatic removed endoscopically -> a diagonal table

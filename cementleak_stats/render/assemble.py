@@ -16,9 +16,12 @@ from __future__ import annotations
 import base64
 import re
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
+
+import yaml
 
 from .config import DocumentMeta
 from .execute import ExecutionResult
@@ -146,7 +149,80 @@ def _output_pieces(ctx: _CellContext, outputs: tuple[dict[str, Any], ...], asis:
     return pieces
 
 
+def split_metadata_blocks(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Take pandoc YAML metadata blocks out of markdown that a cell printed.
+
+    As in pandoc (and so in Quarto), a block is a line ``---`` at the start or after a blank
+    line, not followed by a blank line, closed by ``---`` or ``...``, whose YAML is a mapping.
+    A cell sets document metadata this way (a title taken from the study, flags for
+    ``when-meta`` conditions).  Read with ``yaml.safe_load``: tags never construct objects.
+    """
+    lines = text.splitlines()
+    kept: list[str] = []
+    blocks: list[dict[str, Any]] = []
+    i = 0
+    while i < len(lines):
+        opens = (lines[i].rstrip() == "---" and (i == 0 or not lines[i - 1].strip())
+                 and i + 1 < len(lines) and lines[i + 1].strip())
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].rstrip() in ("---", "...")), None) if opens else None
+        if end is not None:
+            try:
+                data = yaml.safe_load("\n".join(lines[i + 1 : end]))
+            except yaml.YAMLError:
+                data = None
+            if isinstance(data, dict):
+                blocks.append(data)
+                i = end + 1
+                continue
+        kept.append(lines[i])
+        i += 1
+    return "\n".join(kept) + ("\n" if text.endswith("\n") else ""), blocks
+
+
+def _merge_meta(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge_meta(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def meta_value(meta: Mapping[str, Any], key: str) -> Any:
+    """The value of a dotted key (``cl.outcomes``) in nested metadata; None when absent."""
+    value: Any = meta
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _asis(cell: CodeCell, meta: DocumentMeta) -> bool:
+    o = cell.options
+    return (o.output if o.output is not None else meta.execute.output) == "asis"
+
+
+def _printed_texts(outputs: tuple[dict[str, Any], ...]) -> Iterator[str]:
+    for out in outputs:
+        if out.get("output_type") == "stream" and out.get("name") != "stderr":
+            yield _text(out.get("text", ""))
+        elif out.get("output_type") in ("display_data", "execute_result") and "text/markdown" in out.get("data", {}):
+            yield _text(out["data"]["text/markdown"])
+
+
+def document_metadata(doc: ParsedDocument, meta: DocumentMeta, result: ExecutionResult) -> dict[str, Any]:
+    """The metadata the document's cells printed (``output: asis`` YAML blocks), merged in order."""
+    merged: dict[str, Any] = {}
+    for cell in doc.cells:
+        outputs = result.cells.get(cell.index)
+        if outputs and _asis(cell, meta):
+            for text in _printed_texts(outputs):
+                for block in split_metadata_blocks(text)[1]:
+                    merged = _merge_meta(merged, block)
+    return merged
+
+
 def _markdown_pieces(text: str, origin: Origin) -> list[Piece]:
+    text = split_metadata_blocks(text)[0]
     lines, problems = scan_output_markdown(text, origin)
     if problems:
         raise RenderError(problems)
@@ -204,9 +280,38 @@ def _is_table(piece: Piece) -> bool:
 
 
 def document_pieces(doc: ParsedDocument, meta: DocumentMeta, result: ExecutionResult, *, files_dir: Path, echo_default: bool) -> list[Piece]:
-    """All pieces of the document body, in order."""
+    """All pieces of the document body, in order.
+
+    A ``when-meta`` / ``unless-meta`` div is decided here, against the front matter merged with
+    the metadata the cells printed (as Quarto decides it after execution): hidden content is
+    left out before anything is numbered, so a hidden table takes no number and a hidden figure
+    cell that drew nothing is no error; shown content loses only the div's own two lines.
+    """
+    values = _merge_meta(doc.front_matter, document_metadata(doc, meta, result))
     pieces: list[Piece] = []
+    stack: list[bool] = []  # per open div: True when its fence lines are dropped (meta condition)
+    hidden_depth = 0  # > 0 while inside hidden content: count of divs opened since it began
     for block in doc.blocks:
+        if isinstance(block, MdLine) and block.div == "open":
+            if hidden_depth:
+                hidden_depth += 1
+                continue
+            if block.condition is not None:
+                key, shown_if_true = block.condition
+                if bool(meta_value(values, key)) != shown_if_true:
+                    hidden_depth = 1
+                    continue
+            stack.append(block.condition is not None)
+            if block.condition is not None:
+                continue
+        elif isinstance(block, MdLine) and block.div == "close":
+            if hidden_depth:
+                hidden_depth -= 1
+                continue
+            if stack and stack.pop():
+                continue
+        elif hidden_depth:
+            continue
         if isinstance(block, CodeCell):
             pieces.append(Raw("\n"))
             pieces += cell_pieces(block, result.cells.get(block.index), meta, files_dir=files_dir, echo_default=echo_default)

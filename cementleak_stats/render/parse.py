@@ -18,7 +18,9 @@ The supported subset (anything else is a :class:`SubsetProblem`):
   root with a leading ``/``), recursively, cycles rejected;
 * fenced divs: callouts (``.callout-note|tip|warning|important|caution`` with an optional
   ``title="..."`` or a first-line heading as title), ``.content-visible`` /
-  ``.content-hidden`` with ``when-format`` / ``unless-format``, and ``.notes`` (slides);
+  ``.content-hidden`` with ``when-format`` / ``unless-format`` or ``when-meta`` /
+  ``unless-meta`` (a dotted key of the document's metadata, which a cell may set by printing
+  a YAML metadata block with ``output: asis``), and ``.notes`` (slides);
 * headings with ``{#sec-x}`` / ``{#any-id}`` / ``{.unnumbered}``; images ``![cap](file){#fig-x}``
   alone on a line; table captions ``: cap {#tbl-x}`` next to a pipe or grid table;
 * references ``@fig-x``, ``@tbl-x``, ``@sec-x``, ``[@fig-x]``, ``-@fig-x``; citations ``@key``
@@ -110,6 +112,10 @@ class MdLine:
     figure: tuple[str, int] | None = None
     table_caption: tuple[str, int] | None = None
     citations: tuple[str, ...] = ()
+    #: "open" / "close" for the lines that open or close a fenced div
+    div: str | None = None
+    #: (metadata key, shown when the key is true) of a ``when-meta`` / ``unless-meta`` div
+    condition: tuple[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -377,7 +383,7 @@ class MarkdownScanner:
                 self.problem(origin, "':::' closes a fenced div that was never opened")
             else:
                 self._divs.pop()
-            return MdLine(text, origin)
+            return MdLine(text, origin, div="close")
         dm = _DIV_OPEN.match(stripped)
         if dm:
             return self._open_div(dm.group("rest"), text, origin)
@@ -398,9 +404,10 @@ class MarkdownScanner:
         if attrs is None:
             self.problem(origin, f"cannot read the div attributes '{rest}'")
             self._divs.append(_Div("unknown", origin, len(self.blocks)))
-            return MdLine(text, origin)
+            return MdLine(text, origin, div="open")
         ident, classes, kv = attrs
         kind = "unknown"
+        condition = None
         callouts = [c for c in classes if c.startswith("callout-")]
         if ident:
             self.problem(origin, f"fenced div with an id '#{ident}' is not supported", "figures come from cells or images, tables from cells or captions")
@@ -416,17 +423,22 @@ class MarkdownScanner:
         elif classes in (("content-visible",), ("content-hidden",)):
             kind = "conditional"
             keys = set(kv)
-            if len(keys) != 1 or not keys <= {"when-format", "unless-format"}:
-                self.problem(origin, f"{classes[0]} needs exactly one of when-format= or unless-format= (got {sorted(keys)})")
-            for v in kv.values():
-                if v not in FORMAT_WORDS:
+            if len(keys) != 1 or not keys <= {"when-format", "unless-format", "when-meta", "unless-meta"}:
+                self.problem(origin, f"{classes[0]} needs exactly one of when-format=, unless-format=, when-meta= or unless-meta= (got {sorted(keys)})")
+            for k, v in kv.items():
+                if k.endswith("-format") and v not in FORMAT_WORDS:
                     self.problem(origin, f"unknown format '{v}' in {classes[0]}", f"use one of {', '.join(FORMAT_WORDS)}")
+                if k.endswith("-meta"):
+                    if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*", v):
+                        self.problem(origin, f"'{v}' in {classes[0]} is not a metadata key", "write a key such as cl.outcomes")
+                    # shown when the key is true: content-visible when-meta, content-hidden unless-meta
+                    condition = (v, (classes[0] == "content-visible") == (k == "when-meta"))
         elif classes == ("notes",) and not kv:
             kind = "notes"
         else:
             self.problem(origin, f"fenced div {{{rest.strip('{}')}}} is not supported", "supported: callouts, .content-visible/.content-hidden, .notes")
         self._divs.append(_Div(kind, origin, len(self.blocks)))
-        return MdLine(text, origin)
+        return MdLine(text, origin, div="open", condition=condition)
 
     def _heading(self, hm: re.Match[str], line: MdLine) -> MdLine | None:
         origin = line.origin

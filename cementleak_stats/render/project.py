@@ -36,7 +36,7 @@ from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from ..cache import CACHE_DIR_NAME
-from .assemble import document_pieces
+from .assemble import document_metadata, document_pieces
 from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_project, requested_formats, resolve_document
 from .crossref import number, to_markdown
 from .execute import execute_document
@@ -135,12 +135,14 @@ def check_document(path: str | Path) -> list[SubsetProblem]:
     return _front_problems(parse_document(path, root=root), project)[1]
 
 
-def _metadata_file(config: DocumentConfig, doc_dir: Path, dest: Path) -> Path:
+def _metadata_file(config: DocumentConfig, doc_dir: Path, dest: Path, printed: dict[str, object]) -> Path:
+    """pandoc's metadata: the front matter's, then what the cells printed (``printed``) over it."""
     m = config.meta
     data: dict[str, object] = {"lang": m.lang}
     for key in ("title", "subtitle", "date", "abstract"):
-        if getattr(m, key):
-            data[key] = getattr(m, key)
+        value = printed.get(key) or getattr(m, key)
+        if value:
+            data[key] = value if isinstance(value, str) else str(value)
     if m.author:
         # plain strings: pandoc's HTML and DOCX writers print a structured author as "true"
         data["author"] = [a if isinstance(a, str) else ", ".join(filter(None, (a.name, a.affiliation, a.email))) for a in m.author]
@@ -209,16 +211,17 @@ def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progr
     timings = [(display, "execute (cached)" if any(cached) else "execute", time.perf_counter() - t0)]
     echo_default = not all(f == "revealjs" for f in config.formats)
     pieces = document_pieces(plan.doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
+    printed = document_metadata(plan.doc, config.meta, result)
     body = to_markdown(pieces, number(pieces, number_sections=config.meta.number_sections), result.inlines, number_sections=config.meta.number_sections)
     (work / "body.md").write_text(body, encoding="utf-8")
     job = WriteJob(
         display=display,
         markdown=work / "body.md",
-        metadata=_metadata_file(config, plan.path.parent, work / "meta.yaml"),
+        metadata=_metadata_file(config, plan.path.parent, work / "meta.yaml", printed),
         doc_dir=plan.path.parent,
         build_dir=work,
         citeproc=bool(config.meta.bibliography),
-        has_title=bool(config.meta.title),
+        has_title=bool(printed.get("title") or config.meta.title),
     )
     files, warnings = [], []
     for fmt, rel in plan.outputs.items():
