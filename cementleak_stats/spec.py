@@ -177,6 +177,49 @@ class Analysis(_Frozen):
         return v
 
 
+class Validation(_Frozen):
+    """A validation cohort: another file (temporal or external) or a share held out of this one.
+
+    ``validation: {cohort_file: ..., kind: temporal | external, label: ...}`` reads another
+    cohort with the same variables (checked like the development cohort); ``validation:
+    {split: 0.3, by: random | period, period_column: ..., seed: ...}`` holds out that share of
+    the analysed patients (at random, or the latest by ``period_column``).
+    """
+
+    cohort_file: str | None = None
+    kind: Literal["temporal", "external", "split"] | None = None
+    label: str = ""
+    split: float | None = Field(None, gt=0, lt=1)
+    by: Literal["random", "period"] = "random"
+    period_column: str | None = None
+    #: seed of a random split (default ``analysis.seed``)
+    seed: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Validation:
+        if (self.cohort_file is None) == (self.split is None):
+            raise ValueError("validation needs either `cohort_file:` (another cohort) or `split:` (a share of this "
+                             "cohort held out), not both")
+        if self.split is not None and self.kind not in (None, "split"):
+            raise ValueError(f"validation.kind '{self.kind}' needs `cohort_file:`; a split is kind 'split'")
+        if self.cohort_file is not None and self.kind == "split":
+            raise ValueError("validation.kind 'split' needs `split:` (the share held out), not `cohort_file:`")
+        if self.split is not None and self.by == "period" and self.period_column is None:
+            raise ValueError("validation.by 'period' needs `period_column:` (the column that orders patients in time)")
+        return self
+
+    @property
+    def cohort_kind(self) -> str:
+        """temporal, external or split."""
+        return "split" if self.split is not None else (self.kind or "external")
+
+    @property
+    def display_label(self) -> str:
+        """The study file's label, else a name for the kind of cohort."""
+        return self.label or {"temporal": "Temporal validation cohort", "external": "External validation cohort",
+                              "split": "Held-out validation set"}[self.cohort_kind]
+
+
 class StudyInfo(_Frozen):
     title: str
     short_title: str = ""
@@ -199,6 +242,8 @@ class StudySpec(_Frozen):
     analysis: Analysis = Analysis()
     exclusions: tuple[Exclusion, ...] = ()
     repeated: Repeated | None = None
+    #: a validation cohort (another file, or a split of this one); None = internal validation only
+    validation: Validation | None = None
     #: directory the study file lives in; relative data paths are resolved against it
     base_dir: Path = Path(".")
     #: path of the study file itself (for provenance)
@@ -224,6 +269,9 @@ class StudySpec(_Frozen):
         unknown_details = [d for d in self.outcome.event_details if d not in names]
         if unknown_details:
             raise ValueError(f"outcome.event_details names unknown variables: {unknown_details}")
+        period = self.validation.period_column if self.validation is not None else None
+        if period is not None and period not in names and period != self.study.id_column:
+            raise ValueError(f"validation.period_column '{period}' is not a variable or the id column")
         for ex in self.exclusions:
             if ex.column not in names and ex.column not in reserved:
                 raise ValueError(f"exclusion rule names unknown column '{ex.column}'")
@@ -243,6 +291,12 @@ class StudySpec(_Frozen):
     @property
     def cohort_path(self) -> Path:
         return (self.base_dir / self.cohort_file).resolve()
+
+    @property
+    def validation_path(self) -> Path | None:
+        """The validation cohort's file (None without one, or for a split)."""
+        v = self.validation
+        return None if v is None or v.cohort_file is None else (self.base_dir / v.cohort_file).resolve()
 
     @property
     def repeated_path(self) -> Path | None:

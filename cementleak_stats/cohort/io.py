@@ -458,10 +458,21 @@ class StudyData:
     sha256: dict[str, str]
     files: tuple[Path, ...]
     warnings: tuple[Problem, ...] = ()
+    #: the validation cohort (``validation: cohort_file:``), read and checked by the same rules;
+    #: its files and digests are also in ``files`` and ``sha256``
+    validation: StudyData | None = None
 
 
 def _column_label(spec: StudySpec, column: str) -> str:
     return "Identifier" if column == spec.study.id_column else spec.label(column)
+
+
+def validation_spec(spec: StudySpec) -> StudySpec:
+    """The study file with its validation cohort as the cohort file: same variables, levels, ranges,
+    aliases and exclusions; no repeated measures."""
+    if spec.validation is None or spec.validation.cohort_file is None:
+        raise ValueError("the study file names no validation cohort file")
+    return spec.model_copy(update={"cohort_file": spec.validation.cohort_file, "repeated": None, "validation": None})
 
 
 def load_study_data(spec: StudySpec) -> StudyData:
@@ -518,6 +529,12 @@ def load_study_data(spec: StudySpec) -> StudyData:
             schema = repeated_schema(spec, cohort_ids=ids)
             problems.extend(check_table(rep_raw, schema, file=spec.repeated.file))
             warnings.extend(unknown_columns(rep_raw, schema, file=spec.repeated.file))
+    validation = None
+    if spec.validation_path is not None:  # checked in the same run, so that one run reports everything
+        try:
+            validation = load_study_data(validation_spec(spec))
+        except InputError as exc:
+            problems.extend(exc.problems)
     if problems:
         files = ", ".join(dict.fromkeys(p.file for p in problems))
         raise InputError(problems, summary=f"Invalid input ({files})")
@@ -530,8 +547,12 @@ def load_study_data(spec: StudySpec) -> StudyData:
         "n_missing": [int(cohort[c].isna().sum()) for c in spec.columns],
     })
     files = (spec.cohort_path,) + (() if spec.repeated_path is None else (spec.repeated_path,))
+    if validation is not None:
+        files += validation.files
+        digests.update(validation.sha256)
+        warnings.extend(validation.warnings)
     return StudyData(
         spec=spec, cohort=cohort, repeated=None if rep_raw is None else _typed_repeated(rep_raw, spec),
         flow=flow.steps, analysed=flow.analysed, excluded=flow.excluded, missing=missing,
-        sha256=digests, files=files, warnings=tuple(warnings),
+        sha256=digests, files=files, warnings=tuple(warnings), validation=validation,
     )

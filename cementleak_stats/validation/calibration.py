@@ -441,6 +441,7 @@ class CalibrationLine:
     slope : calibration slope (1 = ideal; < 1 = predictions too extreme).
     slope_intercept : intercept of the slope model.
     observed, expected : O and E, total events and total expected events by the horizon.
+    slope_se : Wald standard error of the slope (Poisson model information).
     """
 
     intercept: float
@@ -450,6 +451,7 @@ class CalibrationLine:
     observed: float
     expected: float
     horizon: float
+    slope_se: float = float("nan")
 
 
 def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> CalibrationLine:
@@ -483,7 +485,8 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
     glm = sm.GLM(obs, sm.add_constant(lp), family=sm.families.Poisson(), offset=np.log(expected) - lp).fit(tol=1e-12)
     return CalibrationLine(intercept=alpha, o_e_ratio=float(np.exp(alpha)), slope=float(glm.params[1]),
                            slope_intercept=float(glm.params[0]), observed=float(obs.sum()),
-                           expected=float(expected.sum()), horizon=u)
+                           expected=float(expected.sum()), horizon=u,
+                           slope_se=float(glm.bse[1]))
 
 
 # --- Brier score (IPCW) ----------------------------------------------------------------------
