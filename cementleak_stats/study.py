@@ -34,6 +34,7 @@ from .spec import StudySpec
 from .tables import BaselineTable, CrossCounts, table_baseline, table_leakage_types
 from .validation.calibration import SmoothCalibration, calibrate_km, calibrate_smooth, calibration_summary
 from .validation.discrimination import concordance_table
+from .validation.external import CohortValidation, split_cohort, validate_in_cohort
 from .validation.indices import validate_cox
 
 #: progress(step, done, total): called while the long steps run (the CLI draws a bar)
@@ -80,6 +81,9 @@ class StudyResults:
     #: what a reader must know about how the numbers were obtained (penalized fit, imputation,
     #: failed bootstrap replicates); one sentence each
     notes: tuple[str, ...] = ()
+    #: the development model applied unchanged to the validation cohort (``validation:`` in the
+    #: study file: another cohort, or a share held out of this one), else None
+    validation_cohort: CohortValidation | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -160,6 +164,23 @@ def _notes(spec: StudySpec, model: CoxModel, validation: pd.DataFrame, calibrati
     return tuple(notes)
 
 
+def _held_out(spec: StudySpec, data: StudyData) -> StudyData:
+    """``validation: split``: the analysed patients split into the development cohort (``analysed``)
+    and the held-out validation set (``validation``), with the split as the last step of the flow."""
+    v = spec.validation
+    if v is None or v.split is None:
+        return data
+    # spawn(4)[:3] == spawn(3): the split's stream leaves the bootstrap and imputation streams unchanged
+    rng = np.random.default_rng(v.seed) if v.seed is not None else _rngs(spec.analysis.seed, 4)[3]
+    dev, val = split_cohort(spec, data.analysed, fraction=v.split, by=v.by, period_column=v.period_column, rng=rng)
+    how = (f"at random, seed {spec.analysis.seed if v.seed is None else v.seed}" if v.by == "random" else
+           f"the latest by {v.period_column if v.period_column == spec.study.id_column else spec.label(str(v.period_column))}")
+    step = {"step": len(data.flow), "n": len(dev), "excluded": len(val),
+            "reason": f"held out as the validation set ({len(val)} patients, {v.split:.0%}, {how})"}
+    flow = pd.concat([data.flow, pd.DataFrame([step])], ignore_index=True)
+    return replace(data, analysed=dev, flow=flow, validation=replace(data, analysed=val, flow=flow, repeated=None))
+
+
 def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None) -> StudyResults:
     """Run the analysis without the cache (see :func:`run_study`).
 
@@ -176,6 +197,10 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     if spec.analysis.missing_data == "multiple_imputation":
         incomplete = data.analysed
         data = _complete_cases(spec, data)
+    data = _held_out(spec, data)
+    if incomplete is not None and data.validation is not None and spec.validation.split is not None:
+        held = data.validation.analysed[spec.study.id_column]
+        incomplete = incomplete[~incomplete[spec.study.id_column].isin(held)].reset_index(drop=True)
     cohort = data.analysed
     events = _check_events(spec, cohort)
 
@@ -235,6 +260,12 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     c_index = float(conc.loc[conc["measure"] == "c_index", "estimate"].iloc[0])
     checks = study_checks(spec, cohort, n_parameters=len(model.terms), c_statistic=c_index, lr_statistic=model.lr_chisq)
     logistic = logistic_sensitivity(spec, cohort, predictors=predictors)
+    validation_cohort = None
+    if data.validation is not None:
+        step("validation cohort")
+        v = spec.validation
+        validation_cohort = validate_in_cohort(spec, model, cohort, data.validation.analysed, label=v.display_label,
+                                               kind=v.cohort_kind)
     imputed = None
     if incomplete is not None:
         step("multiple imputation")
@@ -248,6 +279,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
         checks=checks, logistic=logistic, model_imputed=imputed,
         notes=_notes(spec, model, validation, calibration.groups, imputed),
+        validation_cohort=validation_cohort,
     )
 
 

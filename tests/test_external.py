@@ -194,3 +194,104 @@ def test_too_few_events_in_the_validation_cohort_is_a_clear_error():
     few = val[val[spec.outcome.event] == 0]
     with pytest.raises(AnalysisError, match="at least 5"):
         validate_in_cohort(spec, model, dev, pd.concat([few, val[val[spec.outcome.event] == 1].head(2)]), label="Few")
+
+
+# --- the study pipeline: `validation:` in the study file ------------------------------------
+@cache
+def study_results(name: str):
+    from cementleak_stats.study import compute_study
+
+    return compute_study(case(name)[0])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_pipeline_validation_cohort_equals_r(name):
+    r = study_results(name)
+    *_, res, ref = case(name)
+    v = r.validation_cohort
+    assert v is not None and v.n == ref["n_val"]
+    # R survival 3.5: concordance(fit, newdata = val)
+    assert v.estimate("c_index") == pytest.approx(ref["concordance"]["concordance"], rel=1e-12)
+    for frame in ("discrimination", "calibration", "groups", "decision_curve", "case_mix", "predictions"):
+        pd.testing.assert_frame_equal(getattr(v, frame), getattr(res, frame), check_exact=False, rtol=1e-10)
+    assert len(r.analysed) == ref["n_dev"]
+
+
+def test_split_is_a_step_of_the_patient_flow():
+    r = study_results("rossi")
+    last = r.data.flow.iloc[-1]
+    assert (last["n"], last["excluded"]) == (216, 216) and "held out as the validation set" in last["reason"]
+    assert r.validation_cohort.kind == "split" and r.validation_cohort.label == "Later half"
+    assert r.validation_cohort.case_mix["label"].tolist() == ["Development set", "Later half"]
+
+
+def test_the_validation_cohort_leaves_the_development_results_unchanged():
+    from cementleak_stats.study import compute_study
+
+    spec = case("lung")[0]
+    with_v, without = study_results("lung"), compute_study(spec.model_copy(update={"validation": None}))
+    assert without.validation_cohort is None
+    for name in ("validation", "concordance", "predictions", "decision_curve"):
+        pd.testing.assert_frame_equal(getattr(with_v, name), getattr(without, name))
+    pd.testing.assert_frame_equal(with_v.calibration.groups, without.calibration.groups)
+    pd.testing.assert_frame_equal(with_v.model.summary, without.model.summary)
+
+
+def test_validation_cohort_results_survive_the_cache(tmp_path, monkeypatch):
+    from cementleak_stats.cache import SECRET_ENV
+    from cementleak_stats.study import run_study
+
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "secret"))
+    spec = case("rossi")[0]
+    first = run_study(spec, cache_dir=tmp_path)
+    again = run_study(spec, cache_dir=tmp_path)
+    assert list(tmp_path.glob(".cementleak-cache/*")), "nothing was cached"
+    pd.testing.assert_frame_equal(again.validation_cohort.calibration, first.validation_cohort.calibration)
+    pd.testing.assert_frame_equal(again.validation_cohort.baseline.tidy, first.validation_cohort.baseline.tidy)
+    assert len(again.data.validation.analysed) == 216
+
+
+def test_a_bad_validation_cohort_is_reported_like_the_development_cohort(tmp_path):
+    from cementleak_stats.errors import InputError
+
+    spec = case("lung")[0]
+    src = REF / "data"
+    for f in ("external_lung_dev.csv", "external_lung_val.csv"):
+        (tmp_path / f).write_bytes((src / f).read_bytes())
+    lines = (tmp_path / "external_lung_val.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("sex")] = "unknown"
+    lines[3] = ",".join(cells)
+    (tmp_path / "external_lung_val.csv").write_text("\n".join(lines) + "\n")
+    before = (tmp_path / "external_lung_val.csv").read_bytes()
+    with pytest.raises(InputError) as err:
+        load_study_data(spec.model_copy(update={"base_dir": tmp_path}))
+    (p,) = err.value.problems
+    assert (p.file, p.row, p.column, p.value) == ("external_lung_val.csv", 4, "sex", "unknown")
+    assert "unknown level" in p.rule
+    assert (tmp_path / "external_lung_val.csv").read_bytes() == before
+    (tmp_path / "external_lung_val.csv").unlink()
+    with pytest.raises(InputError, match="file not found"):
+        load_study_data(spec.model_copy(update={"base_dir": tmp_path}))
+
+
+@pytest.mark.parametrize("validation,message", [
+    ({"cohort_file": "x.csv", "split": 0.3}, "not both"),
+    ({}, "either"),
+    ({"split": 0.3, "by": "period"}, "period_column"),
+    ({"split": 0.3, "kind": "external"}, "needs `cohort_file:`"),
+    ({"split": 1.3}, "less than 1"),
+    ({"split": 0.3, "by": "period", "period_column": "nope"}, "not a variable"),
+])
+def test_validation_section_of_the_study_file_is_checked(validation, message):
+    import yaml
+
+    from cementleak_stats.errors import InputError
+    from cementleak_stats.spec import parse_spec
+
+    data = yaml.safe_load((REF / "data" / "external_lung_study.yaml").read_text())
+    data["validation"] = validation
+    with pytest.raises(InputError) as err:
+        parse_spec(data)
+    assert message in str(err.value)

@@ -146,7 +146,7 @@ def validate_in_cohort(
     *,
     label: str = "Validation cohort",
     kind: ValidationKind = "external",
-    development_label: str = "Development cohort",
+    development_label: str | None = None,
     m: int | None = None,
 ) -> CohortValidation:
     """Apply the development model unchanged to a validation cohort and measure its performance.
@@ -158,7 +158,8 @@ def validate_in_cohort(
     development, validation : the analysed rows of both cohorts (validated and typed by the same
         data layer: same columns, levels and ranges).
     label, kind : the validation cohort's name and kind, as the study file gives them.
-    development_label : how Table 1 and the case-mix table name the development cohort.
+    development_label : how Table 1 and the case-mix table name the development cohort (default
+        "Development set" for a split, else "Development cohort").
     m : patients per KM calibration group (default ``analysis.calibration_group_size``).
 
     Returns
@@ -196,6 +197,8 @@ def validate_in_cohort(
     """
     u = spec.outcome.horizon
     alpha = spec.analysis.alpha
+    if development_label is None:
+        development_label = "Development set" if kind == "split" else "Development cohort"
     z = float(stats.norm.ppf(1 - alpha / 2))
     _check_cohort(spec, validation, label)
     t = validation[spec.outcome.time].to_numpy(float)
