@@ -60,6 +60,12 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         tables["event_details"] = r.event_details.tidy
     if r.model_imputed is not None:
         tables["cox_multiple_imputation"] = r.model_imputed.pooled
+    if r.validation_cohort is not None:  # the model applied unchanged to another cohort (or a held-out split)
+        v = r.validation_cohort
+        tables.update({"validation_cohort_discrimination": v.discrimination, "validation_cohort_calibration": v.calibration,
+                       "validation_cohort_groups": v.groups, "validation_cohort_decision_curve": v.decision_curve,
+                       "validation_cohort_case_mix": v.case_mix, "validation_cohort_table1": v.baseline.tidy,
+                       "validation_cohort_predictions": v.predictions})
     if r.outcomes is not None:
         tables["outcomes_tests"] = r.outcomes.tests
         tables["outcomes_descriptive"] = r.outcomes.descriptives
