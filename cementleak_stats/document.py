@@ -168,8 +168,12 @@ class StudyReport:
         return p if p[:2].isupper() else p[0].lower() + p[1:]
 
     @property
-    def centre(self) -> str:
-        return self.spec.study.centre or "centre not stated"
+    def setting(self) -> str:
+        """'Population: ...; setting: ...; period: ...' with the parts the study file states."""
+        st = self.spec.study
+        parts = [f"{k}: {v.strip().rstrip('.')}" for k, v in (("Population", st.population), ("setting", st.centre),
+                                                              ("period", st.period)) if v.strip()]
+        return ("; ".join(parts) + ".") if parts else ""
 
     @property
     def time_origin(self) -> str:
@@ -491,7 +495,8 @@ def _neutral_background(R: StudyReport) -> str:
 
 
 def _neutral_question(R: StudyReport) -> str:
-    return (f"- **Question:** which {R.population} will have {R.event} within {R.horizon}{R.time_origin}?\n"
+    return (f"- **Question:** who will have {R.event} {R.within}, and can we tell before it happens?\n"
+            f"- Population: {R.population}.\n"
             f"- Data: {R.n} patients, {R.n_events} events.\n"
             f"- Method: Cox regression → {R.selection_short} → a nomogram, validated by the bootstrap.\n")
 
