@@ -145,6 +145,23 @@ def test_calibration_line_equals_r_glm(name):
     assert line.observed == case.cohort[case.spec.outcome.event].sum()
 
 
+def test_calibration_line_keeps_patients_censored_before_the_first_event_out_of_the_fit():
+    """GBSG-2 (tests/studies/gbsg2): 14 women censored before the first recurrence have E = 0."""
+    from test_cox_support import fit_case
+
+    case, rm, model = fit_case("gbsg2", "main")
+    ref = rm["line"]
+    line = calibration_line(case.spec, model, case.cohort)
+    assert line.n_zero_expected == ref["n_zero_expected"] == 14
+    # R: E = predict(fit, newdata = <follow-up truncated at 5 years>, type = "expected");
+    #    glm(o ~ 1 + offset(log(E)), poisson, subset = E > 0); glm(o ~ lp + offset(log(E) - lp), poisson, subset = E > 0)
+    assert line.expected == pytest.approx(ref["expected"], rel=1e-7)
+    assert line.observed == ref["observed"]
+    assert line.intercept == pytest.approx(ref["intercept"], rel=1e-6)
+    assert line.slope == pytest.approx(ref["slope"], rel=1e-6)
+    assert line.slope_intercept == pytest.approx(ref["slope_intercept"], rel=1e-6)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_brier_score_equals_riskregression(name):
     case = rms_case(name)

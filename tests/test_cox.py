@@ -88,7 +88,7 @@ def test_linear_predictor_equals_r(fitted):
     np.testing.assert_allclose(model.risk(X), risk_r, rtol=1e-7, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["rossi", "fixture", "cohort"])
+@pytest.mark.parametrize("name", ["rossi", "lung", "gbsg2", "fixture", "cohort"])
 def test_screen_equals_r(name):
     case = load_case(name)
     screen = univariable_screen(case.spec, case.cohort)
@@ -271,12 +271,15 @@ def test_missing_values_and_no_events_raise():
 
 
 def test_term_label_kinds():
-    case = load_case("rossi")
-    model = fit_cox_model(case.spec, case.cohort, ["fin", "age", "prio_cat"])
+    case = load_case("gbsg2")
+    model = fit_cox_model(case.spec, case.cohort, ["horTh", "age", "tgrade", "menostat"])
     assert [term_label(case.spec, t) for t in model.terms] == [
-        "Financial aid: yes vs no", "Age at release (per 1 years)",
-        "Prior convictions (grouped): few vs none", "Prior convictions (grouped): many vs none",
+        "Hormonal therapy (tamoxifen): yes vs no", "Age (per 1 years)",
+        "Tumour grade: II vs I", "Tumour grade: III vs I", "Menopausal status: postmenopausal vs premenopausal",
     ]
+    lung = load_case("lung")
+    model = fit_cox_model(lung.spec, lung.cohort, ["ph_ecog"])
+    assert [term_label(lung.spec, t) for t in model.terms] == ["ECOG performance score (physician): per level (0 < 1 < 2 < 3)"]
 
 
 def test_input_cohort_not_modified():

@@ -3,14 +3,19 @@
 The R references are ``tests/reference/survival_<case>.json``, written by
 ``Rscript tests/reference/survival_reference.R`` (R 4.2, survival 3.5, riskRegression):
 
-* ``rossi``   — lifelines' Rossi data (tests/reference/data/rossi.csv, rossi_study.yaml);
+* ``rossi``   — the test study tests/studies/rossi/ (lifelines' Rossi recidivism data);
+* ``lung``    — the test study tests/studies/lung/ (R survival::lung: days, missing values,
+  complete-case analysis, an ordinal score with a one-patient level);
+* ``gbsg2``   — the test study tests/studies/gbsg2/ (GBSG-2 breast cancer: years, a
+  three-level nominal predictor, patients censored before the first event);
 * ``fixture`` — a synthetic cohort in the study layout with many tied times
   (tests/reference/data/study_fixture.csv, made by survival_make_fixture.R), with study.yaml;
 * ``cohort``  — the shipped synthetic cohort data/cohort.csv, with study.yaml.
 
 Each holds the univariable screen, the selected variables and, per model ("main" = the
 study's model; "factor" = one with a three-level factor; "coarse" = two binary variables, so
-many tied risk scores), coxph / survfit / predict / cox.zph / concordance / Score results.
+many tied risk scores), coxph / survfit / predict / cox.zph / concordance / Score results and
+the calibration line.  The cohort is the analysed one (after the complete-case step).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ REF = REPO / "tests" / "reference"
 
 #: case -> (study file, cohort file or None for the study file's own)
 CASES = {
-    "rossi": ("tests/reference/data/rossi_study.yaml", None),
+    "rossi": ("tests/studies/rossi/study.yaml", None),
+    "lung": ("tests/studies/lung/study.yaml", None),
+    "gbsg2": ("tests/studies/gbsg2/study.yaml", None),
     "fixture": ("study.yaml", "tests/reference/data/study_fixture.csv"),
     "cohort": ("study.yaml", None),
 }
@@ -78,7 +85,7 @@ def load_case(name: str) -> Case:
                     "`Rscript tests/reference/survival_reference.R` and commit the JSON")
     spec = load_spec(REPO / study)
     spec = spec.model_copy(update={"repeated": None, **({"cohort_file": data} if data else {})})
-    return Case(name, spec, load_study_data(spec).cohort, ref)
+    return Case(name, spec, load_study_data(spec).analysed, ref)
 
 
 def model_cases() -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Reading and validating data: cementleak_stats.cohort.io / schema / summary.
 
 Three study files are used so that nothing can be hard-coded: the project's ``study.yaml``
-(PVP cohort, generated here from the study file), ``tests/data/rossi_study.yaml`` (lifelines'
+(PVP cohort, generated here from the study file), ``tests/studies/rossi/study.yaml`` (lifelines'
 Rossi recidivism data) and ``tests/reference/io_lung_study.yaml`` (R's survival::lung, with
 missing values).  Reference numbers for lung and Rossi come from
 ``tests/reference/io_reference.R`` (R 4.2.2, survival 3.5.3) -> ``io_reference.json``.
@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
     from tests.test_io_support import (BAD, REPO, categorical_levels, snapshot, valid_cohort, valid_repeated,
                                        write_study, write_table)
 
-DATA = REPO / "tests" / "data"
+ROSSI = REPO / "tests" / "studies" / "rossi"
 REF = json.loads((REPO / "tests" / "reference" / "io_reference.json").read_text())
 MAIN = REPO / "study.yaml"
 FORMATS = (".csv", ".xlsx", ".sav", ".parquet")
@@ -253,7 +253,7 @@ def test_patient_flow_on_lung_matches_r() -> None:
 
 
 @pytest.mark.parametrize(("study", "key"), [("tests/reference/io_lung_study.yaml", "lung"),
-                                            ("tests/data/rossi_study.yaml", "rossi")])
+                                            ("tests/studies/rossi/study.yaml", "rossi")])
 def test_summary_matches_r(study: str, key: str) -> None:
     s = validation_summary(load_study_data(load_spec(REPO / study))).set_index("quantity")
     r = REF[key]
@@ -266,19 +266,19 @@ def test_summary_matches_r(study: str, key: str) -> None:
 
 # --- Rossi: a second, unrelated study ------------------------------------------------------
 def test_rossi_csv_is_lifelines_rossi() -> None:
-    rossi_with_id = runpy.run_path(str(DATA / "make_rossi.py"))["rossi_with_id"]  # no __pycache__ in tests/data
-    pd.testing.assert_frame_equal(pd.read_csv(DATA / "rossi.csv"), rossi_with_id())
+    rossi_with_id = runpy.run_path(str(ROSSI / "make_rossi.py"))["rossi_with_id"]  # no __pycache__ in the study folder
+    pd.testing.assert_frame_equal(pd.read_csv(ROSSI / "rossi.csv"), rossi_with_id())
 
 
 def test_rossi_study_runs_through_the_data_layer() -> None:
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi()
-    data = load_study_data(load_spec(DATA / "rossi_study.yaml"))
+    data = load_study_data(load_spec(ROSSI / "study.yaml"))
     assert len(data.cohort) == len(rossi) and data.cohort["arrest"].sum() == rossi["arrest"].sum()
     assert data.cohort["fin"].astype(str).tolist() == rossi["fin"].map({0: "no", 1: "yes"}).tolist()  # alias 0/1
-    assert data.flow["excluded"].tolist() == [0, int((rossi.age < 18).sum()), 0]
-    assert data.sha256 == {"rossi.csv": hashlib.sha256((DATA / "rossi.csv").read_bytes()).hexdigest()}
+    assert data.flow["excluded"].tolist() == [0, 0]  # no exclusion rule; no missing value
+    assert data.sha256 == {"rossi.csv": hashlib.sha256((ROSSI / "rossi.csv").read_bytes()).hexdigest()}
     assert data.repeated is None
 
 
@@ -339,7 +339,7 @@ def test_problems_of_both_files_are_raised_together(tmp_path: Path) -> None:
 
 
 # --- generated cohorts and the shipped data -------------------------------------------------
-@pytest.mark.parametrize("study", [MAIN, DATA / "rossi_study.yaml", BAD / "study.yaml"])
+@pytest.mark.parametrize("study", [MAIN, ROSSI / "study.yaml", BAD / "study.yaml"])
 def test_generated_cohort_is_valid_for_any_study(tmp_path: Path, study: Path) -> None:
     spec = load_spec(study)
     rng = np.random.default_rng(9)
@@ -375,9 +375,12 @@ def test_print_validation_summary(pvp: tuple[Path, pd.DataFrame]) -> None:
         assert label in text
     assert "complete-case analysis" in text
     rossi = Console(record=True, width=200, file=io.StringIO())
-    print_validation_summary(load_study_data(load_spec(DATA / "rossi_study.yaml")), console=rossi)
+    print_validation_summary(load_study_data(load_spec(ROSSI / "study.yaml")), console=rossi)
     text = rossi.export_text()
-    assert "SYNTHETIC" not in text and "younger than 18" in text
+    assert "SYNTHETIC" not in text and "Re-arrest" in text
+    lung = Console(record=True, width=200, file=io.StringIO())
+    print_validation_summary(load_study_data(load_spec(REPO / "tests" / "reference" / "io_lung_study.yaml")), console=lung)
+    assert "younger than 50" in lung.export_text()  # its exclusion rule
 
 
 def test_cli_validate_succeeds_on_valid_data(pvp: tuple[Path, pd.DataFrame]) -> None:

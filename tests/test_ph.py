@@ -30,18 +30,35 @@ def test_zph_table_equals_r(fitted, by, key):
     case, rm, model = fitted
     res = proportional_hazards_test(case.spec, case.cohort, model, by=by)
     r = pd.DataFrame(rm[key]["table"])
-    assert list(res.table["term"]) == list(r["term"])
+    main = res.table[res.table["scope"] != "coefficient"] if by == "variable" else res.table
+    assert list(main["term"]) == list(r["term"])
     # R survival 3.5: cox.zph(fit, transform = "km", terms = FALSE / TRUE)$table
-    np.testing.assert_allclose(res.table["chisq"], r["chisq"], rtol=RTOL)
-    np.testing.assert_allclose(res.table["p_value"], r["p"], rtol=RTOL)
-    assert list(res.table["df"]) == list(r["df"])
+    np.testing.assert_allclose(main["chisq"], r["chisq"], rtol=RTOL)
+    np.testing.assert_allclose(main["p_value"], r["p"], rtol=RTOL)
+    assert list(main["df"]) == list(r["df"])
+
+
+def test_per_variable_table_marks_term_global_and_extra_coefficient_rows(fitted):
+    case, rm, model = fitted
+    tab = proportional_hazards_test(case.spec, case.cohort, model).table
+    assert list(tab.columns) == ["term", "scope", "chisq", "df", "p_value"]
+    n_var = len(model.variables)
+    assert list(tab["scope"][:n_var]) == ["term"] * n_var and tab["scope"].iloc[n_var] == "global"
+    assert tab["term"].iloc[n_var] == "GLOBAL"
+    extra = tab.iloc[n_var + 1:]
+    several = [t.name for t in model.terms if sum(u.variable == t.variable for u in model.terms) > 1]
+    assert list(extra["term"]) == several and set(extra["scope"]) <= {"coefficient"}
+    # R survival 3.5: cox.zph(fit, transform = "km", terms = FALSE)$table rows of those coefficients
+    r = pd.DataFrame(rm["zph"]["table"]).set_index("term").loc[several]
+    np.testing.assert_allclose(extra["chisq"], r["chisq"], rtol=RTOL)
+    np.testing.assert_allclose(extra["p_value"], r["p"], rtol=RTOL)
 
 
 @pytest.mark.parametrize("by,key", [("term", "zph"), ("variable", "zph_terms")])
 def test_scaled_schoenfeld_equal_r(fitted, by, key):
     case, rm, model = fitted
     res = proportional_hazards_test(case.spec, case.cohort, model, by=by)
-    terms = list(res.table["term"])[:-1]
+    terms = list(res.table.loc[res.table["scope"] == ("term" if by == "variable" else "coefficient"), "term"])
     y = np.asarray(rm[key]["y"], float).reshape(len(rm["zph"]["time"]), -1)
     wide = np.column_stack([res.residuals.loc[res.residuals["term"] == t, "residual"] for t in terms])
     # R: cox.zph(...)$y (rows = events in time order, columns = terms)

@@ -59,10 +59,17 @@ class PHTest:
 
     Attributes
     ----------
-    table : ``term``, ``chisq``, ``df``, ``p_value``; one row per term (or variable) and a
-        last row ``GLOBAL``.
-    residuals : tidy scaled Schoenfeld residuals, one row per event per term: ``term``,
-        ``time``, ``transformed_time``, ``residual`` (as R ``cox.zph(...)$y``, ``$x``, ``$time``).
+    table : ``term``, ``scope``, ``chisq``, ``df``, ``p_value``.  ``scope`` is ``"term"`` for
+        a test of a whole model term (with ``by="variable"``, one per study variable, as R
+        ``cox.zph(terms = TRUE)``), ``"global"`` for the row ``GLOBAL``, and
+        ``"coefficient"`` for a test of one coefficient.  With ``by="variable"`` the term rows
+        come first, then ``GLOBAL``, then one extra ``coefficient`` row per coefficient of each
+        variable with several terms (as R ``terms = FALSE``); so
+        ``table[table.scope != "coefficient"]`` is R's ``terms = TRUE`` table.  With
+        ``by="term"`` every row but ``GLOBAL`` is a ``coefficient`` row (R ``terms = FALSE``).
+    residuals : tidy scaled Schoenfeld residuals, one row per event per tested term (variable):
+        ``term``, ``time``, ``transformed_time``, ``residual`` (as R ``cox.zph(...)$y``, ``$x``,
+        ``$time``).
     transform : the time transform used.
     by : ``"term"`` (R ``terms = FALSE``) or ``"variable"`` (``terms = TRUE``).
     """
@@ -234,7 +241,7 @@ def proportional_hazards_test(
     model: CoxModel,
     *,
     transform: Transform = "km",
-    by: Literal["term", "variable"] = "term",
+    by: Literal["term", "variable"] = "variable",
 ) -> PHTest:
     """Test proportional hazards of a fitted Cox model, per term (or variable) and globally.
 
@@ -243,13 +250,15 @@ def proportional_hazards_test(
     spec, cohort : the study file and the cohort the model was fitted on.
     model : from :func:`cementleak_stats.models.cox.fit_cox_model`.
     transform : time transform, default ``"km"`` as R ``cox.zph``.
-    by : ``"term"`` — one test per coefficient (R ``terms = FALSE``); ``"variable"`` — one test
-        per study variable, several-term factors tested jointly (R ``terms = TRUE``).
+    by : ``"variable"`` (default, as R's default ``terms = TRUE``) — one test per study
+        variable, the k - 1 terms of a k-level factor tested jointly (df = k - 1), plus extra
+        ``coefficient`` rows for those terms one by one; ``"term"`` — one test per coefficient
+        only (R ``terms = FALSE``).
 
     Returns
     -------
     PHTest
-        ``table`` (term, chisq, df, p_value, with a last ``GLOBAL`` row) and ``residuals``
+        ``table`` (term, scope, chisq, df, p_value, with a ``GLOBAL`` row) and ``residuals``
         (term, time, transformed_time, residual) for plotting.
 
     Notes
@@ -263,17 +272,22 @@ def proportional_hazards_test(
     ----------
     Grambsch PM, Therneau TM. Biometrika 1994;81:515-526.
     """
+    if by not in ("term", "variable"):
+        raise ValueError("by must be 'term' or 'variable'")
     design = encode(spec, cohort, model.variables)
     X = design.X[[t.name for t in model.terms]].to_numpy(float)
     names = [t.name for t in model.terms]
-    groups = group_names = None
-    if by == "variable":
-        group_names = list(model.variables)
-        groups = [[j for j, t in enumerate(model.terms) if t.variable == v] for v in group_names]
-    elif by != "term":
-        raise ValueError("by must be 'term' or 'variable'")
-    table, residuals = cox_zph(
-        X, cohort[spec.outcome.time].to_numpy(float), cohort[spec.outcome.event].to_numpy(float),
-        model.coef.to_numpy(), names=names, groups=groups, group_names=group_names, transform=transform,
-    )
+    arrays = dict(X=X, time=cohort[spec.outcome.time].to_numpy(float), event=cohort[spec.outcome.event].to_numpy(float),
+                  coef=model.coef.to_numpy(), names=names, transform=transform)
+    per_coef, residuals = cox_zph(**arrays)
+    per_coef.insert(1, "scope", np.where(per_coef["term"] == "GLOBAL", "global", "coefficient"))
+    if by == "term":
+        return PHTest(table=per_coef, residuals=residuals, transform=transform, by=by)
+    variables = list(model.variables)
+    groups = [[j for j, t in enumerate(model.terms) if t.variable == v] for v in variables]
+    table, residuals = cox_zph(**arrays, groups=groups, group_names=variables)
+    table.insert(1, "scope", np.where(table["term"] == "GLOBAL", "global", "term"))
+    several = [names[j] for grp in groups if len(grp) > 1 for j in grp]
+    extra = per_coef[per_coef["term"].isin(several)]
+    table = pd.concat([table, extra], ignore_index=True)
     return PHTest(table=table, residuals=residuals, transform=transform, by=by)

@@ -442,6 +442,8 @@ class CalibrationLine:
     slope_intercept : intercept of the slope model.
     observed, expected : O and E, total events and total expected events by the horizon.
     slope_se : Wald standard error of the slope (Poisson model information).
+    n_zero_expected : patients with E_i = 0 (censored before the first event time), left out
+        of the slope fit, where they contribute nothing.
     """
 
     intercept: float
@@ -451,6 +453,7 @@ class CalibrationLine:
     observed: float
     expected: float
     horizon: float
+    n_zero_expected: int = 0
     slope_se: float = float("nan")
 
 
@@ -464,6 +467,10 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
     (R ``glm(family = poisson)``): O ~ 1 + offset(log E) gives the intercept
     alpha = log(sum O / sum E); O ~ lp + offset(log E - lp) gives the slope.  In the
     development data the slope need not be exactly 1 (a Poisson, not the Cox, likelihood).
+
+    A patient censored before the first event time has E_i = 0 (and then O_i = 0): its Poisson
+    log-likelihood term O log E - E is 0 whatever the coefficients, so it is left out of the
+    fits, as R ``glm(..., subset = E > 0)``; sum O / sum E is unchanged by it.
 
     References
     ----------
@@ -479,13 +486,15 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
     h = np.where(upto > 0, bh[np.maximum(upto - 1, 0)], 0.0)
     expected = h * np.exp(lp)
     obs = data.event * (data.time <= u)
-    if obs.sum() == 0 or np.any(expected <= 0):
-        raise AnalysisError("no event (or a patient with zero expected events) before the horizon")
+    if obs.sum() == 0:
+        raise AnalysisError(f"no event before the horizon ({u:g}): no calibration intercept or slope")
+    fit = expected > 0  # E_i = 0 only when censored before the first event time (then O_i = 0)
     alpha = float(np.log(obs.sum() / expected.sum()))
-    glm = sm.GLM(obs, sm.add_constant(lp), family=sm.families.Poisson(), offset=np.log(expected) - lp).fit(tol=1e-12)
+    glm = sm.GLM(obs[fit], sm.add_constant(lp[fit], has_constant="add"), family=sm.families.Poisson(),
+                 offset=np.log(expected[fit]) - lp[fit]).fit(tol=1e-12)
     return CalibrationLine(intercept=alpha, o_e_ratio=float(np.exp(alpha)), slope=float(glm.params[1]),
                            slope_intercept=float(glm.params[0]), observed=float(obs.sum()),
-                           expected=float(expected.sum()), horizon=u,
+                           expected=float(expected.sum()), horizon=u, n_zero_expected=int((~fit).sum()),
                            slope_se=float(glm.bse[1]))
 
 

@@ -3,7 +3,7 @@
 #
 # R 4.2, survival 3.5, rms 6.5, Hmisc, riskRegression, jsonlite (Debian packages).
 # Run from the repository root:
-#   Rscript tests/reference/rms_reference.R [path/to/lifelines/datasets/rossi.csv]
+#   Rscript tests/reference/rms_reference.R [path/to/rossi.csv]   (default tests/studies/rossi/rossi.csv)
 # It writes the fixture cohort tests/reference/data/rms_cohort.csv (seeded simulation),
 # tests/reference/rms_fixture.json (every rms number for the fixture model, see rms_common.R),
 # rms_rossi.json, rms_pretty.csv and rms_knots.json.  CI never runs R; the outputs are committed.
@@ -21,8 +21,7 @@ suppressMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-rossi_csv <- if (length(args) >= 1) args[1] else
-  Sys.glob(".venv/lib/python3*/site-packages/lifelines/datasets/rossi.csv")[1]
+rossi_csv <- if (length(args) >= 1) args[1] else "tests/studies/rossi/rossi.csv"   # lifelines' values + id
 out <- "tests/reference"
 dir.create(file.path(out, "data"), showWarnings = FALSE)
 source(file.path(out, "rms_common.R"))
@@ -76,7 +75,7 @@ res <- rms_outputs(fit, d, preds, u = 12, m_group = 30, val_runs = 40, cal_runs 
 res$cox$coxph_coef <- unname(coef(cfit)); res$cox$coxph_loglik <- cfit$loglik
 wj(res, "rms_fixture.json")
 
-# ---------------------------------------------------------------- rossi (lifelines' copy)
+# ---------------------------------------------------------------- rossi (lifelines' copy, tests/studies/rossi)
 rossi <- read.csv(rossi_csv)
 rfit <- coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = rossi,
               ties = "efron", control = coxph.control(eps = 1e-12, toler.chol = 1e-15, iter.max = 100))

@@ -1,8 +1,10 @@
-"""Write tests/data/rossi.csv: lifelines' bundled Rossi recidivism data with an ``id`` column.
+"""Write rossi.csv: lifelines' bundled Rossi recidivism data with an ``id`` column.
 
-Run from the repository root: ``.venv/bin/python tests/data/make_rossi.py``.  The test
-``tests/test_io.py::test_rossi_csv_is_lifelines_rossi`` checks that the committed file still
-equals ``lifelines.datasets.load_rossi()``.
+Run from the repository root: ``.venv/bin/python tests/studies/rossi/make_rossi.py``.  The
+values are lifelines' (``lifelines.datasets.load_rossi``) unchanged: 0/1 columns stay 0/1 (the
+study file maps them to their levels with ``aliases``); only ``id`` (R001..R432) is added in
+front.  ``tests/test_io.py::test_rossi_csv_is_lifelines_rossi`` checks that the committed file
+still equals this.  See README.md in this folder for the source and the citation.
 """
 
 from __future__ import annotations
