@@ -115,9 +115,18 @@ def table_model_equation(r: StudyResults) -> pd.DataFrame:
     return pd.concat([tab, extra], ignore_index=True)
 
 
+def _ph_labels(r: StudyResults) -> dict[str, str]:
+    """Label of each tested term: a one-term variable by its term, a factor by its variable."""
+    labels = {tt.name: term_label(r.spec, tt) for tt in r.model.terms}
+    return {v: labels.get(v, r.spec.variable(v).label) for v in r.model.variables} | labels
+
+
 def table_ph(r: StudyResults) -> pd.DataFrame:
+    """R ``cox.zph`` per model term (a factor's levels jointly) and globally; the extra
+    per-coefficient rows of ``ph_test.csv`` are left out."""
     t = r.ph.table
-    by_name = {tt.name: term_label(r.spec, tt) for tt in r.model.terms}
+    t = t[t["scope"] != "coefficient"]
+    by_name = _ph_labels(r)
     return pd.DataFrame({
         "Term": [by_name.get(x, "Global test" if x == "GLOBAL" else x) for x in t["term"]],
         "χ²": [fmt_num(x, 2) for x in t["chisq"]],
@@ -312,9 +321,10 @@ def figure_km(r: StudyResults) -> Figure:
 
 
 def figure_schoenfeld(r: StudyResults) -> Figure:
-    by_name = {t.name: term_label(r.spec, t) for t in r.model.terms}
+    by_name = _ph_labels(r)
     res = r.ph.residuals.assign(label=lambda f: f["term"].map(by_name))
-    tests = r.ph.table.assign(label=lambda f: f["term"].map(by_name).fillna("Global"))
+    tests = r.ph.table[r.ph.table["scope"] != "coefficient"]
+    tests = tests.assign(label=lambda f: f["term"].map(by_name).fillna("Global"))
     return plot_schoenfeld(res, tests, xlabel=f"Time (Kaplan-Meier scale, {r.spec.outcome.time_unit})")
 
 
