@@ -146,3 +146,96 @@ def test_html_output_loading_a_remote_script_is_refused(tmp_path: Path) -> None:
         _self_contained(job, out)
     out.write_text('<p><a href="https://example.org">a link is fine</a></p><img src="data:image/png;base64,AA">', encoding="utf-8")
     _self_contained(job, out)
+
+
+# --- metadata printed by cells and when-meta conditions (what Quarto does after execution) -----
+
+
+def _doc(tmp_path: Path, body: str):
+    from cementleak_stats.render.parse import parse_document
+
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: default\n", encoding="utf-8")
+    path = tmp_path / "d.qmd"
+    path.write_text(body, encoding="utf-8")
+    return parse_document(path, root=tmp_path)
+
+
+CONDITIONAL = """---
+title: front
+---
+
+```{python}
+#| output: asis
+print("meta")
+```
+
+::: {.content-visible when-meta="cl.shown"}
+Shown text, see @tbl-b.
+
+```{python}
+#| label: tbl-a
+#| tbl-cap: "Hidden? no."
+t
+```
+:::
+
+::: {.content-visible when-meta="cl.hidden"}
+Hidden text.
+
+```{python}
+#| label: fig-x
+#| fig-cap: "A figure that draws nothing when hidden."
+pass
+```
+
+::: {.callout-note}
+nested, also hidden
+:::
+:::
+
+::: {.content-hidden when-meta="cl.hidden"}
+Shown because the key is false.
+:::
+
+::: {.content-visible unless-meta="cl.shown"}
+Hidden: unless a true key.
+:::
+
+```{python}
+#| label: tbl-b
+#| tbl-cap: "Second table."
+t
+```
+"""
+
+
+def test_metadata_blocks_and_when_meta(tmp_path: Path) -> None:
+    from cementleak_stats.render.assemble import document_metadata, document_pieces, split_metadata_blocks
+    from cementleak_stats.render.execute import ExecutionResult
+
+    doc = _doc(tmp_path, CONDITIONAL)
+    assert doc.problems == ()
+    block = "\n---\ntitle: From the study\ncl:\n  shown: true\n  hidden: false\n---\n\nBanner text.\n"
+    table = display({"text/markdown": "| a |\n|---|\n| 1 |"})
+    result = ExecutionResult(cells={0: (stream(block),), 1: (table,), 2: (), 3: (table,)}, inlines={})
+    meta = DocumentMeta()
+    assert document_metadata(doc, meta, result) == {"title": "From the study", "cl": {"shown": True, "hidden": False}}
+    text = render(document_pieces(doc, meta, result, files_dir=tmp_path, echo_default=False))
+    assert "Banner text." in text and "title: From the study" not in text  # the block is metadata, not text
+    assert "Shown text, see [Table 2](#tbl-b)." in text and "Table 1: Hidden? no." in text and "Table 2: Second table." in text
+    assert "Hidden text" not in text and "nested" not in text and "Hidden: unless" not in text
+    assert "Shown because the key is false." in text
+    assert "content-visible" not in text and "content-hidden" not in text  # decided here, not by pandoc
+    # a '---' that is not a YAML mapping stays text (a horizontal rule)
+    assert split_metadata_blocks("a\n\n---\n\nb\n") == ("a\n\n---\n\nb\n", [])
+
+
+def test_when_meta_needs_a_key(tmp_path: Path) -> None:
+    doc = _doc(tmp_path, '::: {.content-visible when-meta="not a key!"}\nx\n:::\n')
+    assert any("not a metadata key" in p.rule for p in doc.problems)
+
+
+def test_display_width_asked_by_the_cell_is_honoured(tmp_path: Path) -> None:
+    out = {"output_type": "display_data", "data": {"image/png": PNG_450PX}, "metadata": {"image/png": {"width": 960}}}
+    (fig,) = [p for p in pieces_for(cell(label="fig-w", fig_cap="W"), [out], tmp_path) if isinstance(p, FigureFloat)]
+    assert fig.width_in == 10.0

@@ -30,6 +30,8 @@ from .problems import RenderError, SubsetProblem
 
 #: widest image written into the markdown (inches); wider figures are scaled down to fit the page
 MAX_FIGURE_WIDTH_IN = 6.3
+#: CSS pixels per inch: an image's display width in pixels over this is its width in inches
+CSS_PX_PER_INCH = 96
 _MIME_PRIORITY = ("text/markdown", "image/png", "image/svg+xml", "text/html", "text/plain")
 
 
@@ -136,6 +138,10 @@ def _output_pieces(ctx: _CellContext, outputs: tuple[dict[str, Any], ...], asis:
             pieces += _markdown_pieces(_text(payload), origin)
         elif mime.startswith("image/"):
             path, width = _image(ctx, mime, payload)
+            # a display width the cell asked for (IPython ``Image(width=px)``), as Quarto honours it
+            asked = (out.get("metadata") or {}).get(mime, {}).get("width")
+            if isinstance(asked, (int, float)) and asked > 0:
+                width = round(float(asked) / CSS_PX_PER_INCH, 2)
             if ctx.cell.options.fig_cap is not None:
                 pieces.append(_ImageSlot(path, width))
             else:
