@@ -217,6 +217,12 @@ class Nomogram:
         """Risk of the event by the horizon for a total score: 1 - S0(u)^exp(lp)."""
         return _risk(self.baseline_survival, self.lp_from_points(total_points))
 
+    def points_for_risk(self, risk: float | np.ndarray) -> np.ndarray:
+        """Total points at which the risk is ``risk`` (0 < risk < 1), the inverse of
+        :meth:`risk_from_points`: lp = log(log(1 - risk) / log S0(u)), points = (lp - intercept) sc."""
+        lp = np.log(np.log1p(-np.asarray(risk, dtype=float)) / np.log(self.baseline_survival))
+        return (lp - self.intercept) * self.scale
+
 
 def _risk(s0: float, lp: np.ndarray) -> np.ndarray:
     return 1.0 - s0 ** np.exp(lp)

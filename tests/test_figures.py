@@ -22,10 +22,12 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+from figure_checks import legends_over_lines, lines_leaving_axes, text_overlaps, texts_outside  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cementleak_stats.figures import (  # noqa: E402
     COLUMN_WIDTH,
+    PAGE_WIDTH,
     PALETTE,
     figure_theme,
     plot_calibration,
@@ -38,6 +40,7 @@ from cementleak_stats.figures import (  # noqa: E402
     plot_risk_distribution,
     plot_schoenfeld,
     plot_trajectories,
+    risk_ticks,
     save_figure,
 )
 from cementleak_stats.figures._util import format_p, format_value  # noqa: E402
@@ -233,7 +236,7 @@ def test_nomogram_value_labels_never_overlap(nomogram_frames):
             assert not (overlap_x > 0.5 and overlap_y > 0.5), (texts[i].get_text(), texts[j].get_text())
     # the crowded axis labels evenly spaced values, both ends included
     dose_y = ax.get_yticks()[[t.get_text() for t in ax.get_yticklabels()].index("Dose (mL)")]
-    dose = [t for t in texts if abs(t.get_position()[1] - dose_y) < 0.5]
+    dose = [t for t in texts if abs(t.get_position()[1] - dose_y) < 0.2]
     assert len(dose) < 13
     shown = sorted(float(t.get_text()) for t in dose)
     assert shown[0] == 0.0 and shown[-1] == 6.0
@@ -246,7 +249,7 @@ def test_nomogram_value_labels_never_overlap(nomogram_frames):
         (0.8, False, [0, 0, 0, 0, 0]),  # all fit above the line
         (1.5, False, [0, 1, 0, 1, 0]),  # alternate above / below
         (2.5, False, [0, None, 1, None, 0]),  # every second value, alternating
-        (2.5, True, [0, 1, 0, 1, 0]),  # levels are never dropped
+        (2.5, True, [0, 1, 2, 0, 1]),  # levels are never dropped: a third lane when two do not suffice
     ],
 )
 def test_nomogram_label_placement(width, categorical, expected):
@@ -266,8 +269,10 @@ def test_calibration_series_labels_and_histogram(calibration_frame):
     smooth = pd.DataFrame({"predicted": np.linspace(0, 0.6, 20), "observed": np.linspace(0, 0.55, 20)})
     preds = np.random.default_rng(1).uniform(0, 0.6, 100)
     ax = plot_calibration(calibration_frame, horizon_label="the event by 12 months", smooth=smooth, predictions=preds, note="B = 200")
-    assert ax.get_xlabel() == "Predicted probability of the event by 12 months"
+    assert ax.get_xlabel().replace("\n", " ") == "Predicted probability of the event by 12 months"
     assert ax.get_xlim() == (0.0, 1.0) and ax.get_ylim() == (0.0, 1.0)
+    (drawn,) = _gid(ax, "calibration-smooth")  # only over the range of the predictions
+    assert drawn.get_xdata().min() >= preds.min() and drawn.get_xdata().max() <= preds.max()
     (apparent,) = _gid(ax, "calibration-apparent")
     (corrected,) = _gid(ax, "calibration-corrected")
     np.testing.assert_allclose(apparent.get_ydata(), calibration_frame["observed"])
@@ -341,15 +346,19 @@ def test_km_curves_and_risk_table(km_frames):
     frame, at_risk = km_frames
     ax = plot_km(frame, at_risk=at_risk, xlabel="Months", legend_title="Arm")
     assert len(_gid(ax, "km-Group one")) == 1 and len(_gid(ax, "km-Group two")) == 1
-    counts = [t.get_text() for t in ax.texts if t.get_gid() == "km-at-risk"]
-    assert counts == [str(n) for n in at_risk["n_at_risk"]]
+    fig = ax.figure
+    at_risk_texts = [t for t in fig.findobj(Text) if t.get_gid() == "km-at-risk"]
+    assert [t.get_text() for t in at_risk_texts] == [str(n) for n in at_risk["n_at_risk"]]
     assert [float(x) for x in ax.get_xticks()] == [0.0, 6.0, 12.0]
     assert ax.get_xlabel() == "Months" and ax.get_ylabel() == "Survival probability"
-    # the table sits below the x-axis label
-    fig = ax.figure
+    assert fig.get_figwidth() == pytest.approx(PAGE_WIDTH)  # full width
+    # the table sits below the x-axis label, its rows labelled by group; the legend is off the curves
     fig.draw_without_rendering()
     label_bottom = ax.xaxis.label.get_window_extent().y0
-    assert all(t.get_window_extent().y1 <= label_bottom for t in ax.texts if t.get_gid() == "km-at-risk")
+    assert all(t.get_window_extent().y1 <= label_bottom for t in at_risk_texts)
+    (table,) = [a for a in fig.axes if a is not ax]
+    assert [t.get_text() for t in table.get_yticklabels()] == ["Group one", "Group two"]
+    assert text_overlaps(fig) == [] and texts_outside(fig) == [] and legends_over_lines(fig) == []
 
 
 def test_km_accepts_array_ticks_and_extends_to_them(km_frames):
@@ -395,7 +404,7 @@ def test_caller_theme_wins(km_frames):
     with figure_theme(base_size=11):
         ax = plot_km(km_frames[0])
     assert ax.xaxis.label.get_fontsize() == 11
-    ax = plot_km(km_frames[0])
+    ax = plot_km(km_frames[0], width=COLUMN_WIDTH)
     assert ax.xaxis.label.get_fontsize() == 8
     assert ax.figure.get_figwidth() == pytest.approx(COLUMN_WIDTH)
 
@@ -475,3 +484,73 @@ def test_save_figure_failure_keeps_previous_file(tmp_path, monkeypatch):
 def test_save_figure_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="unsupported format"):
         save_figure(_draw_sample(), tmp_path / "fig", formats=("jpg",))
+
+
+# ---------------------------------------------------------------- readable in every corner (issue 13)
+def test_risk_ticks_cover_the_cohort_and_stay_on_the_axis():
+    rng = np.random.default_rng(3)
+    predicted = rng.beta(0.6, 4.0, 300)
+    ticks = risk_ticks(predicted)
+    p5, p95 = np.quantile(predicted, [0.05, 0.95])
+    assert ticks == sorted(ticks) and ticks[0] <= p5 and ticks[-1] >= p95
+    assert set(ticks) <= {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                          0.95, 0.98, 0.99, 0.995, 0.998, 0.999}
+    assert all(predicted.min() <= t <= predicted.max() for t in ticks[1:-1])  # clipped to the cohort
+    assert min(risk_ticks(predicted, reach=(0.02, 0.6))) >= 0.02 and max(risk_ticks(predicted, reach=(0.02, 0.6))) <= 0.6
+
+
+def test_nomogram_crowded_levels_long_labels_and_crowded_axes_never_collide():
+    rows = [("Stage", lv, p) for lv, p in zip(["I", "II", "III", "IV"], [0.0, 1.5, 3.0, 4.0])]  # four close levels
+    rows += [("Kind", lv, p) for lv, p in zip(["Intradiscal/endplate (asymptomatic)", "Pulmonary cement embolism",
+                                               "None"], [0.0, 2.0, 100.0])]  # long labels at both ends
+    rows += [("Albumin (g/dl)", v, p) for v, p in zip(np.round(np.arange(2.0, 5.01, 0.1), 1), np.linspace(60, 38, 31))]
+    points = pd.DataFrame(rows, columns=["predictor", "value", "points"])
+    ticks = risk_ticks(np.linspace(0.002, 0.999, 50))
+    total = pd.DataFrame({"risk": ticks, "total_points": np.linspace(10, 190, len(ticks))})
+    ax = plot_nomogram(points, total, risk_label="Risk of the event by 12 months")
+    fig = ax.figure
+    assert text_overlaps(fig) == [] and texts_outside(fig) == []
+    labels = [t.get_text() for t in _gid(ax, "nomogram-value")]
+    for level in ("I", "II", "III", "IV", "Intradiscal/endplate (asymptomatic)", "Pulmonary cement embolism", "None"):
+        assert level in labels
+    assert "0.002" in labels and "0.999" in labels and "0.5" in labels  # the ends and the middle of the risk axis
+
+
+def test_decision_curve_marks_where_a_curve_leaves_the_axes(dca_frame):
+    ax = plot_decision_curve(dca_frame)
+    assert _gid(ax, "clip-mark") and lines_leaving_axes(ax.figure) == [] and legends_over_lines(ax.figure) == []
+    t = dca_frame["threshold"].to_numpy()
+    avoided = np.where(t < 0.05, -1000.0, 60 * t / t.max())  # the magnified noise at thresholds near 0
+    ax = plot_interventions_avoided(pd.DataFrame({"threshold": t, "interventions_avoided": avoided}), label="Model")
+    assert -40 < ax.get_ylim()[0] < 0 and ax.get_ylim()[1] >= 60
+    assert _gid(ax, "clip-mark") and lines_leaving_axes(ax.figure) == []
+    ax = plot_interventions_avoided(pd.DataFrame({"threshold": t, "interventions_avoided": np.where(t < 0.05, -20.0, 60.0)}))
+    assert ax.get_ylim()[0] < -20 and not _gid(ax, "clip-mark")  # moderate values: limits from the data
+
+
+def test_schoenfeld_axis_in_time_at_transformed_positions(zph_frames):
+    frame, tests = zph_frames
+    frame = frame.assign(time=lambda f: 24 * f["transformed_time"] ** 2)  # a monotone transform of time
+    fig = plot_schoenfeld(frame, tests, xlabel="Time (months)")
+    ax = fig.axes[-1]
+    shown = [float(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+    np.testing.assert_allclose(ax.get_xticks(), np.sqrt(np.array(shown) / 24), atol=0.02)
+    assert len(shown) >= 3 and text_overlaps(fig) == []
+
+
+def test_trajectory_legend_is_off_the_lines(long_frame):
+    part = long_frame[long_frame["measure"] == "Score A (0-10)"]
+    ax = plot_trajectories(part, measure_label="Score A (0-10)")
+    assert legends_over_lines(ax.figure) == [] and text_overlaps(ax.figure) == []
+    fig = plot_outcome_panels(long_frame)
+    assert text_overlaps(fig) == [] and texts_outside(fig) == [] and len(fig.legends) == 1
+
+
+def test_forest_text_is_nine_points_and_inside_the_figure(forest_frame):
+    frame = forest_frame.assign(label=["A label long enough to need a second line in the forest plot", *forest_frame["label"][1:]])
+    ax = plot_forest(frame)
+    fig = ax.figure
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    assert min(t.get_fontsize() for t in texts) >= 9.0
+    assert text_overlaps(fig) == [] and texts_outside(fig) == []
+    assert fig.get_figwidth() == pytest.approx(PAGE_WIDTH)

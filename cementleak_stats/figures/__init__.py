@@ -9,7 +9,7 @@ returns the Axes (or, for multi-panel figures, the Figure) and never calls ``plt
 from .calibration import plot_calibration, plot_risk_distribution
 from .decision import plot_decision_curve, plot_interventions_avoided
 from .forest import plot_forest
-from .nomogram import plot_nomogram
+from .nomogram import plot_nomogram, risk_ticks
 from .outcomes import plot_outcome_panels, plot_trajectories
 from .save import save_figure
 from .survival import plot_km, plot_schoenfeld
@@ -31,5 +31,6 @@ __all__ = [
     "plot_risk_distribution",
     "plot_schoenfeld",
     "plot_trajectories",
+    "risk_ticks",
     "save_figure",
 ]

@@ -52,3 +52,15 @@ def text_width_pt(text: str, *, size: float, weight: str = "normal") -> float:
         return 0.0
     prop = FontProperties(family="sans-serif", size=size, weight=weight)
     return float(TextToPath().get_text_width_height_descent(text, prop, ismath=False)[0])
+
+
+def wrap_to_width(text: str, width_pt: float, *, size: float, weight: str = "normal") -> str:
+    """``text`` broken at spaces into lines no wider than ``width_pt`` at ``size`` points
+    (a single word wider than that keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width_pt(f"{lines[-1]} {word}", size=size, weight=weight) <= width_pt:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,8 +41,9 @@ def plot_calibration(
         ``observed`` (Kaplan-Meier estimate), ``corrected`` (bootstrap bias-corrected
         observed) and optionally ``ci_low`` / ``ci_high`` (CI of ``observed``).
     horizon_label : completes the x label "Predicted probability of <horizon_label>",
-        e.g. "cement leakage by 12 months".
-    smooth : optional smooth calibration curve with columns ``predicted``, ``observed``.
+        e.g. "death by 365 days".
+    smooth : optional smooth calibration curve with columns ``predicted``, ``observed``;
+        drawn only over the range of ``predictions`` when they are given.
     predictions : optional individual predicted probabilities, drawn as a spike histogram
         along the bottom of the plot (as R ``rms`` ``riskdist``).
     limits : limits of both axes.
@@ -75,6 +77,9 @@ def plot_calibration(
     if smooth is not None:
         require_columns(smooth, ("predicted", "observed"), what="plot_calibration (smooth)")
         s = smooth.sort_values("predicted")
+        if predictions is not None:  # a smooth curve says nothing beyond the predictions
+            p = np.asarray(predictions, float)
+            s = s[(s["predicted"] >= np.nanmin(p)) & (s["predicted"] <= np.nanmax(p))]
         ax.plot(s["predicted"], s["observed"], "-", color=green, linewidth=1.3, label=smooth_label, gid="calibration-smooth", zorder=2)
     if predictions is not None:
         _spike_histogram(ax, np.asarray(predictions, float), limits=limits)
@@ -84,8 +89,8 @@ def plot_calibration(
     step = 0.2 if hi - lo > 0.5 else 0.1
     ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.yaxis.set_major_locator(MultipleLocator(step))
-    ax.set_xlabel(xlabel if xlabel is not None else f"Predicted probability of {horizon_label}")
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(textwrap.fill(xlabel if xlabel is not None else f"Predicted probability of {horizon_label}", 44))
+    ax.set_ylabel(textwrap.fill(ylabel, 44))
     ax.legend(loc="upper left")
     if note:
         ax.text(0.98, 0.1, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=ax.xaxis.label.get_fontsize() * 0.9)
@@ -125,7 +130,7 @@ def plot_risk_distribution(
     Parameters
     ----------
     frame : one row per patient with columns ``predicted`` (risk in [0, 1]) and ``group``
-        (the observed outcome, labelled, e.g. "Leakage" / "No leakage"; categorical order is
+        (the observed outcome, labelled, e.g. "Death" / "No death"; categorical order is
         kept).
     bins : number of bins shared by all groups, from 0 to the largest prediction.
     xlabel, ylabel, legend_title, title : texts.

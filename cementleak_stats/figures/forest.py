@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Literal
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import offset_copy
 
@@ -27,6 +26,12 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
         ends = {ticks[0], ticks[-1]}
         ticks = [t for t in ticks if t in ends or math.isclose(math.log10(t), round(math.log10(t)))]
     return ticks
+
+
+def _wrap(label: str, width: int) -> str:
+    """Wrap a row label, keeping its leading indent on the first line."""
+    indent = label[: len(label) - len(label.lstrip())]
+    return indent + textwrap.fill(label.strip(), width, break_long_words=False) if len(label) > width else label
 
 
 def _hr_text(hr: float, lo: float, hi: float, digits: int, reference: str) -> str:
@@ -51,6 +56,8 @@ def plot_forest(
     show_p: bool = True,
     label_align: Literal["left", "right"] = "left",
     title: str | None = None,
+    fontsize: float = 9.0,
+    wrap: int = 44,
 ) -> Axes:
     """Forest plot: one row per term, HR with its CI on a log axis, text columns at the right.
 
@@ -69,6 +76,10 @@ def plot_forest(
     label_align : row labels flush left, as in a table (leading spaces indent a level under
         its variable), or flush right against the plot.
     title : axes title.
+    fontsize : size in points of every text of the figure (9 pt by default: the forest plot
+        is read like a table, at its printed width).
+    wrap : row labels longer than this many characters wrap onto further lines (the row is
+        made taller).
 
     Returns
     -------
@@ -79,8 +90,12 @@ def plot_forest(
     df = frame.reset_index(drop=True)
     has_group = "group" in df.columns
     sections = ordered_unique(df["group"]) if has_group else [None]
-    n_rows = len(df) + (len(sections) if has_group else 0)
-    ax = new_axes(ax, size=(PAGE_WIDTH, 0.75 + 0.2 * n_rows))
+    labels = [_wrap(str(lab), wrap) for lab in df["label"]]
+    lines = [lab.count("\n") + 1 for lab in labels]
+    # rows top to bottom; a row of k label lines is 1 + 0.7 (k - 1) units high
+    heights = ([1.0] * len(sections) if has_group else []) + [1.0 + 0.7 * (k - 1) for k in lines]
+    n_rows = sum(heights)
+    ax = new_axes(ax, size=(PAGE_WIDTH, 0.8 + 0.24 * n_rows * fontsize / 9.0))
     fig = ax.figure
 
     # Rows top to bottom: y = n_rows - 1 ... 0; one header row above for the column titles.
@@ -100,8 +115,8 @@ def plot_forest(
     ax.set_xscale("log")
     ax.set_xlim(*xlim)
 
-    text_size = FontProperties(size=mpl.rcParams["ytick.labelsize"]).get_size_in_points()
-    y = n_rows - 1
+    text_size = fontsize
+    y = n_rows - 0.5
     tick_pos: list[float] = []
     tick_lab: list[str] = []
     bold_ticks: set[int] = set()
@@ -110,11 +125,12 @@ def plot_forest(
         rows = df if section is None else df[df["group"] == section]
         if section is not None:
             bold_ticks.add(len(tick_pos))
-            tick_pos.append(y)
+            tick_pos.append(y - 0.5)
             tick_lab.append(str(section))
             y -= 1
-        ys = np.arange(y, y - len(rows), -1, dtype=float)
-        y -= len(rows)
+        row_h = np.array([1.0 + 0.7 * (lines[i] - 1) for i in rows.index])
+        ys = y - np.cumsum(row_h) + row_h / 2
+        y -= float(row_h.sum())
         hr = rows["hr"].to_numpy(float)
         lo = rows["ci_low"].to_numpy(float)
         hi = rows["ci_high"].to_numpy(float)
@@ -129,13 +145,13 @@ def plot_forest(
         for cut, edge, marker in ((left_cut, xlim[0], "<"), (right_cut, xlim[1], ">")):
             if cut.any():  # an empty unclipped line would stretch the tight bbox to (0, 0)
                 ax.plot(np.full(cut.sum(), edge), ys[cut], marker, color=colour, markersize=4, clip_on=False)
-        for yy, label, h, l_, u, p in zip(ys, rows["label"], hr, lo, hi, rows["p_value"]):
+        for yy, i, h, l_, u, p in zip(ys, rows.index, hr, lo, hi, rows["p_value"]):
             tick_pos.append(yy)
-            tick_lab.append(str(label))
+            tick_lab.append(labels[i])
             texts.append((yy, _hr_text(h, l_, u, digits, reference_text), format_p(p) if np.isfinite(h) else ""))
 
     ax.axvline(1.0, color=GREY, linestyle="--", linewidth=0.8, zorder=0)
-    ax.set_ylim(-0.7, n_rows - 0.3 + 1)
+    ax.set_ylim(-0.2, n_rows + 1)
     ax.yaxis.set_major_locator(FixedLocator(tick_pos))
     ax.set_yticklabels(tick_lab)
     for i, tl in enumerate(ax.get_yticklabels()):
@@ -143,18 +159,22 @@ def plot_forest(
             tl.set_fontweight("bold")
     if label_align == "left":  # flush left: pad each label by the widest one
         widest = max(
-            text_width_pt(lab, size=text_size, weight="bold" if i in bold_ticks else "normal") for i, lab in enumerate(tick_lab)
+            text_width_pt(line, size=text_size, weight="bold" if i in bold_ticks else "normal")
+            for i, lab in enumerate(tick_lab) for line in lab.split("\n")
         )
-        ax.tick_params(axis="y", length=0, pad=widest + 8)
+        ax.tick_params(axis="y", length=0, pad=widest + 8, labelsize=text_size)
         for tl in ax.get_yticklabels():
             tl.set_horizontalalignment("left")
+            tl.set_multialignment("left")
     else:
-        ax.tick_params(axis="y", length=0, pad=4)
+        ax.tick_params(axis="y", length=0, pad=4, labelsize=text_size)
+    ax.tick_params(axis="x", labelsize=text_size)
+
     ax.spines["left"].set_visible(False)
     ax.xaxis.set_major_locator(FixedLocator(_log_ticks(*xlim)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel, fontsize=text_size)
     if title:
         ax.set_title(title, loc="left")
 
@@ -164,7 +184,7 @@ def plot_forest(
     base = ax.get_yaxis_transform()
     hr_tr = offset_copy(base, fig=fig, x=10, units="points")
     p_tr = offset_copy(base, fig=fig, x=10 + hr_width + 12, units="points")
-    header_y = n_rows
+    header_y = n_rows + 0.4
     ax.text(1.0, header_y, hr_header, transform=hr_tr, ha="left", va="center", fontweight="bold", fontsize=text_size, clip_on=False)
     if show_p:
         ax.text(1.0, header_y, p_header, transform=p_tr, ha="left", va="center", fontweight="bold", fontsize=text_size, fontstyle="italic", clip_on=False)

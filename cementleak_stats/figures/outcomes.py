@@ -41,6 +41,13 @@ def _summarise(wide: pd.DataFrame, how: Summary) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["centre", "low", "high"], index=wide.columns)
 
 
+def _legend_handles(n: int, colour: str, summary: Summary) -> list[Line2D]:
+    return [
+        Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=f"Individual patients (n = {n})"),
+        Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=_SUMMARY_LABEL[summary]),
+    ]
+
+
 @themed
 def plot_trajectories(
     long: pd.DataFrame,
@@ -62,12 +69,12 @@ def plot_trajectories(
         is only used to join a patient's points and is never shown), ``timepoint`` (ordered
         categorical whose categories are the labels shown, in time order) and ``value``.
         Missing values break a patient's line.
-    measure_label : y-axis label, e.g. "VAS pain score (0-10)".
+    measure_label : y-axis label, e.g. "Pain score (0-10)".
     summary : "mean" (mean, t-based 95% CI) or "median" (median, interquartile range).
     ylim : y limits, e.g. the measure's possible range.
     xlabel : x-axis label (none by default: the time point labels speak for themselves).
     colour : colour of the summary.
-    legend : draw a legend.
+    legend : draw a legend (above the axes, off the lines).
     title : axes title.
     ax : axes to draw into; a new single-column figure by default.
 
@@ -100,12 +107,9 @@ def plot_trajectories(
     ax.set_ylabel(measure_label)
     if xlabel:
         ax.set_xlabel(xlabel)
-    if legend:
-        handles = [
-            Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=f"Individual patients (n = {len(wide)})"),
-            Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=_SUMMARY_LABEL[summary]),
-        ]
-        ax.legend(handles=handles, loc="best")
+    if legend:  # above the axes: individual lines fill the plot
+        ax.legend(handles=_legend_handles(len(wide), colour, summary), loc="lower left", bbox_to_anchor=(0.0, 1.02),
+                  ncol=2, borderaxespad=0.0)
     if title:
         ax.set_title(title, loc="left")
     return ax
@@ -132,6 +136,9 @@ def plot_outcome_panels(
     ncols : panels per row.
     panel_letters : label the panels A, B, C ... in bold at the top left.
 
+    The legend stands above the panels, off the lines; ``n`` in it is the number of patients
+    of the first panel.
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -147,9 +154,11 @@ def plot_outcome_panels(
             measure_label=str(measure),
             summary=summary,
             ylim=(ylims or {}).get(str(measure)),
-            legend=i == 0,
+            legend=False,
             ax=ax,
         )
         if panel_letters:
             panel_letter(ax, i)
+    n_first = long_all.loc[long_all["measure"] == measures[0], "id"].nunique()
+    fig.legend(handles=_legend_handles(n_first, PALETTE[0], summary), loc="outside upper center", ncol=2)
     return fig

@@ -6,17 +6,17 @@ import textwrap
 from collections.abc import Sequence
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import offset_copy
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
-from ._util import format_p, format_value, require_columns, text_width_pt
-from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, PAGE_WIDTH, colours, new_axes, new_panels, ordered_unique, themed
+from ._util import format_p, format_value, require_columns, text_width_pt, wrap_to_width
+from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, PAGE_WIDTH, colours, new_panels, ordered_unique, themed
 
 
 def _size_pt(key: str) -> float:
@@ -49,6 +49,7 @@ def plot_km(
     xticks: Sequence[float] | None = None,
     ci: bool = True,
     title: str | None = None,
+    width: float = PAGE_WIDTH,
     ax: Axes | None = None,
 ) -> Axes:
     """Kaplan-Meier curves by group, with an optional number-at-risk table under the axis.
@@ -59,42 +60,57 @@ def plot_km(
         group's label; categorical order is kept); optionally ``ci_low`` / ``ci_high`` (drawn
         as a band) and ``n_censor`` (censoring marks where > 0).  A curve that does not start
         at time 0 is started at (0, 1).
-    at_risk : optional table with columns ``time``, ``group``, ``n_at_risk``; drawn as rows
-        under the x-axis label, one per group in the group's colour, aligned with the x ticks
-        (which default to the table's times).
+    at_risk : optional table with columns ``time``, ``group``, ``n_at_risk``; drawn in its
+        own axes under the plot (sharing its x axis), one row per group labelled and coloured
+        as the group, aligned with the x ticks (which default to the table's times).
     failure : draw cumulative incidence ``1 - S(t)`` instead of survival.
     xlabel, ylabel, at_risk_label, legend_title, title : texts (``ylabel`` defaults to
         "Survival probability" or "Cumulative incidence").
     xticks : x tick positions.
     ci : draw the confidence band when the frame has one.
-    ax : axes to draw into; a new single-column figure by default.
+    width : width in inches of a new figure (page width by default); the legend stands to
+        the right of the plot, off the curves.
+    ax : axes to draw into; a new figure by default.
 
     Returns
     -------
     matplotlib.axes.Axes
         One step line per group (gid ``km-<group>``); at-risk numbers are texts with gid
-        ``km-at-risk``.
+        ``km-at-risk`` in the table's axes (``ax.child_axes[0]`` when ``ax`` was given).
     """
     require_columns(frame, ("time", "survival", "group"), what="plot_km")
     groups = ordered_unique(frame["group"])
-    n_table = len(groups) + 1 if at_risk is not None else 0
-    ax = new_axes(ax, size=(COLUMN_WIDTH, COLUMN_WIDTH * 0.78 + 0.17 * n_table))
+    table_ax = None
+    if ax is None:
+        plot_h = min(width * 0.5, 3.4)
+        table_h = 0.2 * (len(groups) + 1) + 0.15 if at_risk is not None else 0.0
+        fig = plt.figure(figsize=(width, plot_h + table_h), layout="constrained")
+        if at_risk is not None:
+            ax, table_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [plot_h, table_h]})
+        else:
+            ax = fig.subplots()
+    elif at_risk is not None:
+        table_ax = ax.inset_axes((0.0, -0.2 - 0.09 * (len(groups) + 1), 1.0, 0.09 * (len(groups) + 1)), sharex=ax)
     has_ci = ci and {"ci_low", "ci_high"} <= set(frame.columns)
     palette = dict(zip(groups, colours(len(groups))))
+    xmax = max(float(x) for x in xticks) if xticks is not None and len(xticks) else None
+    top_value = 0.0
     for g in groups:
         part = _group_curve(frame[frame["group"] == g], failure)
+        if xmax is not None and part["time"].max() > xmax:  # end the curve at the axis end
+            part = part[part["time"] <= xmax]
+            part = pd.concat([part, part.tail(1).assign(time=xmax, **({"n_censor": 0} if "n_censor" in part else {}))],
+                             ignore_index=True)
         t = part["time"].to_numpy(float)
         s = part["survival"].to_numpy(float)
+        top_value = max(top_value, float(np.nanmax(s)), float(np.nanmax(part["ci_high"])) if has_ci else 0.0)
         ax.step(t, s, where="post", color=palette[g], linewidth=1.5, label=str(g), gid=f"km-{g}")
         if has_ci:
             ax.fill_between(t, part["ci_low"], part["ci_high"], step="post", color=palette[g], alpha=0.15, linewidth=0)
         if "n_censor" in part.columns:
             cens = part["n_censor"].fillna(0).to_numpy(float) > 0
             ax.plot(t[cens], s[cens], "|", color=palette[g], markersize=5, markeredgewidth=1.0)
-    if failure:  # cumulative incidence: up to the highest curve (or CI), not to 1
-        top_value = float(np.nanmax(frame["survival"].rsub(1).to_numpy(float)))
-        if has_ci:
-            top_value = max(top_value, float(np.nanmax(frame["ci_low"].rsub(1).to_numpy(float))))
+    if failure:  # cumulative incidence: up to the highest curve (or CI) drawn, not to 1
         ax.set_ylim(0.0, min(1.02, np.ceil(top_value * 1.05 * 10) / 10 + 0.02))
     else:
         ax.set_ylim(0.0, 1.02)
@@ -104,40 +120,38 @@ def plot_km(
         ax.set_xticks(list(xticks), [format_value(float(x)) for x in xticks])
     else:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 3, 5, 6, 10]))
-    ax.set_xlim(0.0, max([float(frame["time"].max()), *(xticks if xticks is not None else [])]))
+    ax.set_xlim(0.0, xmax if xmax is not None else float(frame["time"].max()))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(textwrap.fill(ylabel or ("Cumulative incidence" if failure else "Survival probability"), 32))
-    ax.legend(title=legend_title, loc="upper left" if failure else "lower left")
-    if at_risk is not None:
-        _at_risk_table(ax, at_risk, groups, palette, at_risk_label)
+    ax.set_ylabel(textwrap.fill(ylabel or ("Cumulative incidence" if failure else "Survival probability"), 40))
+    ax.legend(title=legend_title, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=min(3, len(groups)),
+              borderaxespad=0.0, alignment="left")
+    if table_ax is not None:
+        ax.xaxis.set_tick_params(labelbottom=True)  # sharing x with the table hid them
+        _at_risk_table(table_ax, at_risk, groups, palette, at_risk_label)
     if title:
         ax.set_title(title, loc="left")
     return ax
 
 
 def _at_risk_table(ax: Axes, at_risk: pd.DataFrame, groups: list, palette: dict, header: str) -> None:
-    """Rows of at-risk counts below the x-axis label (x in data units, y in points)."""
+    """Rows of at-risk counts in their own axes: one row per group, its label as y tick label."""
     require_columns(at_risk, ("time", "group", "n_at_risk"), what="plot_km (at_risk)")
-    rc = mpl.rcParams
-    size = _size_pt("xtick.labelsize")
-    line = 1.45 * size
-    # Below: tick, pad, tick labels, label pad, x label, then a gap.
-    top = rc["xtick.major.size"] + rc["xtick.major.pad"] + 1.25 * size + rc["axes.labelpad"] + 1.25 * _size_pt("axes.labelsize") + 6
-    fig = ax.figure
-    base = ax.get_xaxis_transform()  # x in data, y in axes fraction (0 = the x axis)
-    left = ax.transAxes
-    widest = max(text_width_pt(str(int(n)), size=size) for n in at_risk["n_at_risk"])
-    ax.text(0, 0, header, transform=offset_copy(left, fig=fig, x=-(widest / 2 + 6), y=-top, units="points"),
-            ha="right", va="top", fontsize=size, fontweight="bold", clip_on=False)
-    for i, g in enumerate(groups, start=1):
-        y = -top - i * line
-        ax.text(0, 0, str(g), transform=offset_copy(left, fig=fig, x=-(widest / 2 + 6), y=y, units="points"),
-                ha="right", va="top", fontsize=size, color=palette[g], clip_on=False)
+    size = _size_pt("axes.labelsize")
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_yticks(range(len(groups)), [str(g) for g in groups])
+    for label, g in zip(ax.get_yticklabels(), groups):
+        label.set_color(palette[g])
+    widest = max(text_width_pt(str(int(n)), size=size) for n in at_risk["n_at_risk"])  # a count is centred on x = 0
+    ax.tick_params(axis="y", length=0, labelsize=size, pad=widest / 2 + 6)
+    ax.tick_params(axis="x", length=0, labelbottom=False)
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(header, loc="left", fontsize=size, fontweight="bold", pad=3)
+    for i, g in enumerate(groups):
         rows = at_risk[at_risk["group"] == g]
-        tr = offset_copy(base, fig=fig, y=y, units="points")
         for t, n in zip(rows["time"], rows["n_at_risk"]):
-            ax.text(float(t), 0, str(int(n)), transform=tr, ha="center", va="top", fontsize=size,
-                    color=palette[g], clip_on=False, gid="km-at-risk")
+            ax.text(float(t), i, str(int(n)), ha="center", va="center", fontsize=size, color=palette[g],
+                    clip_on=False, gid="km-at-risk")
 
 
 @themed
@@ -145,7 +159,7 @@ def plot_schoenfeld(
     frame: pd.DataFrame,
     tests: pd.DataFrame,
     *,
-    xlabel: str = "Time (Kaplan-Meier transformed)",
+    xlabel: str = "Time (axis spaced on the Kaplan-Meier scale)",
     ylabel: str = "Scaled Schoenfeld residual",
     frac: float = 2 / 3,
     ncols: int = 3,
@@ -157,7 +171,9 @@ def plot_schoenfeld(
     Parameters
     ----------
     frame : columns ``term``, ``transformed_time``, ``residual`` (as R ``cox.zph``'s ``x``
-        and ``y``) and optionally ``label`` (the panel title; else the term).
+        and ``y``) and optionally ``time`` (``cox.zph``'s ``time``: the x ticks are then
+        labelled in time at their transformed positions, as R ``plot.cox.zph``) and ``label``
+        (the panel title; else the term).
     tests : columns ``term`` and ``p_value`` (``cox.zph`` table); the P value goes into the
         panel title; a ``global_term`` row, if present, into the figure title.  An optional
         ``coef`` column draws the fitted (time-constant) coefficient as a dashed line.
@@ -165,7 +181,7 @@ def plot_schoenfeld(
     frac : LOWESS span (statsmodels ``lowess`` ``frac``; 2/3 as R ``lowess``).
     ncols : panels per row.
     global_term : name of the global test row in ``tests``.
-    wrap : wrap panel titles longer than this.
+    wrap : wrap panel titles longer than about this many characters (and always to the panel's width).
 
     Returns
     -------
@@ -183,6 +199,7 @@ def plot_schoenfeld(
     residuals. Biometrika 1994;81:515-26.
     """
     require_columns(frame, ("term", "transformed_time", "residual"), what="plot_schoenfeld")
+    time_ticks = _time_ticks(frame) if "time" in frame.columns else None
     require_columns(tests, ("term", "p_value"), what="plot_schoenfeld (tests)")
     terms = ordered_unique(frame["term"])
     by_term = tests.set_index("term")
@@ -201,12 +218,34 @@ def plot_schoenfeld(
             ax.axhline(float(by_term.loc[term, "coef"]), color="black", linestyle="--", linewidth=0.8, zorder=2)
         label = str(part["label"].iloc[0]) if "label" in part.columns else str(term)
         p_text = f"P {_p_phrase(float(by_term.loc[term, 'p_value']))}" if term in by_term.index else ""
-        ax.set_title(textwrap.fill(label, wrap) + (f"\n{p_text}" if p_text else ""), fontsize=_size_pt("axes.labelsize"))
+        title_width = min(wrap * 0.55 * _size_pt("axes.labelsize"), (width - 0.5) * 72)  # the cell less the y tick labels
+        ax.set_title(wrap_to_width(label, title_width, size=_size_pt("axes.labelsize")) + (f"\n{p_text}" if p_text else ""),
+                     fontsize=_size_pt("axes.labelsize"))
+        if time_ticks is not None:
+            ax.set_xticks(time_ticks[0], time_ticks[1])
     fig.supxlabel(xlabel, fontsize=_size_pt("axes.labelsize"))
     fig.supylabel(ylabel, fontsize=_size_pt("axes.labelsize"))
     if global_term in by_term.index:
         fig.suptitle(f"Global test: P {_p_phrase(float(by_term.loc[global_term, 'p_value']))}", fontsize=_size_pt("axes.titlesize"))
     return fig
+
+
+def _time_ticks(frame: pd.DataFrame, n: int = 5) -> tuple[list[float], list[str]]:
+    """Tick positions on the transformed scale, labelled in time, as R ``plot.cox.zph``.
+
+    R takes 8 points evenly spaced over the transformed range (the even entries of
+    ``seq(min, max, length = 17)``), finds their times, rounds them to 2 significant digits
+    and puts each rounded time back at its transformed position.  Here ``n`` points (5 fit a
+    third of a page) and repeated rounded times are dropped.
+    """
+    pairs = frame[["transformed_time", "time"]].dropna().drop_duplicates("transformed_time").sort_values("transformed_time")
+    x, t = pairs["transformed_time"].to_numpy(float), pairs["time"].to_numpy(float)
+    if len(x) < 2 or x[0] == x[-1]:
+        return list(x[:1]), [format_value(float(v)) for v in t[:1]]
+    at = np.linspace(x[0], x[-1], 2 * n + 1)[1::2]
+    times = [float(f"{v:.2g}") for v in np.interp(at, x, t)]
+    times = list(dict.fromkeys(times))
+    return [float(v) for v in np.interp(times, t, x)], [format_value(v) for v in times]
 
 
 def _p_phrase(p: float) -> str:

@@ -183,8 +183,8 @@ def new_panels(n: int, *, ncols: int, panel_size: tuple[float, float], **kwargs:
 
 
 def panel_letter(ax: Axes, index: int) -> None:
-    """Bold panel letter (A, B, ...) above the top left corner, left of the y tick labels."""
-    ax.set_title(chr(ord("A") + index), loc="left", x=-0.14, fontweight="bold")
+    """Bold panel letter (A, B, ...) above the top left corner of the axes."""
+    ax.set_title(chr(ord("A") + index), loc="left", fontweight="bold")
 
 
 def colours(n: int) -> list[str]:

@@ -1,0 +1,122 @@
+"""Checks that a drawn figure reads cleanly (used by test_figures and test_figures_studies).
+
+Each function draws the figure with its own renderer and returns what is wrong (empty when
+nothing is): overlapping texts, texts outside the figure, data lines that leave their axes
+without a clip mark (an artist with gid ``clip-mark`` on that edge), legends over data lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
+
+#: overlap (in pixels at the figure's dpi) tolerated between two texts: anti-aliasing only
+TOLERANCE_PX = 0.5
+
+
+def drawn_texts(fig: Figure) -> list[tuple[Text, Bbox]]:
+    """(text, window extent) of every non-empty text the renderer actually draws."""
+    seen: list[tuple[Text, Bbox]] = []
+    original = Text.draw
+
+    def record(self: Text, renderer) -> None:
+        original(self, renderer)
+        if self.get_visible() and self.get_text().strip():
+            seen.append((self, self.get_window_extent(renderer)))
+
+    Text.draw = record  # type: ignore[method-assign]
+    try:
+        fig.canvas.draw()
+    finally:
+        Text.draw = original  # type: ignore[method-assign]
+    return seen
+
+
+def text_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    texts = drawn_texts(fig)
+    bad = []
+    for i, (a, ba) in enumerate(texts):
+        for b, bb in texts[i + 1:]:
+            dx = min(ba.x1, bb.x1) - max(ba.x0, bb.x0)
+            dy = min(ba.y1, bb.y1) - max(ba.y0, bb.y0)
+            if dx > TOLERANCE_PX and dy > TOLERANCE_PX:
+                bad.append((a.get_text(), b.get_text()))
+    return bad
+
+
+def texts_outside(fig: Figure) -> list[str]:
+    w, h = fig.canvas.get_width_height()
+    return [t.get_text() for t, b in drawn_texts(fig)
+            if b.x0 < -1 or b.y0 < -1 or b.x1 > w + 1 or b.y1 > h + 1]
+
+
+def _paths(artist) -> list[np.ndarray]:
+    """Display coordinates of a line's vertices (one array per polyline)."""
+    if isinstance(artist, Line2D):
+        xy = artist.get_xydata()
+        return [artist.get_transform().transform(np.asarray(xy, float))] if len(xy) else []
+    tr = artist.get_transform()
+    return [tr.transform(np.asarray(seg, float)) for seg in artist.get_segments() if len(seg)]
+
+
+def lines_leaving_axes(fig: Figure) -> list[str]:
+    """Data lines (clipped to their axes) that reach beyond them with no clip mark on that edge."""
+    fig.canvas.draw()
+    bad = []
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        marks = [xy for a in ax.get_children() if str(a.get_gid() or "").startswith("clip-mark") for xy in _paths(a)]
+        marks_xy = np.vstack(marks) if marks else np.empty((0, 2))
+        for artist in ax.get_children():
+            if not isinstance(artist, (Line2D, LineCollection)) or not artist.get_clip_on() or not artist.get_visible():
+                continue
+            if str(artist.get_gid() or "").startswith("clip-mark"):
+                continue
+            for xy in _paths(artist):
+                xy = xy[np.isfinite(xy).all(axis=1)]
+                edges = {"bottom": xy[:, 1] < box.y0 - 1, "top": xy[:, 1] > box.y1 + 1,
+                         "left": xy[:, 0] < box.x0 - 1, "right": xy[:, 0] > box.x1 + 1}
+                for edge, out in edges.items():
+                    if not out.any():
+                        continue
+                    on_edge = {"bottom": np.abs(marks_xy[:, 1] - box.y0), "top": np.abs(marks_xy[:, 1] - box.y1),
+                               "left": np.abs(marks_xy[:, 0] - box.x0), "right": np.abs(marks_xy[:, 0] - box.x1)}[edge]
+                    if not (on_edge < 12).any():
+                        bad.append(f"{ax.get_title() or ax.get_ylabel()!r}: {artist.get_gid() or artist} leaves by the {edge}")
+    return bad
+
+
+def _dense(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
+    """Points every ``step`` pixels along a polyline (so a segment crossing a box is seen)."""
+    if len(xy) < 2:
+        return xy
+    parts = [xy[:1]]
+    for a, b in zip(xy[:-1], xy[1:]):
+        k = max(1, int(np.hypot(*(b - a)) // step))
+        parts.append(a + (b - a) * (np.arange(1, k + 1)[:, None] / k))
+    return np.vstack(parts)
+
+
+def legends_over_lines(fig: Figure) -> list[str]:
+    """Legends whose box covers part of a data line of their axes."""
+    fig.canvas.draw()
+    bad = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or not legend.get_visible():
+            continue
+        box = legend.get_window_extent().padded(-1)
+        for artist in ax.get_children():
+            if not isinstance(artist, (Line2D, LineCollection)) or not artist.get_visible():
+                continue
+            for xy in _paths(artist):
+                xy = _dense(xy[np.isfinite(xy).all(axis=1)])
+                inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+                if inside.any():
+                    bad.append(f"legend of {ax.get_ylabel()!r} covers {artist.get_gid() or artist}")
+                    break
+    return bad
