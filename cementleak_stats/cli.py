@@ -119,7 +119,7 @@ def _analysis(study: Path, *, use_cache: bool = True):
     bar, progress = _progress_runner()
     t0 = time.perf_counter()
     with bar:
-        results = run_study(spec, progress=progress, use_cache=use_cache)
+        results = run_study(spec, progress=progress, use_cache=use_cache, notify=_notice)
     for row in results.checks.itertuples():
         if not row.ok:
             err_console.print(f"[bold yellow]warning[/]: {row.check}: {row.note}", highlight=False)
@@ -155,6 +155,26 @@ def analyze(
         console.print("[bold yellow]SYNTHETIC DATA[/]: these results describe a generated cohort, not real patients.")
 
 
+def _commit_report_results(staged: Path, results_dir: Path, lock: Path) -> None:
+    """Swap the staged results files in after a successful render (or say what was not replaced)."""
+    import atexit
+
+    from filelock import FileLock, Timeout
+
+    from .export import commit_results, discard_results
+
+    atexit.unregister(discard_results)
+    try:
+        with FileLock(str(lock), timeout=60):
+            files = commit_results(staged, results_dir)
+    except (Timeout, OSError) as exc:
+        discard_results(staged)
+        err_console.print(f"[bold red]The report was replaced, but the results files were not[/] ({escape(str(exc))}): "
+                          f"{results_dir} holds the previous results; run `cementleak analyze --out {results_dir}`.")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {len(files)} results files to {results_dir}", highlight=False)
+
+
 @app.command()
 def report(
     study: StudyArg = Path("study.yaml"),
@@ -164,14 +184,13 @@ def report(
     timings_json: Annotated[Path | None, typer.Option("--timings", help="Also write the time breakdown (step, seconds) to this JSON file.")] = None,
 ) -> None:
     """Validate, analyse (cached) and render the study report, the audit documents and the slides into _output/."""
+    import atexit
     import os
     import shutil
     import subprocess
     import time
 
-    from filelock import FileLock, Timeout
-
-    from .export import write_results
+    from .export import discard_results, stage_results
     from .render import RenderError, render_project
     from .render.config import load_project
     from .render.project import lock_path
@@ -199,12 +218,10 @@ def report(
     out = (project / load_project(project).output_dir).resolve()
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(lock_path(out)), timeout=0):
-            write_results(results, out / "results")
-    except Timeout:
-        err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
-        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    # staged beside the output folder (a render replaces it) and swapped in only after the render
+    # succeeded: the results files and the report change together or not at all
+    staged = stage_results(results, out / "results", parent=out.parent)
+    atexit.register(discard_results, staged)  # any failure below: the staged files go
     timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
     t0 = time.perf_counter()
     rep = None
@@ -221,11 +238,12 @@ def report(
             rep = render_project(project, to=formats, progress=show)
         except RenderError as exc:
             err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
-            err_console.print("The previous _output/ is unchanged.")
+            err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
             raise typer.Exit(EXIT_INPUT_ERROR) from None
         for f in rep.files:
             console.print(f"wrote {f.path}")
     timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
+    _commit_report_results(staged, out / "results", lock_path(out))
     if rep is not None:  # per document and format (documents run two at a time)
         timings += [(f"  {document}: {step}", sec) for document, step, sec in rep.timings]
     table = Table(title="Time")
@@ -242,26 +260,45 @@ def report(
         console.print("[bold yellow]SYNTHETIC DATA[/]: the report describes a generated cohort, not real patients.")
 
 
+def _notice(message: str) -> None:
+    """One line on stderr (a cache entry ignored, ...), never wrapped."""
+    err_console.print(f"[yellow]notice[/]: {escape(message)}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def predict(
     values: Annotated[list[str], typer.Argument(help="Predictor values as name=value, e.g. ct_value_hu=75 cement_viscosity=low.")],
     study: Annotated[Path, typer.Option(help="Study file.")] = Path("study.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    model: Annotated[Path | None, typer.Option(help="Score with this exported model file (model.json written by analyze); the data are not needed.")] = None,
+    results: Annotated[Path, typer.Option(help="Results folder whose model.json is used when it is current (same study file, data and code).")] = Path("_output/results"),
 ) -> None:
-    """Score one patient with the fitted nomogram: points per predictor, total points, risk at the horizon."""
+    """Score one patient with the fitted nomogram: points per predictor, total points, risk at the horizon.
+
+    Reads the exported model file when it is current, else the cached analysis; computes the
+    analysis only when neither exists.  Prints the prediction only (the study's warnings are
+    printed by validate, analyze and report).
+    """
+    import contextlib
     import json
 
+    from .export import scoring_model
     from .nomogram import predict_risk
+    from .spec import load_spec
 
     patient: dict[str, object] = {}
     for item in values:
         if "=" not in item:
-            err_console.print(f"[bold red]{item!r} is not name=value[/]; e.g. ct_value_hu=75")
+            err_console.print(f"[bold red]{escape(repr(item))} is not name=value[/]; e.g. ct_value_hu=75")
             raise typer.Exit(EXIT_INPUT_ERROR)
         k, v = item.split("=", 1)
         patient[k.strip()] = v.strip()
     try:
-        spec, results, _ = _analysis(study)
+        spec = load_spec(study)
+        bar, progress = _progress_runner() if err_console.is_terminal else (contextlib.nullcontext(), None)
+        bar.transient = True  # on a terminal, only while an analysis is computed; then removed
+        with bar:
+            nomogram, _ = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
         # numbers typed on the command line arrive as text
         for name in list(patient):
             try:
@@ -269,7 +306,7 @@ def predict(
                     patient[name] = float(patient[name])  # type: ignore[arg-type]
             except (KeyError, ValueError):
                 pass
-        res = predict_risk(spec, results.nomogram, patient)
+        res = predict_risk(spec, nomogram, patient)
     except (InputError, AnalysisError) as exc:
         _fail(exc)
     if as_json:
@@ -282,7 +319,7 @@ def predict(
     t.add_column("value")
     t.add_column("points", justify="right")
     for r in res.points.itertuples():
-        t.add_row(spec.variable(r.predictor).display, str(r.value), f"{r.points:.1f}")
+        t.add_row(escape(spec.variable(r.predictor).display), escape(str(r.value)), f"{r.points:.1f}")
     t.add_row("[bold]Total points[/]", "", f"[bold]{res.total_points:.1f}[/]")
     console.print(t)
     console.print(f"Risk by {res.horizon:g} {spec.outcome.time_unit}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")

@@ -13,23 +13,30 @@ fell between the two renames of the swap, puts the previous results back first.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import presentation as P
-from .figures import save_figure
-from .study import StudyResults
+from .errors import InputError, Problem
 
+if TYPE_CHECKING:  # the model file is read without importing the analysis (``predict`` stays light)
+    from .nomogram import Nomogram
+    from .spec import StudySpec
+    
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+
+
+def _write_json(data: object, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
@@ -100,13 +107,21 @@ def _recover(out_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
-                  progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Write every results table and figure into ``out_dir`` (replaced atomically)."""
+def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
+                  progress: Callable[[str], None] | None = None, parent: Path | None = None) -> Path:
+    """Write every results table and figure into a new hidden folder and return it;
+    :func:`commit_results` swaps it in as ``out_dir``, :func:`discard_results` removes it.
+
+    The folder is a sibling of ``out_dir``, or a child of ``parent`` (same file system): a render
+    replaces the whole output folder, so ``cementleak report`` stages beside it, renders, and
+    swaps the results in only when the render succeeded — results and report change together.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    parent = out_dir.parent if parent is None else Path(parent)
     _recover(out_dir)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-tmp-{os.getpid()}-"))
+    _recover(parent / out_dir.name)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out_dir.name}-tmp-{os.getpid()}-"))
     try:
         for name, frame in results_tables(r).items():
             if progress:
@@ -119,7 +134,13 @@ def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                 "missing_data": r.spec.analysis.missing_data, "penalizer": r.model.penalizer,
                 "notes": list(r.notes)}
         (tmp / "summary.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        _write_json(model_file(r), tmp / MODEL_FILE)
         if figures:
+            import matplotlib.pyplot as plt
+
+            from . import presentation as P
+            from .figures import save_figure
+
             fig_dir = tmp / "figures"
             for name, make in P.FIGURES.items():
                 if progress:
@@ -129,14 +150,204 @@ def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                     continue
                 save_figure(fig, fig_dir / name, formats=("png", "svg", "pdf"), dpi=300)
                 plt.close(fig)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def commit_results(staged: Path, out_dir: Path) -> list[Path]:
+    """Replace ``out_dir`` by the staged results (two renames; a run killed between them is
+    repaired by the next run, see the module docstring).  Returns the files written."""
+    out_dir = Path(out_dir)
+    try:
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
             os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
+        os.replace(staged, out_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
         raise
     return sorted(p for p in out_dir.rglob("*") if p.is_file())
+
+
+def discard_results(staged: Path) -> None:
+    """Remove staged results that will not be used (the previous results stay)."""
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
+                  progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Write every results table and figure into ``out_dir`` (replaced atomically)."""
+    return commit_results(stage_results(r, out_dir, figures=figures, progress=progress), out_dir)
+
+
+# --- the exported model file -------------------------------------------------------------------
+#: file name of the exported model in the results folder
+MODEL_FILE = "model.json"
+MODEL_FORMAT = "cementleak-model"
+MODEL_FORMAT_VERSION = 1
+
+
+def model_file(r: StudyResults) -> dict[str, Any]:
+    """The frozen multivariable model as plain data: what ``predict``, the calculator and batch
+    scoring read (``model.json`` in the results folder; docs/results-files.md documents it).
+
+    Keys: ``format``/``format_version``; ``study`` (title, file name, SHA-256, synthetic);
+    ``inputs`` (what the model was fitted from: the study file's SHA-256, every data file's
+    SHA-256 by path relative to the study file, the package version with its source digest);
+    ``provenance`` (seed, B, git commit, library versions); ``outcome`` (event, time unit,
+    horizon); ``model`` (per term: ``term``, ``variable``, ``level``, ``coef`` per unit and
+    ``mean``; ``centre`` = sum coef x mean; the Efron baseline cumulative hazard and survival
+    at the horizon; ``penalizer``); ``nomogram`` (``scale`` points per unit of lp,
+    ``intercept``, the ``points`` axis rows: predictor, value, contribution, points); and
+    ``calculator``, the page calculator's model (levels, labels, ranges, per-predictor minimum
+    contribution, :func:`cementleak_stats.calculator.export_model`).
+
+    Risk by the horizon = 1 - exp(-H0) ** exp(sum coef x - centre).
+    """
+    from .calculator import export_model
+
+    m, nomo, prov = r.model, r.nomogram, r.provenance
+    base = r.spec.base_dir
+    coef, means = m.coef, m.means
+    h0 = -math.log(m.baseline_survival()) if m.baseline_survival() > 0 else math.inf
+    files = {os.path.relpath(p, base).replace(os.sep, "/"): prov.data_sha256.get(Path(p).name, "")
+             for p in r.data.files}
+    points = [{"predictor": row.predictor, "value": row.value if isinstance(row.value, str) else float(row.value),
+               "contribution": float(row.contribution), "points": float(row.points)}
+              for row in nomo.points.itertuples()]
+    return {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "study": {"title": r.spec.study.title, "file": prov.study_file, "sha256": prov.study_sha256,
+                  "synthetic": bool(r.spec.study.synthetic)},
+        "inputs": {"study_sha256": prov.study_sha256, "files": files, "code": prov.package_version},
+        "provenance": {"seed": prov.seed, "bootstrap_b": prov.bootstrap_b, "git_commit": prov.git_commit,
+                       "versions": prov.versions},
+        "outcome": {"event": r.spec.outcome.event, "event_label": r.spec.outcome.event_label,
+                    "time_unit": r.spec.outcome.time_unit, "horizon": float(m.horizon)},
+        "model": {
+            "variables": list(m.variables),
+            "terms": [{"term": t.name, "variable": t.variable, "level": t.level, "coef": float(coef[t.name]),
+                       "mean": float(means[t.name])} for t in m.terms],
+            "centre": float(sum(float(coef[t.name]) * float(means[t.name]) for t in m.terms)),
+            "baseline_cumhaz_at_horizon": h0,
+            "baseline_survival_at_horizon": float(m.baseline_survival()),
+            "penalizer": float(m.penalizer),
+        },
+        "nomogram": {"scale": float(nomo.scale), "intercept": float(nomo.intercept), "points": points},
+        "calculator": export_model(r),
+    }
+
+
+def _model_problem(path: Path, rule: str, fix: str = "run `cementleak analyze` to write it again") -> InputError:
+    return InputError([Problem(file=str(path), rule=rule, fix=fix)], summary="Cannot use the model file")
+
+
+def read_model_file(path: Path) -> dict[str, Any]:
+    """The parsed model file (format checked).  Raises InputError naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _model_problem(path, "no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _model_problem(path, f"not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        raise _model_problem(path, "not a cementleak model file (no \"format\": \"cementleak-model\")")
+    if data.get("format_version") != MODEL_FORMAT_VERSION:
+        raise _model_problem(path, f"model file format {data.get('format_version')!r}; this version reads "
+                                   f"{MODEL_FORMAT_VERSION}")
+    return data
+
+
+def model_is_current(data: dict[str, Any], spec: StudySpec) -> bool:
+    """True when the model file was fitted from this study file, these data files (as they are
+    now) and this code — so it gives the numbers a fresh analysis would."""
+    from . import __version__
+    from .provenance import code_digest, sha256_file
+
+    inputs = data.get("inputs") or {}
+    if inputs.get("study_sha256") != spec.digest() or inputs.get("code") != f"{__version__}+{code_digest()}":
+        return False
+    files = inputs.get("files") or {}
+    try:
+        return bool(files) and all(sha256_file(spec.base_dir / rel) == sha for rel, sha in files.items())
+    except OSError:
+        return False
+
+
+def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
+    """The model file as the :class:`~cementleak_stats.nomogram.Nomogram` that
+    :func:`~cementleak_stats.nomogram.predict_risk` scores (same numbers as the analysis).
+
+    The study file must be the one the model was fitted with (its SHA-256 is in the file): the
+    study file says the predictors' levels, aliases and ranges that a patient's values are
+    checked against.  The data are not needed.
+
+    Raises
+    ------
+    InputError
+        naming the file: not a model file, another study file, terms the study does not define.
+    """
+    import numpy as np
+
+    from .design import variable_terms
+    from .models.cox import CoxModel
+    from .nomogram import Nomogram
+
+    path = Path(path)
+    data = read_model_file(path)
+    if data["study"]["sha256"] != spec.digest():
+        raise _model_problem(path, f"fitted with another study file (SHA-256 {data['study']['sha256'][:12]}…, "
+                                   f"this one {spec.digest()[:12]}…)",
+                             fix=f"use the study file it was made with, or run `cementleak analyze {spec.source or ''}`".rstrip())
+    m = data["model"]
+    try:
+        terms = tuple(t for v in m["variables"] for t in variable_terms(spec.variable(v)))
+    except KeyError as exc:
+        raise _model_problem(path, f"the model's variable {exc} is not in the study file") from None
+    names = [t["term"] for t in m["terms"]]
+    if [t.name for t in terms] != names:
+        raise _model_problem(path, f"the model's terms {names} are not those the study file defines")
+    horizon = float(data["outcome"]["horizon"])
+    summary = pd.DataFrame({"term": names, "coef": [float(t["coef"]) for t in m["terms"]]})
+    model = CoxModel(
+        variables=tuple(m["variables"]), terms=terms, summary=summary,
+        means=pd.Series([float(t["mean"]) for t in m["terms"]], index=names),
+        baseline=pd.DataFrame({"time": [horizon], "cumhaz": [float(m["baseline_cumhaz_at_horizon"])]}),
+        loglik=np.nan, loglik_null=np.nan, n=0, n_events=0, horizon=horizon, alpha=0.05,
+        penalizer=float(m.get("penalizer", 0.0)),
+    )
+    nomo = data["nomogram"]
+    points = pd.DataFrame(nomo["points"], columns=["predictor", "value", "contribution", "points"])
+    return Nomogram(points=points, total=pd.DataFrame(), lp_axis=pd.DataFrame(), risk_axis=pd.DataFrame(),
+                    scale=float(nomo["scale"]), intercept=float(nomo["intercept"]), horizon=horizon,
+                    baseline_survival=float(m["baseline_survival_at_horizon"]), model=model, notes=())
+
+
+def scoring_model(spec: StudySpec, *, model: Path | None = None, results_dir: Path | None = None,
+                  notify: Callable[[str], None] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> tuple[Nomogram, str]:
+    """The nomogram that ``predict`` (and batch scoring) score with, and where it came from.
+
+    ``model`` given: that model file, as it is (it must have been made with this study file;
+    the data are not needed).  Otherwise the model file in ``results_dir`` when it is current
+    (:func:`model_is_current`: same study file, data and code), else the analysis results —
+    loaded from the cache, computed only when no valid cache entry exists.
+    """
+    if model is not None:
+        return load_model_file(model, spec), str(model)
+    if results_dir is not None and (Path(results_dir) / MODEL_FILE).is_file():
+        try:
+            if model_is_current(read_model_file(Path(results_dir) / MODEL_FILE), spec):
+                return load_model_file(Path(results_dir) / MODEL_FILE, spec), str(Path(results_dir) / MODEL_FILE)
+        except InputError:
+            pass  # not a usable model file: the analysis gives the model
+    from .study import run_study
+
+    return run_study(spec, progress=progress, notify=notify).nomogram, "analysis results"

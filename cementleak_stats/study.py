@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import cache_path, load_cached, store_cached
+from .cache import Notify, cache_path, load_results, store_results
 from .checks import LogisticResult, logistic_sensitivity, study_checks
 from .cohort.io import StudyData, load_study_data, patient_flow
 from .decision import net_benefit, threshold_grid
@@ -284,21 +284,29 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
 
 
 def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: bool = True,
-              cache_dir: Path | None = None) -> StudyResults:
+              cache_dir: Path | None = None, notify: Notify | None = None) -> StudyResults:
     """Validate the data and run the whole analysis, or load it from the cache.
 
-    The cache key is :meth:`Provenance.cache_key` (data bytes, study file bytes, package
-    version and source digest).  The data are always re-validated first, so a changed or
-    broken input is never masked by a cached result.
+    The cache key is :meth:`Provenance.cache_key` (study file and data bytes, code digest,
+    package versions).  The data are always re-validated first, so a changed or broken input
+    is never masked by a cached result.  A cache entry is used only when this user's machine
+    wrote it for these inputs (:mod:`.cache`: JSON, HMAC-signed, no pickle); the study and its
+    validated data are not stored in it but taken from this run.  ``notify`` receives a one-line
+    notice when an entry is ignored or cannot be stored.
     """
     data = load_study_data(spec)
-    key = collect_provenance(spec, data.files).cache_key()
-    path = cache_path(cache_dir or spec.base_dir, key)
+    prov = collect_provenance(spec, data.files)
+    path = cache_path(cache_dir or spec.base_dir, prov.cache_key())
+    # what compute_study puts in results.data (the complete cases when it imputes)
+    shown = _complete_cases(spec, data) if spec.analysis.missing_data == "multiple_imputation" else data
+    shown = _held_out(spec, shown)
     if use_cache:
-        cached = load_cached(path)
-        if isinstance(cached, StudyResults):
+        cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs={"spec": spec, "data": shown},
+                              notify=notify)
+        if cached is not None:
             return cached
     results = compute_study(spec, data=data, progress=progress)
     if use_cache:
-        store_cached(path, results)
+        store_results(path, results, inputs=prov.key_inputs(), refs={"spec": results.spec, "data": results.data},
+                      notify=notify)
     return results

@@ -24,6 +24,8 @@ sets it to the results' cache key), the outputs of a successful execution are st
 digest and the versions of the libraries that draw and format.  The next render with the same
 key reuses the outputs and starts no kernel; any change executes the document again.  Without
 the variable nothing is cached: the outputs could depend on data the key does not describe.
+Entries are JSON signed with the per-user key of :mod:`cementleak_stats.cache`: an entry that
+another machine or account wrote, or that was edited, is ignored (notice) and executed again.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from ..cache import CacheUnavailable, UntrustedEntry, read_signed, write_signed
 from .config import DocumentMeta
 from .parse import CodeCell, InlineExpr, MdLine, Origin, ParsedDocument
 from .problems import RenderError, SubsetProblem
@@ -56,7 +59,9 @@ INLINE_MIME = "text/x-cementleak-inline"
 #: names the results the documents read; the execution cache is used only when it is set
 RESULTS_KEY_ENV = "CEMENTLEAK_RESULTS_KEY"
 #: bumped when the cached form or the engine's execution changes
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
+#: the cache an entry belongs to (signed into its HMAC)
+_CACHE_KIND = "render"
 _KERNEL_NAME = "cementleak-python"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -185,26 +190,29 @@ def execution_key(doc: ParsedDocument, meta: DocumentMeta) -> str | None:
     return h.hexdigest()[:32]
 
 
-def _load(path: Path) -> ExecutionResult | None:
+def _load(path: Path, on_step: Callable[[str], None] | None) -> ExecutionResult | None:
+    """The cached outputs, or None (absent, or not written by this user's machine: execute
+    again).  Entries are signed JSON (:mod:`cementleak_stats.cache`): a received study folder's
+    entries are never shown; a present entry that is ignored gets a one-line notice."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_signed(path, kind=_CACHE_KIND))
         return ExecutionResult(cells={int(k): tuple(v) for k, v in data["cells"].items()},
                                inlines={int(k): v for k, v in data["inlines"].items()})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # absent or unreadable: execute again
+    except FileNotFoundError:
+        return None
+    except (UntrustedEntry, CacheUnavailable, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if on_step is not None:
+            on_step(f"cache entry ignored ({exc}); executing")
+        return None
 
 
 def _store(path: Path, result: ExecutionResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    body = json.dumps({"cells": {str(k): list(v) for k, v in result.cells.items()},
+                       "inlines": {str(k): v for k, v in result.inlines.items()}})
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"cells": {str(k): list(v) for k, v in result.cells.items()},
-                       "inlines": {str(k): v for k, v in result.inlines.items()}}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_signed(path, body.encode("utf-8"), kind=_CACHE_KIND)
+    except CacheUnavailable:
+        pass  # no per-user key: nothing is cached (the results cache says why)
 
 
 def execute_document(
@@ -232,7 +240,7 @@ def execute_document(
     entry = None
     if key is not None and cache_dir is not None:
         entry = Path(cache_dir) / f"{_doc_prefix(doc)}-{key}.json"
-        cached = _load(entry)
+        cached = _load(entry, on_step)
         if cached is not None:
             if on_step is not None:
                 on_step("cached")
