@@ -364,9 +364,9 @@ class StudyReport:
 
     @property
     def predictors(self) -> str:
-        """The model's predictors in words: 'CT value, fracture severity and cement volume'."""
+        """The model's predictors in words, for mid-sentence: 'age, ECOG score and weight loss'."""
         labels = [self.spec.variable(v).label for v in self.results.predictors]
-        return _and([lab if i == 0 else _lower_first(lab) for i, lab in enumerate(labels)])
+        return _and([_lower_first(lab) for lab in labels])
 
     @property
     def epv(self) -> str:
