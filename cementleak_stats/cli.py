@@ -265,13 +265,47 @@ def _notice(message: str) -> None:
     err_console.print(f"[yellow]notice[/]: {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, model: Path | None, results: Path) -> None:
+    """``predict --input new.csv --out risks.csv``: every row scored with the frozen model; rows that cannot be
+    scored are listed (as validate lists problems) and kept in the output, never dropped; exit 2 if any."""
+    from .export import scoring_model
+    from .messages import print_problems
+    from .scoring import score_file, write_scores
+    from .spec import load_spec
+
+    if input_file is None or out is None:
+        err_console.print("give predictor values (name=value ...), or --input FILE --out risks.csv", markup=False)
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    try:
+        spec = load_spec(study)
+        bar, progress = _progress_runner()
+        bar.transient = True  # shown only while an analysis is computed, then removed
+        with bar:
+            nomogram, _ = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
+        batch = score_file(spec, nomogram, input_file)
+        write_scores(batch, out, inputs=(input_file, study, *([model] if model else [])))
+    except (InputError, AnalysisError) as exc:
+        _fail(exc)
+    console.print(f"scored {batch.n_scored} of {len(batch.scores)} rows: risk of {spec.outcome.event_label.lower()} by "
+                  f"{batch.horizon:g} {spec.outcome.time_unit}; wrote {out}", markup=False, highlight=False, soft_wrap=True)
+    if spec.study.synthetic:
+        console.print("[bold yellow]SYNTHETIC DATA[/]: a model fitted to a generated cohort; for teaching only.")
+    if batch.problems:
+        print_problems(batch.problems, console=err_console, title=f"{batch.n_not_scored} row(s) of {input_file.name} not scored")
+        err_console.print(f"These rows are in {out} with scored = False and their problem; the other rows were scored.",
+                          markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_ERROR)
+
+
 @app.command()
 def predict(
-    values: Annotated[list[str], typer.Argument(help="Predictor values as name=value, e.g. ct_value_hu=75 cement_viscosity=low.")],
+    values: Annotated[list[str] | None, typer.Argument(help="Predictor values as name=value, e.g. ct_value_hu=75 cement_viscosity=low.")] = None,
     study: Annotated[Path, typer.Option(help="Study file.")] = Path("study.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     model: Annotated[Path | None, typer.Option(help="Score with this exported model file (model.json written by analyze); the data are not needed.")] = None,
     results: Annotated[Path, typer.Option(help="Results folder whose model.json is used when it is current (same study file, data and code).")] = Path("_output/results"),
+    input_file: Annotated[Path | None, typer.Option("--input", help="Score every row of this table of new patients (CSV, XLSX, SAV, Parquet) instead; needs --out.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="With --input: the CSV of risks to write, one row per input row (rows that cannot be scored are kept, with their problem).")] = None,
 ) -> None:
     """Score one patient with the fitted nomogram: points per predictor, total points, risk at the horizon.
 
@@ -286,6 +320,9 @@ def predict(
     from .nomogram import predict_risk
     from .spec import load_spec
 
+    if input_file is not None or not values:
+        _predict_file(study, input_file, out, model=model, results=results)
+        return
     patient: dict[str, object] = {}
     for item in values:
         if "=" not in item:
