@@ -208,10 +208,10 @@ def _anticipated_r2(
         return r2_cs, "given"
     if lr_statistic is not None:
         return (r2_cs_from_lr(lr_statistic, n, n_parameters=n_parameters),
-                f"from LR chi-square {lr_statistic:.2f} on {n} patients, shrunk by S_VH = 1 - p/LR")
+                f"from the LR χ² of {lr_statistic:.2f} on {n} patients, shrunk by van Houwelingen's factor 1 − p/LR")
     if c_statistic is not None and events:
         return (r2_cs_from_c_statistic(c_statistic, n=n, events=events),
-                f"from C-statistic {c_statistic:.3f} (Royston D -> O'Quigley R2 -> LR)")
+                f"from the C-statistic {c_statistic:.3f} (Royston's D → O'Quigley's R² → LR)")
     return None, ""
 
 
@@ -289,7 +289,7 @@ def study_checks(
     for label, p in (("model", n_parameters), ("candidate", n_cand)):
         if not 0 < r2 < shrinkage:
             add(f"Riley minimum n ({label} parameters)", n, math.nan, False,
-                f"anticipated Cox-Snell R2 = {r2:.4f} ({source}) is outside (0, {shrinkage}); criteria not computable")
+                f"anticipated Cox-Snell R² = {r2:.4f} ({source}) is outside (0, {shrinkage}); criteria not computable")
             continue
         try:
             res = riley_sample_size(r2_cs=r2, n_parameters=p, rate=rate, timepoint=horizon, meanfup=meanfup,
@@ -297,12 +297,12 @@ def study_checks(
         except ValueError as exc:
             add(f"Riley minimum n ({label} parameters)", n, math.nan, False, f"not computable: {exc}")
             continue
-        common = f"{p} {label} parameters, Cox-Snell R2 = {r2:.4f} ({source})"
-        add(f"Riley (i) shrinkage >= {shrinkage:g}: minimum n, {label} parameters", n, res.n_criterion_1,
+        common = f"{p} {label} parameters, Cox-Snell R² = {r2:.4f} ({source})"
+        add(f"Riley (i) shrinkage ≥ {shrinkage:g}: minimum n, {label} parameters", n, res.n_criterion_1,
             n >= res.n_criterion_1, common)
-        add(f"Riley (ii) optimism in Nagelkerke R2 <= {delta:g}: minimum n, {label} parameters", n,
+        add(f"Riley (ii) optimism in Nagelkerke R² ≤ {delta:g}: minimum n, {label} parameters", n,
             res.n_criterion_2, n >= res.n_criterion_2,
-            f"{common}; max R2 = {res.max_r2_cs:.4f}, Nagelkerke R2 = {res.r2_nagelkerke:.4f}")
+            f"{common}; max R² = {res.max_r2_cs:.4f}, Nagelkerke R² = {res.r2_nagelkerke:.4f}")
     add(f"Riley (iii) margin of error of the risk at {horizon:g} {spec.outcome.time_unit}", half, margin,
         half <= margin, f"risk {risk:.3f} (exponential model, {rate:.4f} events per person-{unit}); "
         f"upper 95% limit {hi:.3f} for n = {n}")

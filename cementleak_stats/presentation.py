@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .design import encode, variable_terms
 from .figures import (
@@ -30,6 +31,7 @@ from .figures import (
     plot_outcome_panels,
     plot_risk_distribution,
     plot_schoenfeld,
+    risk_ticks,
 )
 from .figures._util import format_p
 from .km import km_by_group, risk_groups
@@ -308,11 +310,20 @@ def figure_forest(r: StudyResults) -> Figure:
     return ax.figure
 
 
+def _time_ticks(horizon: float) -> list[float]:
+    """Ticks from 0 to the horizon: quarters when they are whole numbers (0, 3, 6, 9, 12 months;
+    0, 13, 26, 39, 52 weeks), else round steps plus the horizon (0, 100, 200, 300, 365 days)."""
+    if float(horizon / 4).is_integer():
+        return [float(x) for x in np.linspace(0, horizon, 5)]
+    steps = [float(t) for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(0, horizon) if 0 <= t <= horizon]
+    step = steps[1] - steps[0] if len(steps) > 1 else horizon
+    return steps + [float(horizon)] if horizon - steps[-1] >= step / 2 else steps[:-1] + [float(horizon)]
+
+
 def figure_km(r: StudyResults) -> Figure:
     cohort = r.analysed
     groups = risk_groups(r.predictions["risk_at_horizon"].to_numpy())
-    h = r.spec.outcome.horizon
-    ticks = list(np.linspace(0, h, 5))
+    ticks = _time_ticks(r.spec.outcome.horizon)
     curves, at_risk = km_by_group(cohort[r.spec.outcome.time].to_numpy(float), cohort[r.spec.outcome.event].to_numpy(),
                                   groups, at_risk_times=ticks)
     ax = plot_km(curves, at_risk=at_risk, failure=True, xlabel=f"{r.spec.outcome.time_label} ({r.spec.outcome.time_unit})",
@@ -325,14 +336,20 @@ def figure_schoenfeld(r: StudyResults) -> Figure:
     res = r.ph.residuals.assign(label=lambda f: f["term"].map(by_name))
     tests = r.ph.table[r.ph.table["scope"] != "coefficient"]
     tests = tests.assign(label=lambda f: f["term"].map(by_name).fillna("Global"))
-    return plot_schoenfeld(res, tests, xlabel=f"Time (Kaplan-Meier scale, {r.spec.outcome.time_unit})")
+    return plot_schoenfeld(res, tests, xlabel=f"Time ({r.spec.outcome.time_unit}; axis spaced on the Kaplan-Meier scale)")
 
 
 def figure_nomogram(r: StudyResults) -> Figure:
     n = r.nomogram
-    labels = {v: r.spec.variable(v).display for v in n.points["predictor"].unique()}
-    ax = plot_nomogram(n.points.assign(predictor=n.points["predictor"].map(labels)), n.risk_axis, risk_label=f"Risk of {_event_words(r)} by {_horizon_words(r)}",
-                       total_ticks=list(n.total["total_points"]))
+    variables = {v: r.spec.variable(v) for v in n.points["predictor"].unique()}
+    points = n.points.assign(predictor=n.points["predictor"].map(lambda v: variables[v].display),
+                             value=[variables[p].level_label(v) if isinstance(v, str) else v
+                                    for p, v in zip(n.points["predictor"], n.points["value"])])
+    total = list(n.total["total_points"])
+    reach = tuple(float(x) for x in n.risk_from_points(np.array([0.0, max(total)])))
+    ticks = np.array(risk_ticks(r.predictions["risk_at_horizon"], reach=reach))  # the cohort's 5th-95th percentile at least
+    axis = pd.DataFrame({"risk": ticks, "total_points": n.points_for_risk(ticks)})
+    ax = plot_nomogram(points, axis, risk_label=f"Risk of {_event_words(r)} by {_horizon_words(r)}", total_ticks=total)
     return ax.figure
 
 
@@ -380,6 +397,54 @@ FIGURES: dict[str, Callable[[StudyResults], Figure | None]] = {
     "decision_curve": figure_decision,
     "trajectories": figure_trajectories,
 }
+
+
+# --- what a figure's caption must say (sentences for the documents) --------------------------
+
+
+def note_decision(r: StudyResults) -> str:
+    """Why the decision curves are jagged, and what the triangles on the axis edges mean."""
+    d = r.decision_curve.sort_values("threshold")
+    first, last = d.iloc[0], d.iloc[-1]
+    return (f"Net benefit at a threshold is estimated from the patients whose predicted risk is at or above it "
+            f"({int(first['n_treated'])} of {len(r.analysed)} at {fmt_pct(first['threshold'])}, "
+            f"{int(last['n_treated'])} at {fmt_pct(last['threshold'])}); where they are few, one patient more or less "
+            "moves the curve visibly, so its jagged course there is sampling noise, not a property of the model. "
+            "The interventions-avoided curve divides the difference from treating all by the threshold odds pt/(1 − pt), which "
+            "magnifies the same noise at low thresholds. A triangle on an axis edge marks where a curve leaves the "
+            "plotted range.")
+
+
+def note_schoenfeld(r: StudyResults) -> str:
+    """How to read the time axis of the Schoenfeld residual plot."""
+    return ("Scaled Schoenfeld residuals with a LOWESS smooth, one panel per model term; a flat smooth supports "
+            "proportional hazards. As in R plot(cox.zph), the time axis is spaced on the Kaplan-Meier scale "
+            f"(1 − S(t): periods with many events take more room) and labelled in {r.spec.outcome.time_unit}.")
+
+
+def note_nomogram(r: StudyResults) -> str:
+    """Which predicted risks the nomogram's risk axis covers."""
+    risk = r.predictions["risk_at_horizon"].to_numpy(float)
+    p5, p95 = np.quantile(risk, [0.05, 0.95])
+    return (f"The risk axis is labelled over the predicted risks of the cohort: 90% of the patients have a risk "
+            f"between {_risk_words(p5)} and {_risk_words(p95)}.")
+
+
+def _risk_words(x: float) -> str:
+    return "< 0.1%" if x < 0.001 else ("> 99.9%" if x > 0.999 else f"{100 * x:.{0 if x >= 0.1 else 1}f}%")
+
+
+#: caption sentences by figure name (``figure_note(name, results)``); figures without one are absent
+FIGURE_NOTES: dict[str, Callable[[StudyResults], str]] = {
+    "decision_curve": note_decision,
+    "schoenfeld": note_schoenfeld,
+    "nomogram": note_nomogram,
+}
+
+
+def figure_note(name: str, r: StudyResults) -> str:
+    """The sentence a caption of figure ``name`` must carry ("" when it needs none)."""
+    return FIGURE_NOTES[name](r) if name in FIGURE_NOTES else ""
 
 
 def example_patient(r: StudyResults) -> dict[str, object]:

@@ -51,6 +51,10 @@ class Variable(_Frozen):
     missing_allowed: bool = False
     #: free text or an identifier: never shown in any output
     identifying: bool = False
+    #: describe the variable in Table 1.  Unset: every variable that is neither identifying nor
+    #: one of ``outcome.event_details`` (a candidate predictor or not); ``false`` leaves one out,
+    #: ``true`` shows an event detail too.  Identifying variables are never shown.
+    table1: bool | None = None
 
     @model_validator(mode="after")
     def _check_levels(self) -> Variable:
@@ -287,6 +291,13 @@ class StudySpec(_Frozen):
     @property
     def candidates(self) -> tuple[Variable, ...]:
         return tuple(v for v in self.variables if v.candidate)
+
+    @property
+    def table1_variables(self) -> tuple[Variable, ...]:
+        """The variables Table 1 describes (see :attr:`Variable.table1`), in study-file order."""
+        details = set(self.outcome.event_details)
+        return tuple(v for v in self.variables if not v.identifying
+                     and (v.table1 if v.table1 is not None else v.name not in details))
 
     @property
     def cohort_path(self) -> Path:

@@ -18,6 +18,7 @@ Every label, unit and level comes from the study specification.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -224,7 +225,9 @@ def table_baseline(
     groupby
         Grouping column; default the outcome event (``spec.outcome.event``).
     variables
-        Variables to show; default the candidate predictors in study-file order.
+        Variables to show; default ``spec.table1_variables`` (every variable that is neither
+        identifying nor an event detail, unless the study file says ``table1:``), in study-file
+        order.
     decimals
         Decimals for continuous summaries and percentages.
     normality_alpha
@@ -256,7 +259,7 @@ def table_baseline(
     """
     groupby = groupby or spec.outcome.event
     if variables is None:
-        variables = [v.name for v in spec.candidates if v.name != groupby and not v.identifying]
+        variables = [v.name for v in spec.table1_variables if v.name != groupby]
     variables = list(variables)
     missing_cols = [c for c in (*variables, groupby) if c not in cohort.columns]
     if missing_cols:
@@ -360,6 +363,16 @@ def table_baseline(
                          groups=groups, notes=tuple(notes))
 
 
+def _characteristic(spec: StudySpec, name: str, statistic: str) -> str:
+    """First cell of a variable's rows: ``Age (years), mean (SD)``.  A unit that is also a word
+    of the statistic is spelled as units (``BMD T-score (SD units), mean (SD)``)."""
+    var = spec.variable(name)
+    unit = var.unit
+    if unit and unit in re.findall(r"[A-Za-z0-9]+", statistic):
+        unit = f"{unit} units"
+    return f"{var.label} ({unit}), {statistic}" if unit else f"{var.label}, {statistic}"
+
+
 def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spec: StudySpec) -> pd.DataFrame:
     heads = {"overall": f"Overall (n={n})", **{c: f"{lab} (n={k})" for c, (lab, k) in groups.items()}}
     rows = []
@@ -367,7 +380,7 @@ def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spe
     for _, r in tidy.iterrows():
         first = r["variable"] not in seen
         seen.add(r["variable"])
-        row = {"Characteristic": f"{r['label']}, {r['statistic']}" if first else "",
+        row = {"Characteristic": _characteristic(spec, r["variable"], r["statistic"]) if first else "",
                "Level": "" if pd.isna(r["level"]) else spec.variable(r["variable"]).level_label(r["level"])}
         row.update({heads[c]: r[c] for c in heads})
         row.update({"P value": _fmt_p(r["p_value"]) if first else "", "Test": r["test"] if first else "",

@@ -1,6 +1,7 @@
 """The TRIPOD+AI checklist (Collins et al., BMJ 2024;385:e078378), filled in where the analysis answers.
 
-Items the package can answer from the analysis itself point at the report section (a Quarto
+Items the package can answer from the analysis itself, and those the report's own text answers
+(title, abstract, outcome and horizon, limitations), point at the report section (a Quarto
 cross-reference) that answers them.  Every other item is author text and is shown as
 "to be completed by the authors" — never as done.
 
@@ -11,6 +12,8 @@ clinical prediction models that use regression or machine learning methods. BMJ 
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -90,18 +93,43 @@ ANSWERED_BY_ANALYSIS: dict[str, tuple[str, str]] = {
     "23a": ("@sec-validation", "apparent and optimism-corrected performance with confidence intervals"),
 }
 
+#: items the report's own text answers, written from the study file and the results ->
+#: (cross-reference to the answering section, what it shows)
+ANSWERED_BY_REPORT: dict[str, tuple[str, str]] = {
+    "1": ("@sec-abstract", "the report's title, from the study file: check that it names the model, population and outcome"),
+    "2": ("@sec-abstract", "structured abstract: objective, methods, results, conclusions"),
+    "8a": ("@sec-cohort", "outcome, its time horizon and follow-up, from the study file"),
+    "26": ("@sec-limitations", "events per variable, selection on the same data, internal validation only"),
+}
 
-def tripod_checklist() -> pd.DataFrame:
+
+def tripod_checklist(sections: Iterable[str] | None = None) -> pd.DataFrame:
     """The 27-item TRIPOD+AI checklist: item, section, topic, status, where.
 
-    ``status`` is "answered by the analysis" only for items in :data:`ANSWERED_BY_ANALYSIS`;
-    every other item is "to be completed by the authors".
+    Parameters
+    ----------
+    sections : the section labels the document has (``"sec-cohort"`` or ``"@sec-cohort"``);
+        an item whose answer lives in a section the document leaves out is shown as "to be
+        completed by the authors".  All sections by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``status`` is "answered by the analysis" for items in :data:`ANSWERED_BY_ANALYSIS`,
+        "answered by the report" for items in :data:`ANSWERED_BY_REPORT` (the report's title,
+        abstract, outcome definition and limitations) and "to be completed by the authors"
+        for every other item; ``where`` is the answering section's cross-reference and what
+        it shows.
     """
+    present = None if sections is None else {f"@{s.lstrip('@')}" for s in sections}
     rows = []
     for item, section, topic in ITEMS:
-        if item in ANSWERED_BY_ANALYSIS:
-            where, what = ANSWERED_BY_ANALYSIS[item]
-            rows.append((item, section, topic, "answered by the analysis", f"{where} ({what})"))
+        for status, answers in (("answered by the analysis", ANSWERED_BY_ANALYSIS),
+                                ("answered by the report", ANSWERED_BY_REPORT)):
+            if item in answers and (present is None or answers[item][0] in present):
+                where, what = answers[item]
+                rows.append((item, section, topic, status, f"{where} ({what})"))
+                break
         else:
             rows.append((item, section, topic, AUTHORS, ""))
     return pd.DataFrame(rows, columns=["item", "section", "topic", "status", "where"])

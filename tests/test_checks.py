@@ -146,7 +146,7 @@ def test_study_checks_r2_sources(spec, cohort):
     by_lr = study_checks(spec, cohort, n_parameters=4, lr_statistic=40.0)
     by_r2 = study_checks(spec, cohort, n_parameters=4, r2_cs=r2_cs_from_lr(40.0, n, n_parameters=4))
     pd.testing.assert_series_equal(by_lr["threshold"], by_r2["threshold"])
-    assert "LR chi-square" in by_lr["note"].iloc[2]
+    assert "LR χ²" in by_lr["note"].iloc[2]
     by_c = study_checks(spec, cohort, n_parameters=4, c_statistic=0.75)
     assert by_c["check"].str.startswith("Riley").sum() == 5
     none = study_checks(spec, cohort, n_parameters=4)

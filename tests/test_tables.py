@@ -156,6 +156,33 @@ def test_display(t1):
     assert (site_rows["Characteristic"].iloc[1:] == "").all()
 
 
+def _spec_with(variables: list[dict], event_details: list[str] = ()):
+    base = make_spec().model_dump(include={"study", "cohort_file"})
+    return parse_spec({**base, "outcome": {"time": "fu", "event": "ev", "event_label": "Leak", "horizon": 12,
+                                           "followup": 12, "event_details": list(event_details)},
+                       "variables": variables})
+
+
+def test_table1_describes_every_column_but_identifiers_and_event_details(cohort):
+    """Table 1 is not limited to candidate predictors (issue 13): ``table1:`` overrides the default."""
+    data = cohort.assign(note=[f"free text {i}" for i in range(len(cohort))])
+    variables = [
+        {"name": "hu", "label": "Density", "unit": "SD", "kind": "continuous", "candidate": True},
+        {"name": "vol", "label": "Volume", "unit": "mL", "kind": "continuous"},  # not a candidate: shown
+        {"name": "delay", "label": "Delay", "unit": "days", "kind": "continuous", "table1": False},
+        {"name": "site", "label": "Site", "kind": "nominal", "levels": LEVELS["site"]},  # an event detail: left out
+        {"name": "grade", "label": "Grade", "kind": "ordinal", "levels": LEVELS["grade"], "table1": True},
+        {"name": "note", "label": "Note", "kind": "continuous", "identifying": True, "table1": True},
+    ]
+    spec = _spec_with(variables, event_details=["site", "grade"])
+    assert [v.name for v in spec.table1_variables] == ["hu", "vol", "grade"]
+    d = table_baseline(spec, data).display
+    firsts = [c for c in d["Characteristic"] if c]
+    # a unit that is also a word of the statistic is spelled out as units
+    assert [c.split(", ")[0] for c in firsts] == ["Density (SD units)", "Volume (mL)", "Grade"]
+    assert firsts[2] == "Grade, n (%)" and not any("Note" in c for c in d["Characteristic"])
+
+
 def test_notes_state_the_rules(t1):
     text = " ".join(t1.notes)
     assert "Shapiro-Wilk" in text and "Fisher" in text and "Yates" in text
