@@ -84,6 +84,7 @@ def score_exported(model: Mapping, patient: Mapping[str, object]) -> dict[str, f
 _JS = r"""
 (function () {
   var M = JSON.parse(document.getElementById('cl-model').textContent);
+  var RISK_FLOOR = __RISK_FLOOR__;
   var form = document.getElementById('cl-form');
   function enc(p, v) {
     if (p.kind === 'continuous') return [parseFloat(v)];
@@ -116,20 +117,31 @@ _JS = r"""
     });
     return ok ? v : null;
   }
+  function fmtRisk(r) {
+    if (r < RISK_FLOOR) return '< ' + (100 * RISK_FLOOR).toFixed(1) + '%';
+    if (r > 1 - RISK_FLOOR) return '> ' + (100 * (1 - RISK_FLOOR)).toFixed(1) + '%';
+    return (100 * r).toFixed(1) + '%';
+  }
   function update() {
     var v = read(), out = document.getElementById('cl-result');
-    if (!v) { out.textContent = 'Enter values within the ranges shown.'; return; }
-    var s = score(v);
-    var body = document.getElementById('cl-points');
+    var body = document.getElementById('cl-points'), total = document.getElementById('cl-total');
     body.innerHTML = '';
+    if (!v) {  // no points, total or risk of earlier values stay on screen
+      total.textContent = '';
+      out.textContent = 'Enter values within the ranges shown.';
+      out.removeAttribute('data-risk');
+      out.removeAttribute('data-total');
+      return;
+    }
+    var s = score(v);
     s.rows.forEach(function (r) {
       var tr = document.createElement('tr');
       tr.innerHTML = '<td></td><td class="cl-num"></td>';
       tr.children[0].textContent = r[0]; tr.children[1].textContent = r[1].toFixed(1);
       body.appendChild(tr);
     });
-    document.getElementById('cl-total').textContent = s.total.toFixed(1);
-    out.textContent = (100 * s.risk).toFixed(1) + '%';
+    total.textContent = s.total.toFixed(1);
+    out.textContent = fmtRisk(s.risk);
     out.setAttribute('data-risk', s.risk.toPrecision(12));
     out.setAttribute('data-total', s.total.toPrecision(12));
   }
@@ -138,6 +150,20 @@ _JS = r"""
   update();
 })();
 """
+
+#: Risks below this (or above 1 minus this) are shown as "< 0.1%" ("> 99.9%"): one decimal of a
+#: percentage cannot tell them from 0 or 1.
+RISK_FLOOR = 0.001
+
+
+def format_risk(risk: float) -> str:
+    """A risk as the calculator shows it: ``12.3%``, ``< 0.1%``, ``> 99.9%`` (the page's ``fmtRisk``)."""
+    if risk < RISK_FLOOR:
+        return f"< {100 * RISK_FLOOR:.1f}%"
+    if risk > 1 - RISK_FLOOR:
+        return f"> {100 * (1 - RISK_FLOOR):.1f}%"
+    return f"{100 * risk:.1f}%"
+
 
 _CSS = """
 .cl-calc{border:1px solid #bbb;border-radius:6px;padding:1rem 1.2rem;margin:1rem 0;font-family:system-ui,sans-serif;font-size:.95rem}
@@ -176,5 +202,5 @@ def calculator_html(r: StudyResults) -> str:
         f'<p>Predicted risk of {html.escape(model["event"].lower())} by {model["horizon"]:g} {html.escape(model["time_unit"])}: '
         f'<span class="cl-risk" id="cl-result"></span></p>{synthetic}'
         f'<script type="application/json" id="cl-model">{data}</script>'
-        f'<script>{_JS}</script></div>'
+        f'<script>{_JS.replace("__RISK_FLOOR__", repr(RISK_FLOOR))}</script></div>'
     )

@@ -29,10 +29,10 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cementleak_stats.calculator import calculator_html, export_model, score_exported
+from cementleak_stats.calculator import RISK_FLOOR, calculator_html, export_model, format_risk, score_exported
 from cementleak_stats.nomogram import predict_risk
 from cementleak_stats.spec import load_spec
-from cementleak_stats.study import StudyResults, run_study
+from cementleak_stats.study import StudyResults, compute_study, run_study
 
 pytestmark = pytest.mark.xdist_group("render")
 
@@ -160,4 +160,74 @@ def test_rendered_page_scores_like_predict_risk_in_headless_chromium(rendered_pr
         if i < n_ui:
             ui = got["ui"][i]
             assert _close(ui["risk"], want.risk, 1e-9) and _close(ui["total"], want.total_points, 1e-9), (patient, ui)
-            assert ui["shown"] == f"{100 * want.risk:.1f}%" and ui["total_shown"] == f"{want.total_points:.1f}"
+            assert ui["shown"] == format_risk(want.risk) and ui["total_shown"] == f"{want.total_points:.1f}"
+
+
+def test_format_risk_says_less_than_and_more_than_at_the_ends() -> None:
+    assert format_risk(0.1234) == "12.3%" and format_risk(0.001) == "0.1%" and format_risk(0.999) == "99.9%"
+    assert format_risk(0.00049) == "< 0.1%" and format_risk(0.0) == "< 0.1%"
+    assert format_risk(0.99951) == "> 99.9%" and format_risk(1.0) == "> 99.9%"
+    assert RISK_FLOOR == 0.001
+
+
+_EDGE_PROBE = """
+<script>
+(function () {
+  var form = document.getElementById('cl-form'), out = [];
+  function enter(p) {
+    Object.keys(p).forEach(function (k) { document.getElementById('cl-' + k).value = String(p[k]); });
+    form.dispatchEvent(new Event('input', {bubbles: true}));
+    var r = document.getElementById('cl-result');
+    out.push({shown: r.textContent, risk: r.getAttribute('data-risk'), total: document.getElementById('cl-total').textContent,
+              rows: document.getElementById('cl-points').children.length});
+  }
+  %s.forEach(enter);
+  var pre = document.createElement('pre');
+  pre.id = 'cl-test-output';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_results() -> StudyResults:
+    """The shipped study with a small bootstrap (the calculator does not depend on it)."""
+    spec = load_spec(Path(__file__).resolve().parents[1] / "study.yaml")
+    return compute_study(spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"bootstrap_b": 10})}))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install -y chromium)")
+def test_page_shows_extreme_risks_as_bounds_and_clears_on_invalid_input(quick_results: StudyResults, tmp_path: Path) -> None:
+    """Browser check: risks beyond 0.1% / 99.9% read "< 0.1%" / "> 99.9%"; an invalid entry clears the
+    points table, the total and the risk instead of leaving the previous patient's on screen."""
+    model = export_model(quick_results)
+    preds = model["predictors"]
+    pts = quick_results.nomogram.points  # the lowest- and highest-scoring value of every predictor
+    lowest, highest = (pts.loc[pts.groupby("predictor", sort=False)["points"].agg(f)] for f in ("idxmin", "idxmax"))
+    corners = [dict(zip(lowest["predictor"], lowest["value"])), dict(zip(highest["predictor"], highest["value"]))]
+    numeric = next(p for p in preds if p["kind"] == "continuous")
+    corners.append({**corners[0], numeric["name"]: (numeric["min"] + numeric["max"]) / 2})
+    steps = [*corners, {**corners[0], numeric["name"]: numeric["max"] + 1000}]  # the last entry is out of range
+    body = f'<!DOCTYPE html><html><body>{calculator_html(quick_results)}{_EDGE_PROBE % json.dumps(steps)}</body></html>'
+    page = tmp_path / "calculator.html"
+    page.write_text(body, encoding="utf-8")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    node = BeautifulSoup(proc.stdout, "html.parser").find(id="cl-test-output")
+    assert node is not None, f"the probe did not run (chromium exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+    got = json.loads(node.get_text())
+    shown = []
+    for patient, ui in zip(corners, got):
+        want = predict_risk(quick_results.spec, quick_results.nomogram, patient)
+        assert ui["shown"] == format_risk(want.risk) and ui["rows"] == len(preds), (patient, ui)
+        shown.append(ui["shown"])
+    assert "< 0.1%" in shown and "> 99.9%" in shown, shown  # the shipped model reaches both ends
+    invalid = got[-1]
+    assert invalid["rows"] == 0 and invalid["total"] == "" and invalid["risk"] is None
+    assert invalid["shown"] == "Enter values within the ranges shown."
