@@ -85,7 +85,7 @@ def test_same_seed_same_study_different_seed_different_study() -> None:
 def test_write_synthetic_is_byte_identical_for_a_seed_and_differs_between_seeds(tmp_path: Path) -> None:
     first = sim.write_synthetic(tmp_path / "a", seed=21, n=100, spec=SPEC)
     second = sim.write_synthetic(tmp_path / "b", seed=21, n=100, spec=SPEC)
-    assert [p.name for p in first] == ["cohort.csv", "outcomes.csv", "dictionary.csv", "README.md"]
+    assert [p.name for p in first] == ["cohort.csv", "outcomes.csv", "cohort_centre2.csv", "dictionary.csv", "README.md"]
     for p, q in zip(first, second):
         assert p.read_bytes() == q.read_bytes(), p.name
     other = sim.write_synthetic(tmp_path / "c", seed=22, n=100, spec=SPEC)
@@ -93,7 +93,7 @@ def test_write_synthetic_is_byte_identical_for_a_seed_and_differs_between_seeds(
     assert first[1].read_bytes() != other[1].read_bytes()
     assert b"\r" not in first[0].read_bytes()
     # a non-default copy says so in its README
-    assert "not the shipped defaults" in first[3].read_text(encoding="utf-8")
+    assert "not the shipped defaults" in first[4].read_text(encoding="utf-8")
     assert not list(tmp_path.glob("*/.*.tmp"))  # no temporary files left behind
 
 
@@ -211,3 +211,37 @@ def test_cli_simulate_writes_the_files_and_refuses_without_a_study_file(tmp_path
     res = runner.invoke(app, ["simulate", "--out", str(tmp_path / "nowhere")])
     assert res.exit_code == 2
     assert not (tmp_path / "nowhere").exists()
+
+
+# --- the synthetic second centre (external validation) ---------------------------------------
+def test_second_centre_is_seeded_valid_and_leaves_the_development_cohort_unchanged(tmp_path: Path) -> None:
+    study = sim.simulate_study()
+    a = sim.simulate_second_centre(baseline_cumhaz=study.baseline_cumhaz, seed=sim.DEFAULT_SEED)
+    b = sim.simulate_second_centre(baseline_cumhaz=study.baseline_cumhaz, seed=sim.DEFAULT_SEED)
+    pd.testing.assert_frame_equal(a, b)
+    assert tuple(a.columns) == SPEC.columns and len(a) == sim.SECOND_CENTRE_N
+    assert a[SPEC.study.id_column].str.startswith("SYN2-").all()  # never mistaken for the development ids
+    # its own random stream: the development cohort is the one simulated without it
+    pd.testing.assert_frame_equal(sim.simulate_study().cohort, study.cohort)
+    # written where the study file's validation section points, and valid as the study's validation cohort
+    from cementleak_stats.cohort.io import load_study_data
+
+    files = sim.write_synthetic(tmp_path / "data", spec=SPEC)
+    assert SPEC.validation is not None and tmp_path / SPEC.validation.cohort_file in files
+    data = load_study_data(SPEC.model_copy(update={"base_dir": tmp_path}))
+    assert len(data.validation.analysed) == sim.SECOND_CENTRE_N
+
+
+def test_second_centre_has_another_case_mix_and_some_loss_to_follow_up() -> None:
+    big = sim.simulate_study(n=20_000, seed=2)
+    other = sim.simulate_second_centre(baseline_cumhaz=big.baseline_cumhaz, seed=2, n=20_000)
+    dev = big.cohort
+    assert other["age_years"].mean() > dev["age_years"].mean() + 3
+    assert other["ct_value_hu"].mean() < dev["ct_value_hu"].mean() - 5
+    assert (other["approach"] == "bilateral").mean() > (dev["approach"] == "bilateral").mean() + 0.15
+    assert (other["cement_viscosity"] == "low").mean() < (dev["cement_viscosity"] == "low").mean() - 0.10
+    lost = (other[sim.EVENT] == 0) & (other[sim.TIME] < sim.PUBLISHED.horizon_months)
+    assert 0.05 < lost.mean() < sim.SECOND_CENTRE_LOST
+    assert (other[sim.TIME] > 0).all() and (other[sim.TIME] <= sim.PUBLISHED.horizon_months).all()
+    ev = other[other[sim.EVENT] == 1]
+    assert (ev["leakage_type"] != "none").all() and (other.loc[other[sim.EVENT] == 0, "leakage_type"] == "none").all()

@@ -41,7 +41,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -60,6 +60,7 @@ __all__ = [
     "SyntheticStudy",
     "SeedSearch",
     "simulate_study",
+    "simulate_second_centre",
     "write_synthetic",
     "check_published_figures",
     "search_seed",
@@ -189,24 +190,54 @@ def _rounded(x: np.ndarray, name: str) -> np.ndarray:
     return np.round(x, _DECIMALS[name])
 
 
-def _simulate_covariates(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class CaseMix:
+    """Where a centre's patients and procedures differ (defaults: the development centre)."""
+
+    age_mean: float = 72.0
+    p_male: float = 0.20
+    ct_mean: float = 85.0
+    #: thoracic, thoracolumbar, lumbar
+    level_p: tuple[float, float, float] = (0.20, 0.60, 0.20)
+    p_bilateral: float = 0.45
+    p_low_viscosity: float = 0.45
+    volume_mean: float = 4.4
+
+
+#: The synthetic second centre: older, more osteoporotic patients (lower CT values, hence more
+#: severe fractures and cortical breaches), more lumbar levels, more bilateral access and larger
+#: volumes, and high-viscosity cement preferred.  Same true coefficients (a transportable model).
+SECOND_CENTRE_MIX = CaseMix(age_mean=76.0, p_male=0.25, ct_mean=78.0, level_p=(0.15, 0.55, 0.30), p_bilateral=0.65,
+                            p_low_viscosity=0.30, volume_mean=4.6)
+#: Patients of the second centre (its default size).
+SECOND_CENTRE_N = 150
+#: Its baseline hazard relative to the development centre's calibrated H0(12): fewer leaks at
+#: baseline (another team and technique), so a model from the first centre over-predicts there.
+SECOND_CENTRE_HAZARD_RATIO = 0.75
+#: Share of its patients lost to follow-up (censored at a uniform time in (1, 12) months).
+SECOND_CENTRE_LOST = 0.10
+#: File name of the second centre's cohort when the study file names none (``validation: cohort_file:``).
+SECOND_CENTRE_FILE = "cohort_centre2.csv"
+
+
+def _simulate_covariates(rng: np.random.Generator, n: int, mix: CaseMix = CaseMix()) -> dict[str, np.ndarray]:
     """Patient and procedure characteristics (numbers as recorded, categories as codes)."""
-    age = np.clip(np.round(rng.normal(72.0, 7.5, n)), 55, 92)
-    male = rng.random(n) < 0.20
+    age = np.clip(np.round(rng.normal(mix.age_mean, 7.5, n)), 55, 92)
+    male = rng.random(n) < mix.p_male
     bmi = _rounded(np.clip(rng.normal(22.8, 3.1, n), 15.5, 34.0), "bmi_kg_m2")
     z_t = rng.standard_normal(n)
     t_score = _rounded(np.clip(-3.0 + 0.65 * z_t + 0.25 * male, -5.0, -1.0), "bmd_t_score")
     # CT attenuation: correlated with the T-score (r ~ 0.4), mean ~85 HU, SD ~20 HU
-    ct = _rounded(np.clip(85.0 + 8.0 * z_t + 18.3 * rng.standard_normal(n), 30.0, 160.0), "ct_value_hu")
-    level = rng.choice(3, size=n, p=[0.20, 0.60, 0.20])  # thoracic, thoracolumbar, lumbar
+    ct = _rounded(np.clip(mix.ct_mean + 8.0 * z_t + 18.3 * rng.standard_normal(n), 30.0, 160.0), "ct_value_hu")
+    level = rng.choice(3, size=n, p=list(mix.level_p))  # thoracic, thoracolumbar, lumbar
     # Genant grade: lower bone density, more collapse
     latent = -0.015 * (ct - 85.0) + rng.standard_normal(n)
     severity = np.searchsorted(np.array([-0.39, 0.77]), latent)  # ~35% mild, 43% moderate, 22% severe
     cortical = rng.random(n) < 1.0 / (1.0 + np.exp(-(-1.2 + 0.6 * severity)))
     cleft = rng.random(n) < 1.0 / (1.0 + np.exp(-(-1.9 + 0.4 * severity)))
-    bilateral = rng.random(n) < 0.45
-    low_viscosity = rng.random(n) < 0.45
-    volume = 4.4 + 0.4 * bilateral + 0.5 * (level == 2) - 0.4 * (level == 0) + 0.2 * severity
+    bilateral = rng.random(n) < mix.p_bilateral
+    low_viscosity = rng.random(n) < mix.p_low_viscosity
+    volume = mix.volume_mean + 0.4 * bilateral + 0.5 * (level == 2) - 0.4 * (level == 0) + 0.2 * severity
     volume = _rounded(np.clip(volume + rng.normal(0.0, 1.0, n), 2.0, 8.5), "cement_volume_ml")
     days = np.clip(np.round(np.exp(rng.normal(np.log(8.0), 0.8, n))), 1, 90)
     return {
@@ -228,16 +259,18 @@ def _linear_predictor(cov: Mapping[str, np.ndarray]) -> np.ndarray:
     return lp
 
 
-def _simulate_leakage(rng: np.random.Generator, lp: np.ndarray, n_events: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Latent Weibull-Cox times, calibrated so that exactly ``n_events`` fall before 12 months."""
+def _simulate_leakage(rng: np.random.Generator, lp: np.ndarray, n_events: int,
+                      h0: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Latent Weibull-Cox times, calibrated so that exactly ``n_events`` fall before 12 months
+    (or with the given baseline cumulative hazard ``h0`` at 12 months: ``n_events`` is then unused)."""
     horizon = PUBLISHED.horizon_months
     # H(t | x) = H0 * ((t - t0) / (tau - t0))^k * exp(lp);  H(T) ~ Exp(1)  =>
     # ((T - t0) / (tau - t0))^k = u / H0  with  u = E * exp(-lp)
     u = rng.standard_exponential(lp.size) * np.exp(-lp)
-    if 0 < n_events < lp.size:
+    if h0 is None and 0 < n_events < lp.size:
         part = np.partition(u, [n_events - 1, n_events])
         h0 = float(np.sqrt(part[n_events - 1] * part[n_events]))  # between the k-th and (k+1)-th
-    else:
+    elif h0 is None:
         h0 = float(np.max(u)) * 2.0 if n_events == lp.size else float(np.min(u)) / 2.0
     event = u < h0
     latent = LATENCY_MONTHS + (horizon - LATENCY_MONTHS) * (u / h0) ** (1.0 / WEIBULL_SHAPE)
@@ -326,10 +359,19 @@ def simulate_study(*, n: int = 100, seed: int = DEFAULT_SEED) -> SyntheticStudy:
     n_events = int(round(_EVENT_FRACTION * n))
     time, event, h0 = _simulate_leakage(rng, _linear_predictor(cov), n_events)
     type_code, mgmt_code = _leakage_types(rng, event)
-    width = max(3, len(str(n)))
-    ids = np.array([f"SYN-{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    cohort = _cohort_frame("SYN", cov, type_code, mgmt_code, time, event)
+    ids = cohort[ID].to_numpy(object)
+    symptomatic = type_code[event == 1] == _LEVELS["leakage_type"].index("symptomatic")
+    outcomes = _simulate_outcomes(rng, ids[event == 1], symptomatic.astype(float))
+    return SyntheticStudy(cohort=cohort, outcomes=outcomes, seed=int(seed), n=int(n), baseline_cumhaz=h0)
 
-    cohort = pd.DataFrame({ID: ids})
+
+def _cohort_frame(prefix: str, cov: Mapping[str, np.ndarray], type_code: np.ndarray, mgmt_code: np.ndarray,
+                  time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
+    """The cohort table (columns of ``study.yaml``) from the simulated codes and numbers."""
+    n = len(time)
+    width = max(3, len(str(n)))
+    cohort = pd.DataFrame({ID: np.array([f"{prefix}-{i:0{width}d}" for i in range(1, n + 1)], dtype=object)})
     for name in _COLUMNS[1:-4]:
         values = cov[name]
         if name in _LEVELS:
@@ -342,9 +384,44 @@ def simulate_study(*, n: int = 100, seed: int = DEFAULT_SEED) -> SyntheticStudy:
     cohort["management"] = _categorical(mgmt_code, "management")
     cohort[TIME] = time
     cohort[EVENT] = event.astype(np.int64)
-    symptomatic = type_code[event == 1] == _LEVELS["leakage_type"].index("symptomatic")
-    outcomes = _simulate_outcomes(rng, ids[event == 1], symptomatic.astype(float))
-    return SyntheticStudy(cohort=cohort, outcomes=outcomes, seed=int(seed), n=int(n), baseline_cumhaz=h0)
+    return cohort
+
+
+def simulate_second_centre(*, baseline_cumhaz: float, seed: int = DEFAULT_SEED, n: int = SECOND_CENTRE_N) -> pd.DataFrame:
+    """A SYNTHETIC second centre for external validation: another case mix, the same true model.
+
+    Parameters
+    ----------
+    baseline_cumhaz : the development centre's calibrated H0(12) (:attr:`SyntheticStudy.baseline_cumhaz`);
+        the second centre's is ``SECOND_CENTRE_HAZARD_RATIO`` times it.
+    seed : the development cohort's seed; the second centre draws from its own stream
+        ``default_rng([seed, 2])``, so the development cohort is unchanged by it.
+    n : number of patients.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns exactly as ``study.yaml`` declares (ids ``SYN2-...``), as :func:`simulate_study`.
+
+    Notes
+    -----
+    Covariates as the development centre with :data:`SECOND_CENTRE_MIX` (older, lower CT values,
+    more lumbar levels, bilateral access and larger volumes, less low-viscosity cement); event
+    times from the same Weibull-Cox model and ``TRUE_COEFFICIENTS`` with H0(12) scaled by
+    :data:`SECOND_CENTRE_HAZARD_RATIO`, not calibrated to a number of events; a share
+    :data:`SECOND_CENTRE_LOST` is lost to follow-up at a uniform time in (1, 12) months
+    (censored then, unless the leakage came first); leakage types in the published proportions.
+    """
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    rng = np.random.default_rng([seed, 2])
+    cov = _simulate_covariates(rng, n, SECOND_CENTRE_MIX)
+    time, event, _ = _simulate_leakage(rng, _linear_predictor(cov), 0, h0=SECOND_CENTRE_HAZARD_RATIO * baseline_cumhaz)
+    lost_at = np.floor(rng.uniform(1.0, PUBLISHED.horizon_months, n) * 100.0) / 100.0
+    lost = (rng.random(n) < SECOND_CENTRE_LOST) & (lost_at < time)
+    time, event = np.where(lost, lost_at, time), np.where(lost, 0, event)
+    type_code, mgmt_code = _leakage_types(rng, event)
+    return _cohort_frame("SYN2", cov, type_code, mgmt_code, time, event)
 
 
 # ============================================================================================
@@ -557,21 +634,30 @@ def _csv_text(df: pd.DataFrame) -> str:
     return out.to_csv(index=False, lineterminator="\n")
 
 
+def _second_centre_file(spec: StudySpec) -> str:
+    """The second centre's file name: the study file's ``validation: cohort_file:``, else the default."""
+    v = spec.validation
+    return Path(v.cohort_file).name if v is not None and v.cohort_file is not None else SECOND_CENTRE_FILE
+
+
 def _dictionary(spec: StudySpec) -> pd.DataFrame:
-    """Data dictionary of both files, generated from the study file."""
-    rows = [(Path(spec.cohort_file).name, spec.study.id_column, "Patient identifier", "", "identifier", "",
-             "Synthetic study number; identifying, never shown in any output")]
-    for v in spec.variables:
-        notes = [v.description.rstrip(".")] if v.description else []
-        if v.range is not None:
-            notes.append(f"{'Integer, a' if v.integer else 'A'}llowed range {v.range[0]:g} to {v.range[1]:g}")
-        desc = ". ".join(notes) + ("." if notes else "")
-        rows.append((Path(spec.cohort_file).name, v.name, v.label, v.unit or "", v.kind, "|".join(v.levels), desc))
-    out = spec.outcome
-    rows.append((Path(spec.cohort_file).name, out.time, out.time_label, out.time_unit, "time", "",
-                 f"Time from surgery to leakage; patients without leakage are censored at {out.followup:g} {out.time_unit}"))
-    rows.append((Path(spec.cohort_file).name, out.event, out.event_label, "", "event", "0|1",
-                 f"1 = leakage within follow-up, 0 = censored"))
+    """Data dictionary of the three files, generated from the study file."""
+    rows = []
+    for file in (Path(spec.cohort_file).name, _second_centre_file(spec)):
+        rows.append((file, spec.study.id_column, "Patient identifier", "", "identifier", "",
+                     "Synthetic study number; identifying, never shown in any output"))
+        for v in spec.variables:
+            notes = [v.description.rstrip(".")] if v.description else []
+            if v.range is not None:
+                notes.append(f"{'Integer, a' if v.integer else 'A'}llowed range {v.range[0]:g} to {v.range[1]:g}")
+            desc = ". ".join(notes) + ("." if notes else "")
+            rows.append((file, v.name, v.label, v.unit or "", v.kind, "|".join(v.levels), desc))
+        out = spec.outcome
+        lost = "" if file == Path(spec.cohort_file).name else " or when lost to follow-up"
+        rows.append((file, out.time, out.time_label, out.time_unit, "time", "",
+                     f"Time from surgery to leakage; patients without leakage are censored at {out.followup:g} "
+                     f"{out.time_unit}{lost}"))
+        rows.append((file, out.event, out.event_label, "", "event", "0|1", "1 = leakage within follow-up, 0 = censored"))
     rep = spec.repeated
     if rep is not None:
         f = Path(rep.file).name
@@ -584,7 +670,7 @@ def _dictionary(spec: StudySpec) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "column", "label", "unit", "kind", "levels", "description"])
 
 
-def _readme(study: SyntheticStudy, spec: StudySpec) -> str:
+def _readme(study: SyntheticStudy, spec: StudySpec, second: pd.DataFrame) -> str:
     """data/README.md, generated so that it always states the coefficients and seed actually used."""
     pub_types = PUBLISHED.leakage_types
     coef_rows = "\n".join(
@@ -597,6 +683,11 @@ def _readme(study: SyntheticStudy, spec: StudySpec) -> str:
             f"**This copy was generated with seed {study.seed} and n = {study.n}, not the shipped defaults "
             f"(seed {DEFAULT_SEED}, n = {PUBLISHED.n}); the published checks apply to the defaults only.**")
     n_events = int(study.cohort[EVENT].sum())
+    centre2 = _second_centre_file(spec)
+    mix, base = SECOND_CENTRE_MIX, CaseMix()
+    mix_rows = "\n".join(f"| `{f.name}` | {getattr(base, f.name)} | {getattr(mix, f.name)} |"
+                         for f in fields(CaseMix) if getattr(base, f.name) != getattr(mix, f.name))
+    lost = int(((second[EVENT] == 0) & (second[TIME] < PUBLISHED.horizon_months)).sum())
     this_copy = "" if is_default else f"\ncementleak simulate --seed {study.seed} --n {study.n} --out DIR   # this copy"
     return f"""# Data: SYNTHETIC cohort — not real patients
 
@@ -612,7 +703,8 @@ Study reproduced: {spec.study.citation}
 |---|---|
 | `cohort.csv` | one row per patient ({study.n} rows, {n_events} with leakage); columns exactly as `study.yaml` declares |
 | `outcomes.csv` | VAS and ODI of the leakage patients at `preop`, `day3`, `month12` (long format, 3 rows each) |
-| `dictionary.csv` | column, label, unit, kind, levels and description of both files, generated from `study.yaml` |
+| `{centre2}` | a second (synthetic) centre for external validation: {len(second)} patients, {int(second[EVENT].sum())} with leakage, another case mix (below) |
+| `dictionary.csv` | column, label, unit, kind, levels and description of the three data files, generated from `study.yaml` |
 | `README.md` | this file (generated too) |
 
 ## How they were made
@@ -667,6 +759,28 @@ Binary terms compare the non-reference level with the reference (`low` vs `high`
 |---|---|---|
 {type_rows}
 
+## The second centre (external validation)
+
+`{centre2}` has the columns of `cohort.csv` and is made by `simulate_second_centre` (the same
+command writes it) from its own random stream, `numpy.random.default_rng([seed, 2])`, so the
+development files above do not depend on it. It is another hospital as a validation study meets
+one: the same true coefficients (the model transports), but
+
+- another case mix (the parameters of `CaseMix` that differ):
+
+| parameter | development centre | second centre |
+|---|---|---|
+{mix_rows}
+
+- a lower baseline hazard, {SECOND_CENTRE_HAZARD_RATIO:g} x the development centre's H0(12) (another team
+  and technique), not calibrated to a number of events: {int(second[EVENT].sum())} of {len(second)} patients
+  have leakage;
+- {SECOND_CENTRE_LOST:.0%} of the patients lost to follow-up at a uniform time between 1 and 12 months
+  ({lost} censored before 12 months here), so that censoring weights matter.
+
+A model developed on `cohort.csv` therefore over-predicts there (calibration-in-the-large) while
+ranking the patients well: what the study file's `validation:` section shows in the report.
+
 ## The seed was selected by a search
 
 The shipped seed **{DEFAULT_SEED}** is not arbitrary: it is the first seed ≥ {SEARCH_START} for which
@@ -698,7 +812,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_synthetic(out_dir: str | Path, *, seed: int = DEFAULT_SEED, n: int = 100,
                     spec: StudySpec | None = None) -> list[Path]:
-    """Simulate the study and write ``cohort.csv``, ``outcomes.csv``, ``dictionary.csv`` and ``README.md``.
+    """Simulate the study and write ``cohort.csv``, ``outcomes.csv``, the second centre's cohort
+    (:func:`simulate_second_centre`; ``validation: cohort_file:`` of the study file, else
+    ``cohort_centre2.csv``), ``dictionary.csv`` and ``README.md``.
 
     Parameters
     ----------
@@ -731,11 +847,13 @@ def write_synthetic(out_dir: str | Path, *, seed: int = DEFAULT_SEED, n: int = 1
     out.mkdir(parents=True, exist_ok=True)
     cohort_name = Path(spec.cohort_file).name
     outcomes_name = Path(spec.repeated.file).name  # type: ignore[union-attr]  # checked above
+    second = simulate_second_centre(baseline_cumhaz=study.baseline_cumhaz, seed=seed)
     files = {
         out / cohort_name: _csv_text(study.cohort),
         out / outcomes_name: _csv_text(study.outcomes),
+        out / _second_centre_file(spec): _csv_text(second),
         out / "dictionary.csv": _dictionary(spec).to_csv(index=False, lineterminator="\n"),
-        out / "README.md": _readme(study, spec),
+        out / "README.md": _readme(study, spec, second),
     }
     for path, text in files.items():
         _write_atomic(path, text)
