@@ -36,8 +36,8 @@ def drawn_texts(fig: Figure) -> list[tuple[Text, Bbox]]:
     return seen
 
 
-def text_overlaps(fig: Figure) -> list[tuple[str, str]]:
-    texts = drawn_texts(fig)
+def text_overlaps(fig: Figure, texts: list[tuple[Text, Bbox]] | None = None) -> list[tuple[str, str]]:
+    texts = drawn_texts(fig) if texts is None else texts
     bad = []
     for i, (a, ba) in enumerate(texts):
         for b, bb in texts[i + 1:]:
@@ -48,9 +48,9 @@ def text_overlaps(fig: Figure) -> list[tuple[str, str]]:
     return bad
 
 
-def texts_outside(fig: Figure) -> list[str]:
+def texts_outside(fig: Figure, texts: list[tuple[Text, Bbox]] | None = None) -> list[str]:
     w, h = fig.canvas.get_width_height()
-    return [t.get_text() for t, b in drawn_texts(fig)
+    return [t.get_text() for t, b in (drawn_texts(fig) if texts is None else texts)
             if b.x0 < -1 or b.y0 < -1 or b.x1 > w + 1 or b.y1 > h + 1]
 
 
@@ -63,9 +63,10 @@ def _paths(artist) -> list[np.ndarray]:
     return [tr.transform(np.asarray(seg, float)) for seg in artist.get_segments() if len(seg)]
 
 
-def lines_leaving_axes(fig: Figure) -> list[str]:
+def lines_leaving_axes(fig: Figure, *, draw: bool = True) -> list[str]:
     """Data lines (clipped to their axes) that reach beyond them with no clip mark on that edge."""
-    fig.canvas.draw()
+    if draw:
+        fig.canvas.draw()
     bad = []
     for ax in fig.axes:
         box = ax.get_window_extent()
@@ -101,9 +102,10 @@ def _dense(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
     return np.vstack(parts)
 
 
-def legends_over_lines(fig: Figure) -> list[str]:
+def legends_over_lines(fig: Figure, *, draw: bool = True) -> list[str]:
     """Legends whose box covers part of a data line of their axes."""
-    fig.canvas.draw()
+    if draw:
+        fig.canvas.draw()
     bad = []
     for ax in fig.axes:
         legend = ax.get_legend()
@@ -120,3 +122,12 @@ def legends_over_lines(fig: Figure) -> list[str]:
                     bad.append(f"legend of {ax.get_ylabel()!r} covers {artist.get_gid() or artist}")
                     break
     return bad
+
+
+def figure_problems(fig: Figure) -> dict[str, list]:
+    """Every check above from a single draw of ``fig``; only the failing checks are returned."""
+    texts = drawn_texts(fig)
+    found = {"texts overlap": text_overlaps(fig, texts), "texts outside the figure": texts_outside(fig, texts),
+             "lines leave the axes without a mark": lines_leaving_axes(fig, draw=False),
+             "legends cover data lines": legends_over_lines(fig, draw=False)}
+    return {k: v for k, v in found.items() if v}

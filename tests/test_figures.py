@@ -554,3 +554,22 @@ def test_forest_text_is_nine_points_and_inside_the_figure(forest_frame):
     assert min(t.get_fontsize() for t in texts) >= 9.0
     assert text_overlaps(fig) == [] and texts_outside(fig) == []
     assert fig.get_figwidth() == pytest.approx(PAGE_WIDTH)
+
+
+def test_the_figure_checks_catch_what_they_look_for():
+    """The checks used on every report figure do fail on a figure with each defect."""
+    from figure_checks import figure_problems
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.text(0.5, 0.5, "overlapping label")
+    ax.text(0.52, 0.5, "overlapping label")
+    ax.text(1.8, 0.5, "beyond the figure", transform=ax.transAxes)
+    ax.plot([0, 1], [0, 3], gid="a-line")
+    ax.set_ylim(0, 1)
+    ax.plot([0, 1], [0.9, 0.9], label="under the legend")
+    ax.legend(loc="upper left")
+    found = figure_problems(fig)
+    assert set(found) == {"texts overlap", "texts outside the figure", "lines leave the axes without a mark",
+                          "legends cover data lines"}
+    ax.plot([1 / 3], [1.0], "^", gid="clip-mark", clip_on=False)  # a mark where the line leaves: accepted
+    assert "lines leave the axes without a mark" not in figure_problems(fig)

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from figure_checks import legends_over_lines, lines_leaving_axes, text_overlaps, texts_outside  # noqa: E402
+from figure_checks import figure_problems  # noqa: E402
 
 from cementleak_stats import presentation  # noqa: E402
 from cementleak_stats.spec import load_spec  # noqa: E402
@@ -55,10 +55,7 @@ def test_every_figure_reads_cleanly(results: StudyResults, name: str) -> None:
         assert name == "trajectories" and results.outcomes is None
         return
     try:
-        assert text_overlaps(fig) == [], f"{name}: texts overlap"
-        assert texts_outside(fig) == [], f"{name}: texts outside the figure"
-        assert lines_leaving_axes(fig) == [], f"{name}: a line leaves the axes without a mark"
-        assert legends_over_lines(fig) == [], f"{name}: a legend covers the data"
+        assert figure_problems(fig) == {}, name
     finally:
         plt.close(fig)
 
