@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
@@ -59,6 +60,8 @@ def _paths(artist) -> list[np.ndarray]:
     if isinstance(artist, Line2D):
         xy = artist.get_xydata()
         return [artist.get_transform().transform(np.asarray(xy, float))] if len(xy) else []
+    if isinstance(artist, Polygon):  # its outline (e.g. a step-filled histogram)
+        return [artist.get_transform().transform(np.asarray(artist.get_xy(), float))]
     tr = artist.get_transform()
     return [tr.transform(np.asarray(seg, float)) for seg in artist.get_segments() if len(seg)]
 
@@ -103,7 +106,7 @@ def _dense(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
 
 
 def legends_over_lines(fig: Figure, *, draw: bool = True) -> list[str]:
-    """Legends whose box covers part of a data line of their axes."""
+    """Legends whose box covers part of a data line (or a histogram's outline) of their axes."""
     if draw:
         fig.canvas.draw()
     bad = []
@@ -113,7 +116,7 @@ def legends_over_lines(fig: Figure, *, draw: bool = True) -> list[str]:
             continue
         box = legend.get_window_extent().padded(-1)
         for artist in ax.get_children():
-            if not isinstance(artist, (Line2D, LineCollection)) or not artist.get_visible():
+            if not isinstance(artist, (Line2D, LineCollection, Polygon)) or not artist.get_visible():
                 continue
             for xy in _paths(artist):
                 xy = _dense(xy[np.isfinite(xy).all(axis=1)])

@@ -51,8 +51,8 @@ def results(request) -> StudyResults:
 @pytest.mark.parametrize("name", list(presentation.FIGURES))
 def test_every_figure_reads_cleanly(results: StudyResults, name: str) -> None:
     fig = presentation.FIGURES[name](results)
-    if fig is None:
-        assert name == "trajectories" and results.outcomes is None
+    if fig is None:  # a figure of a section the study does not have (repeated measures, a validation cohort)
+        assert name != "trajectories" or results.outcomes is None
         return
     try:
         assert figure_problems(fig) == {}, name

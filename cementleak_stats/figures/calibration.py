@@ -38,8 +38,9 @@ def plot_calibration(
     Parameters
     ----------
     frame : one row per risk group with columns ``predicted`` (mean predicted probability),
-        ``observed`` (Kaplan-Meier estimate), ``corrected`` (bootstrap bias-corrected
-        observed) and optionally ``ci_low`` / ``ci_high`` (CI of ``observed``).
+        ``observed`` (Kaplan-Meier estimate), optionally ``corrected`` (bootstrap
+        bias-corrected observed; not drawn when absent) and ``ci_low`` / ``ci_high`` (CI of
+        ``observed``).
     horizon_label : completes the x label "Predicted probability of <horizon_label>",
         e.g. "death by 365 days".
     smooth : optional smooth calibration curve with columns ``predicted``, ``observed``;
@@ -59,7 +60,7 @@ def plot_calibration(
         Artists carry gids ``calibration-apparent``, ``calibration-corrected``,
         ``calibration-smooth``, ``calibration-ideal`` and ``calibration-histogram``.
     """
-    require_columns(frame, ("predicted", "observed", "corrected"), what="plot_calibration")
+    require_columns(frame, ("predicted", "observed"), what="plot_calibration")
     df = frame.sort_values("predicted")
     ax = new_axes(ax, size=(COLUMN_WIDTH, COLUMN_WIDTH))
     lo, hi = limits
@@ -71,9 +72,9 @@ def plot_calibration(
         err = np.vstack([obs - df["ci_low"].to_numpy(float), df["ci_high"].to_numpy(float) - obs])
         ax.errorbar(x, obs, yerr=err, fmt="none", ecolor=blue, elinewidth=0.8, alpha=0.7, zorder=2)
     ax.plot(x, df["observed"], "o-", color=blue, markersize=4, linewidth=1.1, label=apparent_label, gid="calibration-apparent", zorder=3)
-    ax.plot(
-        x, df["corrected"], "^--", color=vermillion, markersize=4.5, linewidth=1.1, label=corrected_label, gid="calibration-corrected", zorder=4
-    )
+    if "corrected" in df.columns:  # absent where there is nothing to correct (a validation cohort)
+        ax.plot(x, df["corrected"], "^--", color=vermillion, markersize=4.5, linewidth=1.1, label=corrected_label,
+                gid="calibration-corrected", zorder=4)
     if smooth is not None:
         require_columns(smooth, ("predicted", "observed"), what="plot_calibration (smooth)")
         s = smooth.sort_values("predicted")
@@ -166,7 +167,8 @@ def plot_risk_distribution(
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(title=legend_title, loc="upper right")
+    ax.legend(title=legend_title, loc="lower left", bbox_to_anchor=(0.0, 1.02), borderaxespad=0.0,
+              alignment="left")  # above the axes: the histograms fill the plot
     if title:
-        ax.set_title(title, loc="left")
+        ax.set_title(title, loc="left", pad=12 + 12 * (len(groups) + bool(legend_title)))
     return ax
