@@ -83,8 +83,7 @@ def _cox_display(spec, frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 
 def table_cox_multivariable(r: StudyResults) -> pd.DataFrame:
-    s = r.model.summary  # HRs per the `per` units of the summary (the label says which)
-    return _cox_display(r.spec, s, [term_label(r.spec, t, per) for t, per in zip(r.model.terms, s["per"])])
+    return _cox_display(r.spec, r.model.summary, [term_label(r.spec, t) for t in r.model.terms])
 
 
 def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
@@ -95,7 +94,7 @@ def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
 
 
 def _screen_label(r: StudyResults, row) -> str:
-    return row.label if isinstance(row.label, str) else label_of_term(r, row.term, row.variable)
+    return label_of_term(r, row.term, row.variable)
 
 
 def label_of_term(r: StudyResults, term: str, variable: str | None) -> str:
@@ -104,14 +103,14 @@ def label_of_term(r: StudyResults, term: str, variable: str | None) -> str:
         return "Intercept" if "intercept" in term.lower() else term
     for t in variable_terms(r.spec.variable(variable)):
         if t.name == term:
-            return term_label(r.spec, t, 1)  # numbers per 1 unit (odds ratios, coefficients)
+            return term_label(r.spec, t)
     return term
 
 
 def table_model_equation(r: StudyResults) -> pd.DataFrame:
     """Everything needed to compute a prediction (TRIPOD 22): coefficients, centres, S0(horizon)."""
     m = r.model
-    rows = [(term_label(r.spec, t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
+    rows = [(term_label(r.spec, t), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
     tab = pd.DataFrame(rows, columns=["Term", "Coefficient β", "Centre (mean of the term)"])
     extra = pd.DataFrame([[f"Baseline survival S0({r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}) at the centre",
                            fmt_num(m.baseline_survival(), 5), ""]], columns=tab.columns)
@@ -187,12 +186,7 @@ def table_decision_summary(r: StudyResults, thresholds=(0.05, 0.10, 0.20, 0.30, 
 
 def table_baseline_display(r: StudyResults) -> pd.DataFrame:
     """Table 1 with the level folded into the first column (indented), as journals print it."""
-    return fold_levels(r.baseline.display)
-
-
-def fold_levels(display: pd.DataFrame) -> pd.DataFrame:
-    """A Table 1 display frame with its ``Level`` column folded into the first column."""
-    d = display.copy()
+    d = r.baseline.display.copy()
     first, level = d.columns[0], "Level"
     if level in d.columns:
         lv = d[level].fillna("").astype(str)
@@ -219,8 +213,6 @@ def table_checks(r: StudyResults) -> pd.DataFrame:
 
 
 def table_logistic(r: StudyResults) -> pd.DataFrame:
-    if r.logistic is None:
-        return pd.DataFrame()
     t = r.logistic.table
     t = t[t["variable"].notna()]
     labels = [label_of_term(r, a, b) for a, b in zip(t["term"], t["variable"])]
@@ -263,12 +255,7 @@ def _timepoint_words(r: StudyResults, text: str) -> str:
 
 
 def table_tripod(r: StudyResults) -> pd.DataFrame:
-    from .tripod import ANSWERED_BY_ANALYSIS, ANSWERED_BY_REPORT
-
-    present = {where for where, _ in (*ANSWERED_BY_ANALYSIS.values(), *ANSWERED_BY_REPORT.values())}
-    if r.validation_cohort is None:  # the section on a validation cohort exists only with one
-        present.discard("@sec-external")
-    t = tripod_checklist(present)
+    t = tripod_checklist()
     answered = t["status"] != "to be completed by the authors"
     return pd.DataFrame({"Item": t["item"], "Topic": [f"*{a}.* {b}" for a, b in zip(t["section"], t["topic"])],
                          "Answered in": np.where(answered, t["where"], "— to be completed by the authors")})
@@ -302,11 +289,6 @@ TABLES: dict[str, Callable[[StudyResults], pd.DataFrame]] = {
     "nomogram_points": table_nomogram_points,
     "tripod": table_tripod,
     "colophon": table_colophon,
-    # the validation cohort (cementleak_stats.external_report; empty without one)
-    "external_cohorts": lambda r: _external.table_external_cohorts(r),
-    "external_performance": lambda r: _external.table_external_performance(r),
-    "external_case_mix": lambda r: _external.table_external_case_mix(r),
-    "external_comparison": lambda r: _external.table_external_comparison(r),
 }
 
 
@@ -373,12 +355,7 @@ def figure_nomogram(r: StudyResults) -> Figure:
 
 def figure_calibration(r: StudyResults) -> Figure:
     c = r.calibration
-    return calibration_figure(r, c.groups, smooth=c.smooth.curve, predictions=r.predictions["risk_at_horizon"].to_numpy())
-
-
-def calibration_figure(r: StudyResults, groups: pd.DataFrame, *, smooth: pd.DataFrame, predictions: np.ndarray) -> Figure:
-    """Calibration at the horizon of KM groups (bias-corrected too when ``groups`` has it) and a smooth curve."""
-    ax = plot_calibration(groups, smooth=smooth, predictions=predictions,
+    ax = plot_calibration(c.groups, smooth=c.smooth.curve, predictions=r.predictions["risk_at_horizon"].to_numpy(),
                           horizon_label=f"{_event_words(r)} by {_horizon_words(r)}",
                           xlabel=f"Predicted probability of {_event_words(r)} by {_horizon_words(r)}",
                           ylabel="Observed probability (Kaplan-Meier)")
@@ -394,15 +371,10 @@ def figure_risk_distribution(r: StudyResults) -> Figure:
 
 
 def figure_decision(r: StudyResults) -> Figure:
-    return decision_figure(r.decision_curve)
-
-
-def decision_figure(frame: pd.DataFrame) -> Figure:
-    """Net benefit and interventions avoided of a decision-curve frame (:func:`~.decision.net_benefit`)."""
     with figure_theme():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.42), layout="constrained")
-        plot_decision_curve(frame, model_label="Nomogram", ax=axes[0])
-        plot_interventions_avoided(frame, label="Nomogram", ax=axes[1])
+        plot_decision_curve(r.decision_curve, model_label="Nomogram", ax=axes[0])
+        plot_interventions_avoided(r.decision_curve, label="Nomogram", ax=axes[1])
     return fig
 
 
@@ -424,8 +396,6 @@ FIGURES: dict[str, Callable[[StudyResults], Figure | None]] = {
     "risk_distribution": figure_risk_distribution,
     "decision_curve": figure_decision,
     "trajectories": figure_trajectories,
-    "external_calibration": lambda r: _external.figure_external_calibration(r),
-    "external_decision": lambda r: _external.figure_external_decision(r),
 }
 
 
@@ -490,7 +460,3 @@ def example_patient(r: StudyResults) -> dict[str, object]:
 
 def model_design(r: StudyResults):
     return encode(r.spec, r.analysed, r.model.variables)
-
-
-# registered above by name; imported last (it formats with this module's helpers)
-from . import external_report as _external  # noqa: E402
