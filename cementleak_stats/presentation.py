@@ -83,7 +83,8 @@ def _cox_display(spec, frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 
 def table_cox_multivariable(r: StudyResults) -> pd.DataFrame:
-    return _cox_display(r.spec, r.model.summary, [term_label(r.spec, t) for t in r.model.terms])
+    s = r.model.summary  # HRs per the `per` units of the summary (the label says which)
+    return _cox_display(r.spec, s, [term_label(r.spec, t, per) for t, per in zip(r.model.terms, s["per"])])
 
 
 def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
@@ -94,7 +95,7 @@ def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
 
 
 def _screen_label(r: StudyResults, row) -> str:
-    return label_of_term(r, row.term, row.variable)
+    return row.label if isinstance(row.label, str) else label_of_term(r, row.term, row.variable)
 
 
 def label_of_term(r: StudyResults, term: str, variable: str | None) -> str:
@@ -103,14 +104,14 @@ def label_of_term(r: StudyResults, term: str, variable: str | None) -> str:
         return "Intercept" if "intercept" in term.lower() else term
     for t in variable_terms(r.spec.variable(variable)):
         if t.name == term:
-            return term_label(r.spec, t)
+            return term_label(r.spec, t, 1)  # numbers per 1 unit (odds ratios, coefficients)
     return term
 
 
 def table_model_equation(r: StudyResults) -> pd.DataFrame:
     """Everything needed to compute a prediction (TRIPOD 22): coefficients, centres, S0(horizon)."""
     m = r.model
-    rows = [(term_label(r.spec, t), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
+    rows = [(term_label(r.spec, t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
     tab = pd.DataFrame(rows, columns=["Term", "Coefficient β", "Centre (mean of the term)"])
     extra = pd.DataFrame([[f"Baseline survival S0({r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}) at the centre",
                            fmt_num(m.baseline_survival(), 5), ""]], columns=tab.columns)

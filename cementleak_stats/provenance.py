@@ -64,6 +64,10 @@ def package_versions(names: Iterable[str] = REPORTED_PACKAGES) -> dict[str, str]
     return out
 
 
+#: the colophon's row of the package version with the digest of its source (what ran)
+CODE_ITEM = "Code: cementleak-stats version + source digest"
+
+
 @dataclass(frozen=True)
 class Provenance:
     study_file: str
@@ -97,6 +101,7 @@ class Provenance:
             ("Random seed", str(self.seed)),
             ("Bootstrap replicates (B)", str(self.bootstrap_b)),
             ("Git commit", self.git_commit),
+            (CODE_ITEM, self.package_version),
             *[(f"Version: {k}", v) for k, v in self.versions.items()],
         ]
         return pd.DataFrame(rows, columns=["item", "value"])

@@ -51,6 +51,10 @@ class Variable(_Frozen):
     missing_allowed: bool = False
     #: free text or an identifier: never shown in any output
     identifying: bool = False
+    #: a continuous variable's hazard ratio is reported per this many units (e.g. 10: "per 10
+    #: HU"); coefficients stay per 1 unit.  Unset: per 1 unit, or a power of ten the analysis
+    #: chooses and states when the HR per unit overflows
+    per: float | None = Field(None, gt=0)
     #: describe the variable in Table 1.  Unset: every variable that is neither identifying nor
     #: one of ``outcome.event_details`` (a candidate predictor or not); ``false`` leaves one out,
     #: ``true`` shows an event detail too.  Identifying variables are never shown.
@@ -58,6 +62,8 @@ class Variable(_Frozen):
 
     @model_validator(mode="after")
     def _check_levels(self) -> Variable:
+        if self.per is not None and self.kind != "continuous":
+            raise ValueError(f"variable '{self.name}': `per:` applies to continuous variables (this one is {self.kind})")
         if self.kind == "continuous":
             if self.levels or self.reference or self.aliases:
                 raise ValueError(f"continuous variable '{self.name}' cannot have levels, reference or aliases")

@@ -25,7 +25,8 @@ from .decision import net_benefit, threshold_grid
 from .design import encode, variable_terms
 from .errors import AnalysisError
 from .imputation import ImputedCoxModel, fit_imputed_cox
-from .models.cox import CoxModel, fit_cox_model, forest_data, model_tests, select_predictors, univariable_screen
+from .models.cox import (CoxModel, fit_cox_model, forest_data, hr_unit_notes, model_tests, select_predictors,
+                         univariable_screen)
 from .models.ph import PHTest, proportional_hazards_test
 from .nomogram import Nomogram, build_nomogram
 from .outcomes import OutcomesResult, analyze_outcomes
@@ -278,7 +279,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
         checks=checks, logistic=logistic, model_imputed=imputed,
-        notes=_notes(spec, model, validation, calibration.groups, imputed),
+        notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort),
         validation_cohort=validation_cohort,
     )
 

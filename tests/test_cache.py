@@ -269,3 +269,35 @@ def test_render_cache_entry_is_signed_and_a_foreign_one_is_ignored(tmp_path: Pat
     entry.write_text(json.dumps({"cells": {"0": []}, "inlines": {"0": "0.99"}}))
     assert _load(entry, steps.append) is None and "not a cementleak cache entry" in steps[-1]
     assert os.environ[SECRET_ENV].endswith("cache-key")
+
+
+#: the reliability cases of the "Trust" area (docs/reliability.md): this module, the failed-render
+#: test, the audit and predict tests
+GUARANTEES = [
+    ("cache-key-0600-outside-study", "the per-user HMAC key is created once, mode 0600, outside any study folder"),
+    ("cache-key-readable-by-others", "a key other users can read disables the cache, with a notice saying how to fix it"),
+    ("cache-round-trip", "a valid entry gives byte-identical results files (shipped study with outcomes; multiple "
+                         "imputation) and every value equal"),
+    ("planted-pickle", "a pickle planted where the cache entry or the old pickle cache would be is never executed; "
+                       "one-line notices; recomputed"),
+    ("no-unpickling-in-package", "no module imports pickle/marshal/shelve or loads with allow_pickle=True"),
+    ("altered-numbers", "an entry whose numbers were edited is not trusted (HMAC); recomputed"),
+    ("entry-from-another-machine", "an entry signed with someone else's key (a received study folder) is ignored with "
+                                   "a one-line notice and recomputed"),
+    ("entry-for-other-inputs", "a signed entry for other inputs (code, data, study, versions) is not used"),
+    ("codec-allow-list", "the serializer re-creates only allow-listed dataclasses; pickled .npy object arrays refused"),
+    ("codec-dtypes", "DataFrames, Series, NumPy scalars, NaN/inf, categorical, string and nullable dtypes round-trip"),
+    ("render-cache-signed", "an edited or foreign render cache entry is not shown; executed again with a notice"),
+    ("failed-render-atomic", "a document cell that raises: neither the report nor results/ changes, the message says "
+                             "so; the next successful render replaces both"),
+    ("predict-model-file", "model.json scores exactly as predict_risk and as its documented formula"),
+    ("predict-prints-prediction", "predict prints the prediction only (no study warnings, no 'Nothing was written')"),
+    ("predict-uses-cache", "a stale model file falls back to the cached analysis without recomputing"),
+    ("predict-foreign-model", "a model file of another study file, or not a model file, exits 2 naming the file"),
+    ("audit-fresh", "audit of a fresh analysis: every file identical, exit 0, the seed stated"),
+    ("audit-changed-number", "one number changed in a results CSV: exit 1 naming file, row, column, both values"),
+    ("audit-edited-data", "one data cell edited: exit 1 naming the data file whose hash changed; files not reproducible"),
+    ("audit-json", "audit --format json gives the same findings as data"),
+    ("audit-nothing-delivered", "no delivered results: exit 2 with the fix"),
+    ("audit-rendered-colophon", "the rendered report's colophon is compared; an altered hash names the page and item"),
+]

@@ -192,12 +192,10 @@ def test_penalized_study_through_cementleak_analyze(tmp_path: Path) -> None:
     assert any((out / "figures").glob("*calibration*.png"))
 
 
-@pytest.mark.parametrize("factor", [1e6, pytest.param(1e-6, marks=pytest.mark.xfail(strict=True, reason=(
-    "open: with a predictor in units of 1e-6 the coefficient is ~8e5, so the hazard ratio per unit overflows "
-    "to inf in cox_multivariable.csv without a note; the bootstrap refits are fixed (constant-column test is "
-    "relative to the column's own spread) — the HR table should say 'per 1e6 units' or note the overflow")))])
+@pytest.mark.parametrize("factor", [1e6, 1e-6])
 def test_rescaled_predictor_gives_the_same_risks(factor: float, tmp_path: Path) -> None:
-    """Extreme units (mL x 10^6 or x 10^-6) change only the coefficient's scale."""
+    """Extreme units (mL x 10^6 or x 10^-6) change only the coefficient's scale; the HR is reported
+    per a power of ten when per 1 unit it overflows (x 10^-6), and flagged when it shows as 1.00 (x 10^6)."""
     def rescale(c: pd.DataFrame) -> pd.DataFrame:
         c["cement_volume_ml"] = c["cement_volume_ml"] * factor
         return c
@@ -212,7 +210,39 @@ def test_rescaled_predictor_gives_the_same_risks(factor: float, tmp_path: Path) 
     np.testing.assert_allclose(r.concordance["estimate"], base.concordance["estimate"], rtol=1e-9)
     np.testing.assert_allclose(r.validation["corrected"], base.validation["corrected"], rtol=1e-5, atol=1e-7)
     assert r.nomogram.points["points"].between(0, 100 + 1e-9).all()
-    _finite_tables(r, tmp_path / "scaled")
+    tables = _finite_tables(r, tmp_path / "scaled")
+    row = tables["cox_multivariable"].set_index("term").loc["cement_volume_ml"]
+    label = next(t for t in r.forest["label"] if t.startswith("Injected cement volume"))
+    if factor < 1:  # per 1 unit exp(8e5) = inf: reported per 10^-6 units, i.e. per original mL
+        assert row["per"] == pytest.approx(1e-6) and math.isfinite(row["hr"])
+        np.testing.assert_allclose(s.loc["cement_volume_ml", ["hr", "ci_low", "ci_high"]].to_numpy(float),
+                                   b.loc["cement_volume_ml", ["hr", "ci_low", "ci_high"]].to_numpy(float), rtol=1e-6)
+        assert label.endswith("(per 10⁻⁶ mL)")
+        assert any("reported per 10⁻⁶ mL" in n and "not a finite number" in n for n in r.notes), r.notes
+    else:  # per 1 unit the HR is 1.000001: kept per unit (equals R), flagged with the unit to set
+        assert row["per"] == 1 and label.endswith("(per mL)")
+        assert any("shows as 1.00 to two decimals" in n and "`per: 1000000`" in n for n in r.notes), r.notes
+
+
+def test_per_in_the_study_file_reports_the_hr_per_that_many_units(tmp_path: Path) -> None:
+    """`per: 10` on a continuous predictor: HR per 10 HU, labels say so; coefficients stay per 1 HU."""
+    def per_10(variables: list[dict]) -> None:
+        next(v for v in variables if v["name"] == "ct_value_hu")["per"] = 10
+
+    base = compute_study(load_spec(study_copy(tmp_path / "base", analysis=PRESPECIFIED)))
+    r = compute_study(load_spec(study_copy(tmp_path / "per", analysis=PRESPECIFIED, variables=per_10)))
+    b, s = base.model.summary.set_index("term"), r.model.summary.set_index("term")
+    # R survival 3.5: coxph(...) coefficients per 1 HU (tests/test_cox.py); identical here
+    for col in ("coef", "se", "z", "p_value"):
+        assert s[col].equals(b[col]), col
+    np.testing.assert_allclose(s.loc["ct_value_hu", ["hr", "ci_low", "ci_high"]].to_numpy(float),
+                               b.loc["ct_value_hu", ["hr", "ci_low", "ci_high"]].to_numpy(float) ** 10, rtol=1e-12)
+    assert s.loc["ct_value_hu", "per"] == 10 and (s.drop(index="ct_value_hu")["per"] == 1).all()
+    assert "CT value (per 10 HU)" in list(r.forest["label"])
+    screen = r.screen.set_index("term")
+    assert screen.loc["ct_value_hu", "label"] == "CT value (per 10 HU)" and screen.loc["ct_value_hu", "per"] == 10
+    assert r.notes == ()  # a unit the study file chose needs no note
+    np.testing.assert_array_equal(r.predictions["risk_at_horizon"], base.predictions["risk_at_horizon"])
 
 
 def _rare_level(c: pd.DataFrame) -> pd.DataFrame:
@@ -256,10 +286,12 @@ GUARANTEES = [(c[0], c[5]) for c in ERROR_CASES] + [
     ("separation-penalized", "`analysis.penalizer` fits and reports a ridge-penalized model (notes, summary.json)"),
     ("penalized-through-cli", "`cementleak analyze` writes every table and figure of a penalized model"),
     ("cli-square-brackets", "term names such as fracture_level[thoracic] survive the CLI's rich output (escaped)"),
-    ("rescaled-predictor (x1e6)", "extreme units give the same risks, P values, C and validation"),
-    ("rescaled-predictor (x1e-6, expected failure)", "small units: the refits work (constant-column test relative "
-                                                     "to the column's spread), but HR per unit overflows without a "
-                                                     "note (open: see the xfail reason)"),
+    ("rescaled-predictor (x1e6)", "extreme units give the same risks, P values, C and validation; an HR per unit "
+                                  "that shows as 1.00 is flagged with the `per:` to set"),
+    ("rescaled-predictor (x1e-6)", "small units: the refits work (constant-column test relative to the column's "
+                                   "spread) and the HR, which overflows per unit, is reported per 10⁻⁶ units with a note"),
+    ("per-in-study-file", "`per: 10` reports the HR per 10 units (labels say so); coefficients, SE and P stay per "
+                          "unit, as R"),
     ("failed-bootstrap-replicates", "failed refits are counted in validation.csv / calibration.csv, the notes and "
                                     "the report sentence"),
     ("clean-fit", "the shipped data give no notes and no failed replicates"),

@@ -58,6 +58,7 @@ def study_copy(
         spec["repeated"]["file"] = str(REPO / "data" / "outcomes.csv")
     else:
         spec.pop("repeated", None)
+    spec.pop("validation", None)  # the development cohort only (the validation cohort is not copied)
     spec["analysis"] = {**spec["analysis"], "bootstrap_b": bootstrap_b, **(analysis or {})}
     if variables is not None:
         variables(spec["variables"])

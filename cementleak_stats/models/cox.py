@@ -21,6 +21,7 @@ columns), with a ridge-penalized fit as the documented fallback.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,11 +149,13 @@ class CoxModel:
         return 1.0 - self.baseline_survival(t) ** np.exp(self.lp(X))
 
 
-def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alpha: float) -> pd.DataFrame:
+def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alpha: float,
+                   per: np.ndarray | None = None) -> pd.DataFrame:
     zcrit = stats.norm.ppf(1 - alpha / 2)
+    per = np.ones(len(coef)) if per is None else np.asarray(per, float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # separation: inf is the honest limit
         z = coef / se
-        hr, ci = np.exp(coef), (np.exp(coef - zcrit * se), np.exp(coef + zcrit * se))
+        hr, ci = np.exp(coef * per), (np.exp((coef - zcrit * se) * per), np.exp((coef + zcrit * se) * per))
     return pd.DataFrame(
         {
             "term": [t.name for t in terms],
@@ -160,6 +163,7 @@ def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alph
             "level": [t.level for t in terms],
             "coef": coef,
             "se": se,
+            "per": per,
             "hr": hr,
             "ci_low": ci[0],
             "ci_high": ci[1],
@@ -169,8 +173,90 @@ def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alph
     )
 
 
+# --- units of the hazard ratios -------------------------------------------------------------
+def _power_of_ten(x: float) -> float:
+    """The power of ten nearest ``x`` (on the log scale); 1 for 0 or a non-finite ``x``."""
+    return float(10.0 ** round(math.log10(x))) if x > 0 and math.isfinite(x) else 1.0
+
+
+def hr_units(spec: StudySpec, terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, X: pd.DataFrame,
+             alpha: float) -> np.ndarray:
+    """How many units of its variable each term's hazard ratio is reported per.
+
+    A continuous variable's ``per:`` from the study file; else 1 — unless exp(coef) or a
+    confidence limit per 1 unit overflows to inf or underflows to 0 in double precision (a
+    variable recorded in tiny units, e.g. litres x 10^-6): then the power of ten nearest the
+    variable's standard deviation, so that the HR is a finite, readable number.  Categorical
+    and score terms: 1.  The coefficient and its test stay per 1 unit (as R ``coxph``).
+    """
+    zcrit = stats.norm.ppf(1 - alpha / 2)
+    out = np.ones(len(terms))
+    for j, t in enumerate(terms):
+        var = spec.variable(t.variable)
+        if var.kind != "continuous":
+            continue
+        if var.per is not None:
+            out[j] = var.per
+            continue
+        b, s = float(coef[j]), float(se[j])
+        if not math.isfinite(b):
+            continue  # a separated term: no unit makes it finite (its diagnostic says so)
+        with np.errstate(over="ignore", invalid="ignore"):
+            limits = np.exp([b, b - zcrit * s, b + zcrit * s] if math.isfinite(s) else [b])
+        if np.all(np.isfinite(limits) & (limits > 0)):
+            continue
+        out[j] = _power_of_ten(float(X[t.name].std()))
+    return out
+
+
+def format_per(per: float) -> str:
+    """``10``, ``0.5``, ``10⁻⁶``: how a reporting unit is printed in a label."""
+    if 1e-3 <= per < 1e6:
+        return np.format_float_positional(per, trim="-")
+    k = math.log10(per)
+    if abs(k - round(k)) < 1e-9:
+        return "10" + str(int(round(k))).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{per:g}"
+
+
+def per_text(var: Variable, per: float = 1.0) -> str:
+    """``per year``, ``per 10 years``, ``per 10⁻⁶ mL``, ``per 1`` (no unit)."""
+    if per == 1:
+        return f"per 1 {var.unit}" if var.unit else "per 1"
+    return f"per {format_per(per)}" + (f" {var.unit}" if var.unit else "")
+
+
+def hr_unit_notes(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> tuple[str, ...]:
+    """Sentences for the analysis notes about the units of the hazard ratios of ``model``.
+
+    * a unit the analysis chose (the HR per 1 unit overflows): says which and why;
+    * a continuous predictor whose HR per unit shows as 1.00 (two decimals, as the tables do)
+      although its coefficient is not 0, with no ``per:`` in the study file: suggests one.
+    """
+    notes = []
+    s = model.summary.set_index("term")
+    for t in model.terms:
+        var = spec.variable(t.variable)
+        if var.kind != "continuous" or var.per is not None:
+            continue
+        row = s.loc[t.name]
+        if row["per"] != 1:
+            notes.append(f"The hazard ratio of {var.label} is reported {per_text(var, row['per'])} (a power of ten near "
+                         f"its standard deviation): {per_text(var)} it is not a finite number in double precision "
+                         f"(coefficient {row['coef']:.4g} {per_text(var)}). `per:` under the variable in the study "
+                         "file sets the unit.")
+        elif row["coef"] != 0 and math.isfinite(row["hr"]) and f"{row['hr']:.2f}" == "1.00":
+            suggest = _power_of_ten(float(pd.to_numeric(cohort[t.variable], errors="coerce").std()))
+            hint = (f"`per: {int(suggest)}` under the variable in the study file reports it "
+                    f"{per_text(var, suggest)}" if suggest > 1 else "`per:` under the variable in the study file "
+                    "sets a larger unit")
+            notes.append(f"The hazard ratio of {var.label} {per_text(var)} shows as 1.00 to two decimals (coefficient "
+                         f"{row['coef']:.4g} {per_text(var)}); {hint}.")
+    return tuple(notes)
+
+
 # --- labels -------------------------------------------------------------------------------
-def term_label(spec: StudySpec, term: Term) -> str:
+def term_label(spec: StudySpec, term: Term, per: float | None = None) -> str:
     """Display label of a model term, from the study file.
 
     ``Cortical (wall) fracture: yes vs no`` for a level of a categorical variable;
@@ -178,9 +264,8 @@ def term_label(spec: StudySpec, term: Term) -> str:
     (mild < moderate < severe)`` for an ordinal variable coded as a score.
     """
     var = spec.variable(term.variable)
-    if var.kind == "continuous":
-        unit = f" {var.unit}" if var.unit else ""
-        return f"{var.label} (per 1{unit})"
+    if var.kind == "continuous":  # per: the unit of the reported HR (default the study file's `per:`, else 1)
+        return f"{var.label} ({per_text(var, float(per if per is not None else var.per or 1))})"
     if var.kind == "ordinal" and var.coding == "score":
         return f"{var.label}: per level ({' < '.join(var.levels)})"
     return f"{var.label}: {var.level_label(term.level)} vs {var.level_label(var.ref_level)}"
@@ -478,7 +563,8 @@ def fit_cox_model(
     return CoxModel(
         variables=tuple(variables),
         terms=design.terms,
-        summary=_summary_frame(design.terms, coef, se, spec.analysis.alpha),
+        summary=_summary_frame(design.terms, coef, se, spec.analysis.alpha,
+                               per=hr_units(spec, design.terms, coef, se, design.X, spec.analysis.alpha)),
         means=means,
         baseline=baseline,
         loglik=float(cph.log_likelihood_),
@@ -538,7 +624,7 @@ def compare_nested(full: CoxModel, reduced: CoxModel) -> pd.Series:
 
 # --- univariable screen and selection -------------------------------------------------------
 SCREEN_COLUMNS = [
-    "term", "variable", "label", "level", "coef", "se", "hr", "ci_low", "ci_high", "p_value",
+    "term", "variable", "label", "level", "coef", "se", "per", "hr", "ci_low", "ci_high", "p_value",
     "variable_df", "variable_test", "variable_p_value", "lr_chisq", "lr_p_value", "selected", "note",
 ]
 
@@ -581,7 +667,7 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
             }]))
             continue
         tab = m.summary.drop(columns="z").copy()
-        tab.insert(2, "label", [term_label(spec, t) for t in m.terms])
+        tab.insert(2, "label", [term_label(spec, t, per) for t, per in zip(m.terms, m.summary["per"])])
         df = len(m.terms)
         # Wald for one term, unless the fit is not regular (separation: the Wald P of an
         # infinite estimate is ~1, the Hauck-Donner effect; the LR test stays valid)
@@ -658,7 +744,7 @@ def forest_data(spec: StudySpec, model: CoxModel, *, group: str | None = None) -
     out = pd.DataFrame({
         "term": s["term"],
         "variable": s["variable"],
-        "label": [term_label(spec, t) for t in model.terms],
+        "label": [term_label(spec, t, per) for t, per in zip(model.terms, s["per"])],
         "hr": s["hr"],
         "ci_low": s["ci_low"],
         "ci_high": s["ci_high"],
