@@ -66,32 +66,46 @@ def _paths(artist) -> list[np.ndarray]:
     return [tr.transform(np.asarray(seg, float)) for seg in artist.get_segments() if len(seg)]
 
 
-def lines_leaving_axes(fig: Figure, *, draw: bool = True) -> list[str]:
-    """Data lines (clipped to their axes) that reach beyond them with no clip mark on that edge."""
+def _axes(fig: Figure, draw: bool) -> list:
+    """The figure's axes, after a draw (window extents are only known then) unless already drawn."""
     if draw:
         fig.canvas.draw()
+    return list(fig.axes)
+
+
+def lines_leaving_axes(fig: Figure, *, draw: bool = True) -> list[str]:
+    """Data lines (clipped to their axes) that reach beyond them with no clip mark on that edge."""
     bad = []
-    for ax in fig.axes:
+    for ax in _axes(fig, draw):
         box = ax.get_window_extent()
         marks = [xy for a in ax.get_children() if str(a.get_gid() or "").startswith("clip-mark") for xy in _paths(a)]
         marks_xy = np.vstack(marks) if marks else np.empty((0, 2))
-        for artist in ax.get_children():
-            if not isinstance(artist, (Line2D, LineCollection)) or not artist.get_clip_on() or not artist.get_visible():
-                continue
-            if str(artist.get_gid() or "").startswith("clip-mark"):
-                continue
-            for xy in _paths(artist):
-                xy = xy[np.isfinite(xy).all(axis=1)]
-                edges = {"bottom": xy[:, 1] < box.y0 - 1, "top": xy[:, 1] > box.y1 + 1,
-                         "left": xy[:, 0] < box.x0 - 1, "right": xy[:, 0] > box.x1 + 1}
-                for edge, out in edges.items():
-                    if not out.any():
-                        continue
-                    on_edge = {"bottom": np.abs(marks_xy[:, 1] - box.y0), "top": np.abs(marks_xy[:, 1] - box.y1),
-                               "left": np.abs(marks_xy[:, 0] - box.x0), "right": np.abs(marks_xy[:, 0] - box.x1)}[edge]
-                    if not (on_edge < 12).any():
-                        bad.append(f"{ax.get_title() or ax.get_ylabel()!r}: {artist.get_gid() or artist} leaves by the {edge}")
+        for artist, xy in _data_paths(ax, (Line2D, LineCollection)):
+            if artist.get_clip_on() and not str(artist.get_gid() or "").startswith("clip-mark"):
+                bad += [f"{ax.get_title() or ax.get_ylabel()!r}: {artist.get_gid() or artist} leaves by the {edge}"
+                        for edge in _edges_left_unmarked(xy, box, marks_xy)]
     return bad
+
+
+def _edges_left_unmarked(xy: np.ndarray, box: Bbox, marks_xy: np.ndarray) -> list[str]:
+    """Edges of ``box`` that the polyline ``xy`` crosses with no mark within 12 px of that edge."""
+    out = {"bottom": xy[:, 1] < box.y0 - 1, "top": xy[:, 1] > box.y1 + 1,
+           "left": xy[:, 0] < box.x0 - 1, "right": xy[:, 0] > box.x1 + 1}
+    gap = {"bottom": np.abs(marks_xy[:, 1] - box.y0), "top": np.abs(marks_xy[:, 1] - box.y1),
+           "left": np.abs(marks_xy[:, 0] - box.x0), "right": np.abs(marks_xy[:, 0] - box.x1)}
+    return [edge for edge in out if out[edge].any() and not (gap[edge] < 12).any()]
+
+
+def _data_paths(ax, kinds: tuple[type, ...]):
+    """(artist, finite display vertices) of each visible child of ``ax`` of the given kinds."""
+    for artist in ax.get_children():
+        if isinstance(artist, kinds) and artist.get_visible():
+            for xy in _paths(artist):
+                yield artist, xy[np.isfinite(xy).all(axis=1)]
+
+
+def _inside(xy: np.ndarray, box: Bbox) -> bool:
+    return bool(((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any())
 
 
 def _dense(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
@@ -107,23 +121,14 @@ def _dense(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
 
 def legends_over_lines(fig: Figure, *, draw: bool = True) -> list[str]:
     """Legends whose box covers part of a data line (or a histogram's outline) of their axes."""
-    if draw:
-        fig.canvas.draw()
     bad = []
-    for ax in fig.axes:
+    for ax in _axes(fig, draw):
         legend = ax.get_legend()
         if legend is None or not legend.get_visible():
             continue
         box = legend.get_window_extent().padded(-1)
-        for artist in ax.get_children():
-            if not isinstance(artist, (Line2D, LineCollection, Polygon)) or not artist.get_visible():
-                continue
-            for xy in _paths(artist):
-                xy = _dense(xy[np.isfinite(xy).all(axis=1)])
-                inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
-                if inside.any():
-                    bad.append(f"legend of {ax.get_ylabel()!r} covers {artist.get_gid() or artist}")
-                    break
+        covered = [artist for artist, xy in _data_paths(ax, (Line2D, LineCollection, Polygon)) if _inside(_dense(xy), box)]
+        bad += [f"legend of {ax.get_ylabel()!r} covers {artist.get_gid() or artist}" for artist in dict.fromkeys(covered)]
     return bad
 
 

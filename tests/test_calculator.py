@@ -131,6 +131,21 @@ _PROBE = """
 """
 
 
+def _probe_in_chromium(html: str, tmp_path: Path) -> object:
+    """Load ``html`` (with a probe script that writes JSON into ``#cl-test-output``) in headless
+    Chromium and return what the probe wrote."""
+    page = tmp_path / "calculator.html"
+    page.write_text(html, encoding="utf-8")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    node = BeautifulSoup(proc.stdout, "html.parser").find(id="cl-test-output")
+    assert node is not None, f"the probe did not run (chromium exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+    return json.loads(node.get_text())
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install -y chromium)")
 def test_rendered_page_scores_like_predict_risk_in_headless_chromium(rendered_project, results: StudyResults, model: dict,
@@ -140,16 +155,7 @@ def test_rendered_page_scores_like_predict_risk_in_headless_chromium(rendered_pr
     n_ui = 8
     html = (rendered_project.output / "report" / "index.html").read_text(encoding="utf-8")
     assert html.count("</body>") == 1
-    page = tmp_path / "calculator.html"
-    page.write_text(html.replace("</body>", _PROBE % (json.dumps(pts), n_ui) + "</body>"), encoding="utf-8")
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    node = BeautifulSoup(proc.stdout, "html.parser").find(id="cl-test-output")
-    assert node is not None, f"the probe did not run (chromium exit {proc.returncode}):\n{proc.stderr[-2000:]}"
-    got = json.loads(node.get_text())
+    got = _probe_in_chromium(html.replace("</body>", _PROBE % (json.dumps(pts), n_ui) + "</body>"), tmp_path)
     assert len(got["api"]) == len(pts) and len(got["ui"]) == n_ui
     for i, patient in enumerate(pts):
         want = predict_risk(results.spec, results.nomogram, patient)
@@ -212,16 +218,7 @@ def test_page_shows_extreme_risks_as_bounds_and_clears_on_invalid_input(quick_re
     corners.append({**corners[0], numeric["name"]: (numeric["min"] + numeric["max"]) / 2})
     steps = [*corners, {**corners[0], numeric["name"]: numeric["max"] + 1000}]  # the last entry is out of range
     body = f'<!DOCTYPE html><html><body>{calculator_html(quick_results)}{_EDGE_PROBE % json.dumps(steps)}</body></html>'
-    page = tmp_path / "calculator.html"
-    page.write_text(body, encoding="utf-8")
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    node = BeautifulSoup(proc.stdout, "html.parser").find(id="cl-test-output")
-    assert node is not None, f"the probe did not run (chromium exit {proc.returncode}):\n{proc.stderr[-2000:]}"
-    got = json.loads(node.get_text())
+    got = _probe_in_chromium(body, tmp_path)
     shown = []
     for patient, ui in zip(corners, got):
         want = predict_risk(quick_results.spec, quick_results.nomogram, patient)
