@@ -108,6 +108,10 @@ class StudyReport:
         w_in = fig.get_size_inches()[0]
         display(Image(data=buf.getvalue(), format="png", width=width or int(w_in * 96)))
 
+    def figure_note(self, name: str) -> str:
+        """What a reader must know to read figure ``name`` (a sentence or two; "" if nothing)."""
+        return P.figure_note(name, self.results)
+
     def banner(self, *, compact: bool = False) -> str:
         """Markdown callout saying the data are synthetic (empty for real data); use ``output: asis``.
 
@@ -128,6 +132,13 @@ class StudyReport:
         """The interactive risk calculator as a raw HTML block (HTML output only)."""
         return "```{=html}\n" + calculator_html(self.results) + "\n```\n"
 
+    @cached_property
+    def external(self):
+        """Numbers of the validation-cohort section (``R.external.c_index``; dashes without one)."""
+        from .external_report import ExternalText
+
+        return ExternalText(self.results)
+
     # ---- what the study has: sections exist only then -------------------------------------
     def sections(self) -> dict[str, bool]:
         """Flags that switch the documents' conditional sections (``when-meta="cl.<flag>"``)."""
@@ -140,6 +151,8 @@ class StudyReport:
             "repeated": r.outcomes is not None,
             "imputation": r.model_imputed is not None,
             "logistic": r.logistic is not None,
+            "validation_cohort": r.validation_cohort is not None,
+            "validation_split": r.validation_cohort is not None and r.validation_cohort.kind == "split",
             "citation": bool(self.spec.study.citation),
             "narrative_discussion": "discussion" in r.narrative,
         }

@@ -96,8 +96,8 @@ ANSWERED_BY_ANALYSIS: dict[str, tuple[str, str]] = {
 #: items the report's own text answers, written from the study file and the results ->
 #: (cross-reference to the answering section, what it shows)
 ANSWERED_BY_REPORT: dict[str, tuple[str, str]] = {
-    "1": ("@sec-abstract", "the report's title, from the study file: check that it names the model, population and outcome"),
-    "2": ("@sec-abstract", "structured abstract: objective, methods, results, conclusions"),
+    "1": ("Title", "the report's title, from the study file: check that it names the model, population and outcome"),
+    "2": ("Abstract", "structured abstract: objective, methods, results, conclusions"),
     "8a": ("@sec-cohort", "outcome, its time horizon and follow-up, from the study file"),
     "26": ("@sec-limitations", "events per variable, selection on the same data, internal validation only"),
 }
@@ -126,7 +126,9 @@ def tripod_checklist(sections: Iterable[str] | None = None) -> pd.DataFrame:
     for item, section, topic in ITEMS:
         for status, answers in (("answered by the analysis", ANSWERED_BY_ANALYSIS),
                                 ("answered by the report", ANSWERED_BY_REPORT)):
-            if item in answers and (present is None or answers[item][0] in present):
+            # a plain-text place (the title, the abstract) is in every report; a section only when shown
+            where = answers[item][0] if item in answers else ""
+            if item in answers and (present is None or where in present or not where.startswith("@")):
                 where, what = answers[item]
                 rows.append((item, section, topic, status, f"{where} ({what})"))
                 break

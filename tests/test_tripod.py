@@ -9,16 +9,16 @@ from cementleak_stats.tripod import AUTHORS, ITEMS, tripod_checklist
 def test_title_abstract_outcome_and_limitations_are_answered_by_the_report() -> None:
     t = tripod_checklist().set_index("item")
     assert list(t.index) == [item for item, _, _ in ITEMS]
-    for item, label in (("1", "@sec-abstract"), ("2", "@sec-abstract"), ("8a", "@sec-cohort"), ("26", "@sec-limitations")):
+    for item, label in (("1", "Title"), ("2", "Abstract"), ("8a", "@sec-cohort"), ("26", "@sec-limitations")):
         assert t.loc[item, "status"] == "answered by the report" and t.loc[item, "where"].startswith(label + " (")
     answered = t[t["status"] != AUTHORS]
-    assert answered["where"].str.match(r"^@sec-[a-z-]+ \(").all()
+    assert answered["where"].str.match(r"^(@sec-[a-z-]+|Title|Abstract) \(").all()
     assert (t.loc[t["status"] == AUTHORS, "where"] == "").all()
     assert t.loc["3a", "status"] == AUTHORS  # the background is the authors' to write
 
 
 def test_an_item_whose_section_is_left_out_goes_back_to_the_authors() -> None:
-    t = tripod_checklist(sections=["sec-cohort", "@sec-abstract"]).set_index("item")
+    t = tripod_checklist(sections=["sec-cohort"]).set_index("item")
     assert t.loc["8a", "status"] == "answered by the report" and t.loc["1", "status"] == "answered by the report"
     assert t.loc["26", "status"] == AUTHORS and t.loc["26", "where"] == ""
     assert t.loc["22", "status"] == AUTHORS  # @sec-cox is not in the document
