@@ -57,7 +57,62 @@ def export_model(r: StudyResults) -> dict:
         "time_unit": r.spec.outcome.time_unit,
         "event": r.spec.outcome.event_label,
         "synthetic": bool(r.spec.study.synthetic),
+        "cohorts": model_cohorts(r),
     }
+
+
+def _number(x: object) -> float | None:
+    """A finite float, or None (JSON has no NaN: the page would not parse it)."""
+    x = float(x)  # type: ignore[arg-type]
+    return x if math.isfinite(x) else None
+
+
+def model_cohorts(r: StudyResults) -> dict:
+    """Where the model was developed and where it was tested, as plain data for the calculator's
+    footnote and the model file: counts and performance only, no patient data.
+
+    ``development``: label, centre, period, n, events, apparent and bootstrap optimism-corrected
+    Harrell's C; ``validation`` (None without a validation cohort): label, kind, n, events and
+    C, time-dependent AUC, O/E (Kaplan-Meier) and calibration slope, each ``estimate``,
+    ``ci_low``, ``ci_high``, and the ICI; ``horizon`` and ``time_unit`` of every risk.
+    """
+    s, v = r.spec, r.validation_cohort
+    val = r.validation.assign(index=r.validation["index"].str.lower()).set_index("index")
+    c = r.concordance.set_index("measure").loc["c_index", "estimate"]
+    dev = {"label": "Development set" if v is not None and v.kind == "split" else "Development cohort",
+           "centre": s.study.centre, "period": s.study.period, "n": len(r.analysed),
+           "events": int(r.analysed[s.outcome.event].sum()), "c_index": _number(c),
+           "c_index_corrected": _number(val.loc["c", "corrected"]), "bootstrap_b": s.analysis.bootstrap_b}
+    out = {"horizon": float(s.outcome.horizon), "time_unit": s.outcome.time_unit, "development": dev, "validation": None}
+    if v is not None:
+        def est(frame, measure: str) -> dict:
+            row = frame.set_index("measure").loc[measure]
+            return {k: _number(row[k]) for k in ("estimate", "ci_low", "ci_high")}
+
+        out["validation"] = {"label": v.label, "kind": v.kind, "n": v.n, "events": v.n_events,
+                             "c_index": est(v.discrimination, "c_index"), "auc": est(v.discrimination, "auc"),
+                             "o_e": est(v.calibration, "o_e_km"), "calibration_slope": est(v.calibration, "calibration_slope"),
+                             "ici": _number(v.estimate("ici"))}
+    return out
+
+
+def tested_note(cohorts: Mapping) -> str:
+    """The calculator's footnote: where the model was developed and tested (plain text)."""
+    d, v = cohorts["development"], cohorts["validation"]
+    where = ", ".join(x for x in (d["centre"], d["period"]) if x)
+    dev = (f"Developed in {d['n']} patients ({d['events']} events{'; ' + where if where else ''}); bootstrap "
+           f"internal validation (B = {d['bootstrap_b']}): optimism-corrected C = {d['c_index_corrected']:.3f}.")
+    if v is None:
+        return dev + " Not tested in another cohort."
+
+    def ci(e: Mapping, digits: int) -> str:
+        if e["ci_low"] is None:
+            return f"{e['estimate']:.{digits}f}"
+        return f"{e['estimate']:.{digits}f} (95% CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f})"
+
+    return (f"{dev} Tested in {v['label']} ({v['kind']} validation; {v['n']} patients, {v['events']} events): "
+            f"C {ci(v['c_index'], 3)}, observed/expected risk {ci(v['o_e'], 2)}, calibration slope "
+            f"{ci(v['calibration_slope'], 2)}. Risks by {cohorts['horizon']:g} {cohorts['time_unit']}.")
 
 
 def _encode(p: Mapping, value: object) -> list[float]:
@@ -194,6 +249,7 @@ def calculator_html(r: StudyResults) -> str:
     data = json.dumps(model, sort_keys=True).replace("</", "<\\/")
     synthetic = ('<p class="cl-note"><strong>Synthetic data:</strong> this calculator is fitted to a synthetic cohort '
                  'and is for demonstration and teaching only.</p>') if model["synthetic"] else ""
+    synthetic += f'<p class="cl-note" id="cl-tested">{html.escape(tested_note(model["cohorts"]))}</p>'
     return (
         f'<div class="cl-calc" id="cl-calculator"><style>{_CSS}</style>'
         f'<form id="cl-form" onsubmit="return false">{"".join(fields)}</form>'

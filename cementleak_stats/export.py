@@ -203,13 +203,15 @@ def model_file(r: StudyResults) -> dict[str, Any]:
     horizon); ``model`` (per term: ``term``, ``variable``, ``level``, ``coef`` per unit and
     ``mean``; ``centre`` = sum coef x mean; the Efron baseline cumulative hazard and survival
     at the horizon; ``penalizer``); ``nomogram`` (``scale`` points per unit of lp,
-    ``intercept``, the ``points`` axis rows: predictor, value, contribution, points); and
+    ``intercept``, the ``points`` axis rows: predictor, value, contribution, points);
+    ``cohorts`` (where the model was developed and tested: n, events, C, and the validation
+    cohort's C, AUC, O/E and calibration slope with CIs; :func:`~.calculator.model_cohorts`); and
     ``calculator``, the page calculator's model (levels, labels, ranges, per-predictor minimum
     contribution, :func:`cementleak_stats.calculator.export_model`).
 
     Risk by the horizon = 1 - exp(-H0) ** exp(sum coef x - centre).
     """
-    from .calculator import export_model
+    from .calculator import export_model, model_cohorts
 
     m, nomo, prov = r.model, r.nomogram, r.provenance
     base = r.spec.base_dir
@@ -240,6 +242,7 @@ def model_file(r: StudyResults) -> dict[str, Any]:
             "penalizer": float(m.penalizer),
         },
         "nomogram": {"scale": float(nomo.scale), "intercept": float(nomo.intercept), "points": points},
+        "cohorts": model_cohorts(r),
         "calculator": export_model(r),
     }
 

@@ -187,7 +187,12 @@ def table_decision_summary(r: StudyResults, thresholds=(0.05, 0.10, 0.20, 0.30, 
 
 def table_baseline_display(r: StudyResults) -> pd.DataFrame:
     """Table 1 with the level folded into the first column (indented), as journals print it."""
-    d = r.baseline.display.copy()
+    return fold_levels(r.baseline.display)
+
+
+def fold_levels(display: pd.DataFrame) -> pd.DataFrame:
+    """A Table 1 display frame with its ``Level`` column folded into the first column."""
+    d = display.copy()
     first, level = d.columns[0], "Level"
     if level in d.columns:
         lv = d[level].fillna("").astype(str)
@@ -256,7 +261,12 @@ def _timepoint_words(r: StudyResults, text: str) -> str:
 
 
 def table_tripod(r: StudyResults) -> pd.DataFrame:
-    t = tripod_checklist()
+    from .tripod import ANSWERED_BY_ANALYSIS, ANSWERED_BY_REPORT
+
+    present = {where for where, _ in (*ANSWERED_BY_ANALYSIS.values(), *ANSWERED_BY_REPORT.values())}
+    if r.validation_cohort is None:  # the section on a validation cohort exists only with one
+        present.discard("@sec-external")
+    t = tripod_checklist(present)
     answered = t["status"] != "to be completed by the authors"
     return pd.DataFrame({"Item": t["item"], "Topic": [f"*{a}.* {b}" for a, b in zip(t["section"], t["topic"])],
                          "Answered in": np.where(answered, t["where"], "— to be completed by the authors")})
@@ -290,6 +300,11 @@ TABLES: dict[str, Callable[[StudyResults], pd.DataFrame]] = {
     "nomogram_points": table_nomogram_points,
     "tripod": table_tripod,
     "colophon": table_colophon,
+    # the validation cohort (cementleak_stats.external_report; empty without one)
+    "external_cohorts": lambda r: _external.table_external_cohorts(r),
+    "external_performance": lambda r: _external.table_external_performance(r),
+    "external_case_mix": lambda r: _external.table_external_case_mix(r),
+    "external_comparison": lambda r: _external.table_external_comparison(r),
 }
 
 
@@ -356,7 +371,13 @@ def figure_nomogram(r: StudyResults) -> Figure:
 
 def figure_calibration(r: StudyResults) -> Figure:
     c = r.calibration
-    ax = plot_calibration(c.groups, smooth=c.smooth.curve, predictions=r.predictions["risk_at_horizon"].to_numpy(),
+    return calibration_figure(r, c.groups, smooth=c.smooth.curve, predictions=r.predictions["risk_at_horizon"].to_numpy())
+
+
+def calibration_figure(r: StudyResults, groups: pd.DataFrame, *, smooth: pd.DataFrame, predictions: np.ndarray,
+                       apparent_label: str = "Apparent") -> Figure:
+    """Calibration at the horizon of KM groups (bias-corrected too when ``groups`` has it) and a smooth curve."""
+    ax = plot_calibration(groups, smooth=smooth, predictions=predictions, apparent_label=apparent_label,
                           horizon_label=f"{_event_words(r)} by {_horizon_words(r)}",
                           xlabel=f"Predicted probability of {_event_words(r)} by {_horizon_words(r)}",
                           ylabel="Observed probability (Kaplan-Meier)")
@@ -372,10 +393,15 @@ def figure_risk_distribution(r: StudyResults) -> Figure:
 
 
 def figure_decision(r: StudyResults) -> Figure:
+    return decision_figure(r.decision_curve)
+
+
+def decision_figure(frame: pd.DataFrame) -> Figure:
+    """Net benefit and interventions avoided of a decision-curve frame (:func:`~.decision.net_benefit`)."""
     with figure_theme():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.42), layout="constrained")
-        plot_decision_curve(r.decision_curve, model_label="Nomogram", ax=axes[0])
-        plot_interventions_avoided(r.decision_curve, label="Nomogram", ax=axes[1])
+        plot_decision_curve(frame, model_label="Nomogram", ax=axes[0])
+        plot_interventions_avoided(frame, label="Nomogram", ax=axes[1])
     return fig
 
 
@@ -397,6 +423,8 @@ FIGURES: dict[str, Callable[[StudyResults], Figure | None]] = {
     "risk_distribution": figure_risk_distribution,
     "decision_curve": figure_decision,
     "trajectories": figure_trajectories,
+    "external_calibration": lambda r: _external.figure_external_calibration(r),
+    "external_decision": lambda r: _external.figure_external_decision(r),
 }
 
 
@@ -461,3 +489,7 @@ def example_patient(r: StudyResults) -> dict[str, object]:
 
 def model_design(r: StudyResults):
     return encode(r.spec, r.analysed, r.model.variables)
+
+
+# registered above by name; imported last (it formats with this module's helpers)
+from . import external_report as _external  # noqa: E402

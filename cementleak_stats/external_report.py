@@ -1,0 +1,201 @@
+"""The report's section on the validation cohort: display tables, figures and numbers for prose.
+
+Registered in :data:`cementleak_stats.presentation.TABLES` / ``FIGURES`` (``external_*``) and
+read by ``report/_sections/external.qmd`` through :class:`ExternalText`
+(``R.external``).  Nothing here computes a statistic: every number is in
+:attr:`StudyResults.validation_cohort <cementleak_stats.study.StudyResults>`
+(:class:`~cementleak_stats.validation.external.CohortValidation`).  Without a validation cohort
+every table is an empty frame and every figure ``None``, and the section is hidden by its flag.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from . import presentation as P
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .study import StudyResults
+    from .validation.external import CohortValidation
+
+#: how the prose names each kind of validation cohort
+KIND_WORDS = {"temporal": "a temporal validation cohort (later patients)",
+              "external": "an external validation cohort (another centre)",
+              "split": "a share of the cohort held out before any modelling (split-sample validation)"}
+
+
+def _ci(row: pd.Series, digits: int = 3) -> str:
+    if np.isfinite(row["ci_low"]):
+        return P.fmt_ci(row["estimate"], row["ci_low"], row["ci_high"], digits)
+    return P.fmt_num(row["estimate"], digits)
+
+
+def _mean(x: float) -> str:
+    """A mean that is 0 by construction (lp in the development cohort) without a minus sign."""
+    return P.fmt_num(round(float(x), 2) + 0.0)
+
+
+def table_external_cohorts(r: StudyResults) -> pd.DataFrame:
+    """Table 1 by cohort with the SMD between the cohorts (levels folded as in Table 1)."""
+    v = r.validation_cohort
+    if v is None:
+        return pd.DataFrame()
+    d = P.fold_levels(v.baseline.display)
+    return d.rename(columns=lambda c: c.removeprefix("Cohort: "))
+
+
+def table_external_performance(r: StudyResults) -> pd.DataFrame:
+    """Discrimination and calibration of the frozen model in the validation cohort, with CIs."""
+    v = r.validation_cohort
+    if v is None:
+        return pd.DataFrame()
+    rows = pd.concat([v.discrimination[v.discrimination["measure"] != "dxy"],
+                      v.calibration[~v.calibration["measure"].isin(["emax"])]], ignore_index=True)
+    ideal = {"c_index": "1", "auc": "1"} | {m: P.fmt_num(i, 0) for m, i in zip(v.calibration["measure"], v.calibration["ideal"])
+                                            if np.isfinite(i)}
+    return pd.DataFrame({
+        "Measure": rows["label"],
+        "Estimate (95% CI)": [_ci(row, 2 if row["measure"] in ("o_e_km", "o_e_poisson", "calibration_slope",
+                                                                 "calibration_intercept") else 3)
+                              for _, row in rows.iterrows()],
+        "Ideal": [ideal.get(m, "") for m in rows["measure"]],
+    })
+
+
+def table_external_case_mix(r: StudyResults) -> pd.DataFrame:
+    """Both cohorts side by side: size, events, observed and predicted risk, the linear predictor."""
+    v = r.validation_cohort
+    if v is None:
+        return pd.DataFrame()
+    h = f"{r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}"
+    cm = v.case_mix
+    return pd.DataFrame({
+        "Cohort": cm["label"],
+        "Patients": cm["n"],
+        "Events": cm["events"],
+        f"Observed risk by {h} (Kaplan-Meier)": [P.fmt_pct(x, 1) for x in cm["observed_risk"]],
+        f"Mean predicted risk by {h}": [P.fmt_pct(x, 1) for x in cm["predicted_risk"]],
+        "Linear predictor, mean (SD)": [f"{_mean(m)} ({P.fmt_num(s)})" for m, s in zip(cm["lp_mean"], cm["lp_sd"])],
+    })
+
+
+def table_external_comparison(r: StudyResults) -> pd.DataFrame:
+    """C and calibration slope: development (apparent, bootstrap-corrected) next to the validation cohort."""
+    v = r.validation_cohort
+    if v is None:
+        return pd.DataFrame()
+    val = r.validation.assign(index=lambda f: f["index"].str.lower()).set_index("index")
+    c_app = float(r.concordance.set_index("measure").loc["c_index", "estimate"])
+    rows = [("Harrell's C", c_app, float(val.loc["c", "corrected"]), _ci(v.discrimination.set_index("measure").loc["c_index"])),
+            ("Calibration slope", 1.0, float(val.loc["slope", "corrected"]),
+             _ci(v.calibration.set_index("measure").loc["calibration_slope"], 2))]
+    dev = "Development set" if v.kind == "split" else "Development cohort"
+    return pd.DataFrame({
+        "Measure": [a for a, *_ in rows],
+        f"{dev}: apparent": [P.fmt_num(b, 3) for _, b, _, _ in rows],
+        f"{dev}: bootstrap optimism-corrected (B = {r.spec.analysis.bootstrap_b})": [P.fmt_num(c, 3) for _, _, c, _ in rows],
+        f"{v.label} (95% CI)": [d for *_, d in rows],
+    })
+
+
+def figure_external_calibration(r: StudyResults) -> Figure | None:
+    v = r.validation_cohort
+    if v is None:
+        return None
+    return P.calibration_figure(r, v.groups, smooth=v.smooth.curve, predictions=v.predictions["risk_at_horizon"].to_numpy(),
+                                apparent_label="Kaplan-Meier, groups")
+
+
+def figure_external_decision(r: StudyResults) -> Figure | None:
+    v = r.validation_cohort
+    return None if v is None else P.decision_figure(v.decision_curve)
+
+
+class ExternalText:
+    """Numbers and words of the validation-cohort section, formatted for prose (``R.external``).
+
+    Every attribute is a string; without a validation cohort they are dashes (the section that
+    uses them is hidden then).
+    """
+
+    def __init__(self, r: StudyResults) -> None:
+        self._r = r
+        self._v: CohortValidation | None = r.validation_cohort
+
+    def _get(self, frame: str, measure: str, digits: int = 3) -> str:
+        if self._v is None:
+            return "–"
+        row = getattr(self._v, frame).set_index("measure").loc[measure]
+        return _ci(row, digits)
+
+    @property
+    def label(self) -> str:
+        return "–" if self._v is None else self._v.label
+
+    @property
+    def kind(self) -> str:
+        return "–" if self._v is None else KIND_WORDS[self._v.kind]
+
+    @property
+    def n(self) -> str:
+        return "–" if self._v is None else str(self._v.n)
+
+    @property
+    def events(self) -> str:
+        return "–" if self._v is None else str(self._v.n_events)
+
+    @property
+    def n_development(self) -> str:
+        return str(len(self._r.analysed))
+
+    @property
+    def c_index(self) -> str:
+        return self._get("discrimination", "c_index")
+
+    @property
+    def auc(self) -> str:
+        return self._get("discrimination", "auc")
+
+    @property
+    def o_e(self) -> str:
+        return self._get("calibration", "o_e_km", 2)
+
+    @property
+    def observed(self) -> str:
+        return "–" if self._v is None else P.fmt_pct(self._v.estimate("observed_risk"), 1)
+
+    @property
+    def predicted(self) -> str:
+        return "–" if self._v is None else P.fmt_pct(self._v.estimate("predicted_risk"), 1)
+
+    @property
+    def slope(self) -> str:
+        return self._get("calibration", "calibration_slope", 2)
+
+    @property
+    def ici(self) -> str:
+        return "–" if self._v is None else P.fmt_num(self._v.estimate("ici"), 3)
+
+    def _lp(self, cohort: str) -> str:
+        if self._v is None:
+            return "–"
+        row = self._v.case_mix.set_index("cohort").loc[cohort]
+        return f"{_mean(row['lp_mean'])} (SD {P.fmt_num(row['lp_sd'])})"
+
+    @property
+    def lp_development(self) -> str:
+        return self._lp("development")
+
+    @property
+    def lp_validation(self) -> str:
+        return self._lp("validation")
+
+    @property
+    def split_share(self) -> str:
+        v = self._r.spec.validation
+        return "–" if v is None or v.split is None else P.fmt_pct(v.split, 0)
