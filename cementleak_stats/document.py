@@ -139,13 +139,6 @@ class StudyReport:
 
         return ExternalText(self.results)
 
-    @cached_property
-    def external(self):
-        """Numbers of the validation-cohort section (``R.external.c_index``; dashes without one)."""
-        from .external_report import ExternalText
-
-        return ExternalText(self.results)
-
     # ---- what the study has: sections exist only then -------------------------------------
     def sections(self) -> dict[str, bool]:
         """Flags that switch the documents' conditional sections (``when-meta="cl.<flag>"``)."""
@@ -158,8 +151,6 @@ class StudyReport:
             "repeated": r.outcomes is not None,
             "imputation": r.model_imputed is not None,
             "logistic": r.logistic is not None,
-            "validation_cohort": r.validation_cohort is not None,
-            "validation_split": r.validation_cohort is not None and r.validation_cohort.kind == "split",
             "validation_cohort": r.validation_cohort is not None,
             "validation_split": r.validation_cohort is not None and r.validation_cohort.kind == "split",
             "citation": bool(self.spec.study.citation),
