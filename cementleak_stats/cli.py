@@ -34,18 +34,11 @@ StudyArg = Annotated[
 ]
 
 
-def print_input_error(exc: InputError) -> None:
-    """Print every problem as one table, on stderr."""
-    table = Table(title=f"{exc.summary}: {len(exc.problems)} problem(s)", show_lines=False, expand=False)
-    for col in ("file", "row", "column", "value", "rule", "fix"):
-        table.add_column(col, overflow="fold")
-    for p in exc.problems[:500]:
-        cells = (p.file, "" if p.row is None else str(p.row), p.column or "", "" if p.value is None else str(p.value), p.rule, p.fix)
-        table.add_row(*(escape(c) for c in cells))  # cells are data, never rich markup
-    err_console.print(table)
-    if len(exc.problems) > 500:
-        err_console.print(f"... and {len(exc.problems) - 500} more problems")
-    err_console.print("[bold red]Nothing was written; the input files are unchanged.[/] Fix the problems above and run again.")
+def print_input_error(exc: InputError, *, show_all: bool = False) -> None:
+    """Every problem, on stderr: grouped in a table on a terminal, one unbroken line each in a log."""
+    from .messages import print_input_error as show
+
+    show(exc, console=err_console, show_all=show_all)
 
 
 def _fail(exc: Exception) -> None:
@@ -53,25 +46,78 @@ def _fail(exc: Exception) -> None:
         print_input_error(exc)
         raise typer.Exit(EXIT_INPUT_ERROR)
     if isinstance(exc, AnalysisError):
-        err_console.print(f"[bold red]The analysis cannot be run:[/] {escape(str(exc))}")
+        if err_console.is_terminal:
+            err_console.print(f"[bold red]The analysis cannot be run:[/] {escape(str(exc))}")
+        else:  # a log: never wrapped
+            err_console.print(f"The analysis cannot be run: {exc}", soft_wrap=True, markup=False, highlight=False)
         raise typer.Exit(EXIT_INPUT_ERROR)
     raise exc
 
 
 @app.command()
-def validate(study: StudyArg = Path("study.yaml")) -> None:
-    """Check the study file and the data files; print n, events, missing values and the patient flow."""
+def validate(
+    study: StudyArg = Path("study.yaml"),
+    show_all: Annotated[bool, typer.Option("--all", help="List every problem, not one line per column and rule.")] = False,
+    problems_csv: Annotated[Path | None, typer.Option("--problems", help="Also write every problem to this CSV file "
+                                                      "(file,row,column,value,rule,fix).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text (a table on a terminal, one line per problem in a log) "
+                                     "or json (on standard output).")] = "text",
+) -> None:
+    """Check the study file and the data files, and what the analysis needs from them (events, events by
+    the horizon, events in every level, events per parameter); print n, events, missing values and the
+    patient flow.  Exit 2 when the data or the study file are invalid, or the analysis would refuse them."""
     from .cohort.io import load_study_data
-    from .cohort.summary import print_validation_summary
+    from .cohort.summary import print_validation_summary, validation_summary
+    from .messages import problems_document, write_problems_csv
+    from .needs import analysis_needs
+    from .spec import load_spec
+
+    if fmt not in ("text", "json"):
+        err_console.print(f"--format must be text or json (got {fmt!r})", markup=False)
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    inputs: list[Path] = [study]
+    spec = None
+
+    def save(problems: list) -> None:
+        if problems_csv is not None:
+            write_problems_csv(problems_csv, problems, inputs=inputs)
 
     try:
-        from .spec import load_spec
-
         spec = load_spec(study)
+        inputs += [p for p in (spec.cohort_path, spec.repeated_path, getattr(spec, "validation_path", None)) if p is not None]
         data = load_study_data(spec)
-    except (InputError, AnalysisError) as exc:
+    except InputError as exc:
+        try:
+            save(exc.problems)
+        except InputError as bad:
+            _fail(bad)
+        if fmt == "json":
+            console.print(problems_document("invalid", exc.problems, summary=exc.summary), soft_wrap=True,
+                          markup=False, highlight=False)
+            raise typer.Exit(EXIT_INPUT_ERROR) from None
+        print_input_error(exc, show_all=show_all)
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    except AnalysisError as exc:
         _fail(exc)
-    print_validation_summary(data, console=console)
+    findings = analysis_needs(spec, data.analysed)
+    errors = [f.problem(spec.cohort_file) for f in findings if f.severity == "error"]
+    warnings = [f.problem(spec.cohort_file) for f in findings if f.severity == "warning"]
+    try:
+        save(errors + warnings)
+    except InputError as bad:
+        _fail(bad)
+    if fmt == "json":
+        summary = validation_summary(data)
+        console.print(problems_document(
+            "analysis_refused" if errors else "valid", errors, summary="What the analysis needs" if errors else "Valid",
+            warnings=[*data.warnings, *warnings], sha256=data.sha256,
+            cohort={r.quantity: {"all_rows": r.all_rows, "analysed": r.analysed} for r in summary.itertuples()}),
+            soft_wrap=True, markup=False, highlight=False)
+    else:
+        print_validation_summary(data, console=console, analysis_errors=errors, analysis_warnings=warnings,
+                                 show_all=show_all)
+    if errors:
+        raise typer.Exit(EXIT_INPUT_ERROR)
 
 
 @app.command()

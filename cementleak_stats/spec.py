@@ -12,7 +12,9 @@ translate into :class:`~cementleak_stats.errors.Problem` rows.  YAML is read wit
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -28,11 +30,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SpecRuleError(ValueError):
+    """A broken study-file rule, with how to fix it (pydantic keeps it in the error's context)."""
+
+    def __init__(self, rule: str, fix: str) -> None:
+        super().__init__(rule)
+        self.fix = fix
+
+
+#: what a ``name`` must look like: it is the identifier used in results, tables and model terms;
+#: the column's header in the data file (any text) goes in ``column``
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class Variable(_Frozen):
     """One column of the cohort table."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(pattern=IDENTIFIER)
     label: str
+    #: the column's header in the data file when it is not ``name`` (any text: "Age (y)")
+    column: str | None = None
     kind: Kind
     unit: str | None = None
     description: str = ""
@@ -62,31 +79,45 @@ class Variable(_Frozen):
 
     @model_validator(mode="after")
     def _check_levels(self) -> Variable:
+        v = f"variable '{self.name}'"
         if self.per is not None and self.kind != "continuous":
-            raise ValueError(f"variable '{self.name}': `per:` applies to continuous variables (this one is {self.kind})")
+            raise SpecRuleError(f"{v}: `per:` applies to continuous variables (this one is {self.kind})",
+                                "remove `per:`; a categorical variable's hazard ratio compares each level with the reference")
         if self.kind == "continuous":
             if self.levels or self.reference or self.aliases:
-                raise ValueError(f"continuous variable '{self.name}' cannot have levels, reference or aliases")
+                raise SpecRuleError(f"{v}: a continuous variable cannot have levels, reference or aliases",
+                                    "remove `levels:`/`reference:`/`aliases:`, or make it binary, ordinal or nominal")
         else:
             if len(self.levels) < 2:
-                raise ValueError(f"{self.kind} variable '{self.name}' needs at least two levels")
+                raise SpecRuleError(f"{v}: a {self.kind} variable needs at least two levels",
+                                    "list the levels in order, e.g. levels: [\"no\", \"yes\"]")
             if len(set(self.levels)) != len(self.levels):
-                raise ValueError(f"variable '{self.name}' lists a level twice")
+                raise SpecRuleError(f"{v}: a level is listed twice", "list each level once under `levels:`")
             if self.kind == "binary" and len(self.levels) != 2:
-                raise ValueError(f"binary variable '{self.name}' needs exactly two levels")
+                raise SpecRuleError(f"{v}: a binary variable needs exactly two levels (got {len(self.levels)})",
+                                    "list two levels, or make it `kind: nominal` (or ordinal)")
             if self.reference is not None and self.reference not in self.levels:
-                raise ValueError(f"reference '{self.reference}' of '{self.name}' is not one of its levels {list(self.levels)}")
+                raise SpecRuleError(f"{v}: reference '{self.reference}' is not one of its levels {list(self.levels)}",
+                                    "make `reference:` one of the levels (spelled exactly)")
             bad = {a: t for a, t in self.aliases.items() if t not in self.levels}
             if bad:
-                raise ValueError(f"aliases of '{self.name}' point at unknown levels: {bad}")
+                raise SpecRuleError(f"{v}: aliases of '{self.name}' point at unknown levels: {bad}",
+                                    "write aliases as {spelling in the data: level}, with a level from `levels:`")
             unknown = [lv for lv in self.level_labels if lv not in self.levels]
             if unknown:
-                raise ValueError(f"level_labels of '{self.name}' name unknown levels: {unknown}")
+                raise SpecRuleError(f"{v}: level_labels of '{self.name}' name unknown levels: {unknown}",
+                                    "write level_labels as {level: printed text}, with a level from `levels:`")
             if self.range is not None:
-                raise ValueError(f"categorical variable '{self.name}' cannot have a range")
+                raise SpecRuleError(f"{v}: a categorical variable cannot have a range",
+                                    "remove `range:` (it applies to continuous variables)")
         if self.range is not None and self.range[0] > self.range[1]:
-            raise ValueError(f"range of '{self.name}' is reversed: {self.range}")
+            raise SpecRuleError(f"{v}: range is reversed: {list(self.range)}", "write range: [low, high]")
         return self
+
+    @property
+    def header(self) -> str:
+        """The column's header in the data file (``column``, else ``name``)."""
+        return self.column or self.name
 
     @property
     def ref_level(self) -> str | None:
@@ -105,11 +136,36 @@ class Variable(_Frozen):
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
-class Outcome(_Frozen):
-    """Time-to-event outcome."""
+#: Days per time unit when follow-up times are computed from dates (``outcome.start``/``end``):
+#: a month is 365.25 / 12 = 30.4375 days and a year 365.25 days (the Julian year, as R
+#: ``lubridate``'s ``time_length`` and most survival texts use).
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
 
-    time: str
+#: Event codes accepted without ``event_aliases`` (Excel and R write TRUE/FALSE).
+DEFAULT_EVENT_CODES = {"0": 0, "1": 1, "false": 0, "true": 1, "False": 0, "True": 1, "FALSE": 0, "TRUE": 1}
+
+
+class Outcome(_Frozen):
+    """Time-to-event outcome.
+
+    The follow-up time is either a column (``time``, header ``time_column``) or computed from two
+    date columns, ``end - start``, in ``time_unit`` (see :data:`DAYS_PER_UNIT`); ``time`` is then
+    the name the computed time carries in the analysis (default ``time``).
+    """
+
+    time: str = ""
     event: str
+    #: headers of the time and event columns in the data file, when they are not ``time``/``event``
+    time_column: str | None = None
+    event_column: str | None = None
+    #: spellings of the event in the data -> 1 (event) or 0 (censored), besides 0/1 and true/false
+    event_aliases: dict[str, Literal[0, 1]] = Field(default_factory=dict)
+    #: headers of the date columns that define the time: end - start (instead of a time column)
+    start: str | None = None
+    end: str | None = None
+    #: how text dates are written, as a strftime pattern ("%d/%m/%Y"); needed only when the
+    #: dates are ambiguous (03/04/2020) — ISO dates and spreadsheet date cells need none
+    date_format: str | None = None
     time_label: str = "Time"
     event_label: str = "Event"
     time_unit: str = "months"
@@ -119,11 +175,69 @@ class Outcome(_Frozen):
     #: patients with the event; their reference level means "no event"
     event_details: tuple[str, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_time_name(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("time") and (data.get("start") or data.get("end")):
+            return {**data, "time": "time"}
+        return data
+
     @model_validator(mode="after")
     def _horizon_within_followup(self) -> Outcome:
         if self.horizon > self.followup:
-            raise ValueError(f"horizon {self.horizon} is beyond the follow-up {self.followup}")
+            raise SpecRuleError(f"horizon {self.horizon:g} is beyond the follow-up {self.followup:g}",
+                                "make `horizon:` at most `followup:` (both in the time unit)")
+        dates = self.start is not None or self.end is not None
+        if not self.time and not dates:
+            raise SpecRuleError("the outcome has no time: give `time:` (a column of follow-up times) or `start:` and "
+                                "`end:` (two date columns)", "add `time: <column>` under `outcome:`")
+        if dates:
+            if self.start is None or self.end is None:
+                raise SpecRuleError("`start:` and `end:` go together: the time is end date - start date",
+                                    "give both date columns' headers, e.g. start: \"Date of surgery\", end: \"Last contact\"")
+            if self.time_column is not None:
+                raise SpecRuleError("`time_column:` and `start:`/`end:` both define the time",
+                                    "keep one: a column of times, or the two date columns")
+            if self.start == self.end:
+                raise SpecRuleError("`start:` and `end:` name the same column", "name the start date and the end date columns")
+            if self.time_unit not in DAYS_PER_UNIT:
+                raise SpecRuleError(f"time computed from dates needs `time_unit:` days, weeks, months or years "
+                                    f"(got '{self.time_unit}')", "write `time_unit: days` (or weeks, months, years)")
+        elif self.date_format is not None:
+            raise SpecRuleError("`date_format:` applies to the date columns `start:`/`end:`, which are not given",
+                                "remove `date_format:`, or give `start:` and `end:`")
+        if self.date_format is not None:
+            import datetime as _dt
+
+            probe = _dt.datetime(2001, 2, 3, 4, 5, 6)
+            try:
+                ok = _dt.datetime.strptime(probe.strftime(self.date_format), self.date_format).date() == probe.date()
+            except ValueError:
+                ok = False
+            if not ok:
+                raise SpecRuleError(f"date_format '{self.date_format}' cannot read a date back (it needs %d, %m or %b, "
+                                    "and %Y or %y)", "write e.g. \"%d/%m/%Y\" (31/01/2020) or \"%m/%d/%Y\" (01/31/2020)")
         return self
+
+    @property
+    def time_header(self) -> str | None:
+        """Header of the time column in the data file (None when the time comes from dates)."""
+        return None if self.start is not None else (self.time_column or self.time)
+
+    @property
+    def event_header(self) -> str:
+        """Header of the event column in the data file."""
+        return self.event_column or self.event
+
+    @property
+    def event_codes(self) -> dict[str, int]:
+        """Every accepted spelling of the event -> 0/1 (0/1, true/false and ``event_aliases``)."""
+        return {**DEFAULT_EVENT_CODES, **self.event_aliases}
+
+    @property
+    def days_per_unit(self) -> float:
+        """Days in one ``time_unit`` (for times computed from dates)."""
+        return DAYS_PER_UNIT[self.time_unit]
 
 
 class Timepoint(_Frozen):
@@ -132,10 +246,16 @@ class Timepoint(_Frozen):
 
 
 class Measure(_Frozen):
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(pattern=IDENTIFIER)
     label: str
     unit: str | None = None
     range: tuple[float, float]
+    #: the measure's header in the data file when it is not ``name``
+    column: str | None = None
+
+    @property
+    def header(self) -> str:
+        return self.column or self.name
 
     @property
     def display(self) -> str:
@@ -177,13 +297,15 @@ class Analysis(_Frozen):
     #: ordinary partial likelihood.  Set it when the ordinary fit separates (a level without
     #: events); the report then says the model is penalized.
     penalizer: float = Field(0.0, ge=0, le=100)
+    #: also refit the model as a logistic regression of the event by the horizon (a sensitivity
 
     @field_validator("decision_thresholds")
     @classmethod
     def _thresholds(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         lo, hi, step = v
         if not (0 < lo < hi < 1 and 0 < step < hi - lo + 1e-12):
-            raise ValueError("decision_thresholds must be [low, high, step] with 0 < low < high < 1")
+            raise SpecRuleError("decision_thresholds must be [low, high, step] with 0 < low < high < 1",
+                                "e.g. decision_thresholds: [0.01, 0.60, 0.01]")
         return v
 
 
@@ -240,6 +362,7 @@ class StudyInfo(_Frozen):
     population: str = ""
     citation: str = ""
     authors: tuple[str, ...] = ()
+    #: folder (relative to the study file) with the text only the authors can write:
 
 
 class StudySpec(_Frozen):
@@ -262,29 +385,47 @@ class StudySpec(_Frozen):
     @model_validator(mode="after")
     def _cross_checks(self) -> StudySpec:
         names = [v.name for v in self.variables]
+
+        def unknown_names(what: str, given: tuple[str, ...] | list[str]) -> None:
+            unknown = [n for n in given if n not in names]
+            if unknown:
+                close = {n: difflib.get_close_matches(n, names, n=1) for n in unknown}
+                hints = [f"'{n}' -> '{c[0]}'?" for n, c in close.items() if c]
+                raise SpecRuleError(f"{what} names unknown variables: {unknown}",
+                                    "use the `name:` of a variable under `variables:`"
+                                    + (f" ({', '.join(hints)})" if hints else ""))
+
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"variables listed twice: {dup}")
-        reserved = {self.study.id_column, self.outcome.time, self.outcome.event}
+            raise SpecRuleError(f"variables listed twice: {dup}", "give every variable a distinct `name:`")
+        out = self.outcome
+        reserved = {self.study.id_column, out.time, out.event}
         clash = reserved & set(names)
         if clash:
-            raise ValueError(f"id/time/event columns must not be listed under variables: {sorted(clash)}")
-        unknown = [p for p in self.analysis.predictors if p not in names]
-        if unknown:
-            raise ValueError(f"analysis.predictors names unknown variables: {unknown}")
+            raise SpecRuleError(f"id/time/event columns must not be listed under variables: {sorted(clash)}",
+                                "remove them from `variables:`; `study.id_column` and `outcome:` describe them")
+        headers = [self.study.id_column, *(v.header for v in self.variables),
+                   *((out.start, out.end) if out.start is not None else (out.time_header,)), out.event_header]
+        twice = sorted({h for h in headers if headers.count(h) > 1}, key=str)
+        if twice:
+            raise SpecRuleError(f"two entries read the same data column: {twice}",
+                                "each column of the data file is read once; check `column:`, `time_column:`, "
+                                "`event_column:`, `start:`/`end:` and `id_column:`")
+        unknown_names("analysis.predictors", self.analysis.predictors)
         if self.analysis.selection == "prespecified" and not self.analysis.predictors:
-            raise ValueError("analysis.selection is 'prespecified' but analysis.predictors is empty")
+            raise SpecRuleError("analysis.selection is 'prespecified' but analysis.predictors is empty",
+                                "list the model's variables under `analysis: predictors: [...]`")
         if not any(v.candidate for v in self.variables) and not self.analysis.predictors:
-            raise ValueError("no variable is marked 'candidate: true'")
-        unknown_details = [d for d in self.outcome.event_details if d not in names]
-        if unknown_details:
-            raise ValueError(f"outcome.event_details names unknown variables: {unknown_details}")
+            raise SpecRuleError("no variable is marked 'candidate: true'",
+                                "mark the candidate predictors with `candidate: true`, or list `analysis.predictors`")
+        unknown_names("outcome.event_details", self.outcome.event_details)
         period = self.validation.period_column if self.validation is not None else None
         if period is not None and period not in names and period != self.study.id_column:
             raise ValueError(f"validation.period_column '{period}' is not a variable or the id column")
         for ex in self.exclusions:
             if ex.column not in names and ex.column not in reserved:
-                raise ValueError(f"exclusion rule names unknown column '{ex.column}'")
+                raise SpecRuleError(f"exclusion rule names unknown column '{ex.column}'",
+                                    "`column:` of an exclusion is a variable's `name:` (or the time/event name)")
         return self
 
     # --- convenience -------------------------------------------------------------------
@@ -342,33 +483,174 @@ class StudySpec(_Frozen):
         return hashlib.sha256(self.model_dump_json(exclude={"base_dir", "source"}).encode()).hexdigest()
 
 
-def _problems_from_pydantic(file: str, err: ValidationError) -> list[Problem]:
-    out = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see study.yaml in the project for every allowed key)"
-        elif e["type"] == "missing":
-            msg = "required key is missing"
-        val = e.get("input")
-        sval = None if isinstance(val, dict) or val is None else repr(val)[:80]
-        fix = ""
-        if isinstance(val, bool) or (e["type"] == "string_type" and str(val) in ("True", "False")):
-            fix = "YAML reads unquoted yes/no/on/off/y/n as true/false: put the value in quotes, e.g. \"no\""
-        out.append(Problem(file=file, column=loc, value=sval, rule=f"study file: {msg}", fix=fix))
-    return out
+# --- study-file errors in words ------------------------------------------------------------
+_YAML_BOOL_FIX = "YAML reads unquoted yes/no/on/off as true/false: put the value in quotes, e.g. \"no\""
+
+#: how to fix a wrong value, by pydantic error type (prefix match)
+_TYPE_FIXES = {
+    "float": "write a number (a point as decimal separator), without quotes or units",
+    "int": "write a whole number, without quotes",
+    "bool": "write true or false",
+    "string": "write text; put it in quotes if it looks like a number, a date or yes/no",
+    "tuple": "write a list, e.g. [a, b] (or one item per line starting with '- ')",
+    "list": "write a list, e.g. [a, b] (or one item per line starting with '- ')",
+    "dict": "write a mapping: `key: value` pairs, indented under this key",
+    "model": "write a mapping: `key: value` pairs, indented under this key",
+    "greater_than": "change the value as the rule says",
+    "less_than": "change the value as the rule says",
+    "too_long": "shorten the list as the rule says",
+}
 
 
-def parse_spec(data: object, *, base_dir: Path = Path("."), source: Path | None = None, file: str = "<study>") -> StudySpec:
-    """Build a :class:`StudySpec` from an already-parsed mapping; raise :class:`InputError`."""
+def _slug(text: str) -> str:
+    """An identifier made from a header: ``Age (y)`` -> ``age_y``."""
+    import re
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    out = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_text).strip("_").lower() or "var"
+    return out if not out[0].isdigit() else f"v_{out}"
+
+
+def _model_at(loc: tuple[object, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (for the list of allowed keys)."""
+    import types
+    import typing
+
+    model: object = StudySpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        while typing.get_origin(ann) in (tuple, list, typing.Union, types.UnionType):
+            ann = next((a for a in typing.get_args(ann) if a is not type(None) and a is not Ellipsis), None)
+        model = ann
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _owner(data: object, loc: tuple[object, ...]) -> str:
+    """Who a location belongs to, in words: ``variable 'asa'``, ``measure 'pain'``, ``outcome``."""
+    def item(key: str, i: int) -> dict:
+        seq = (data or {}).get(key) if key != "measures" else ((data or {}).get("repeated") or {}).get("measures")
+        try:
+            entry = seq[i]  # type: ignore[index]
+        except (TypeError, IndexError, KeyError):
+            return {}
+        return entry if isinstance(entry, dict) else {}
+
+    if len(loc) >= 2 and loc[0] == "variables" and isinstance(loc[1], int):
+        name = item("variables", loc[1]).get("name")
+        return f"variable '{name}'" if name is not None else f"variable {loc[1] + 1} (no name)"
+    if len(loc) >= 3 and loc[:2] == ("repeated", "measures") and isinstance(loc[2], int):
+        name = item("measures", loc[2]).get("name")
+        return f"measure '{name}'" if name is not None else f"measure {loc[2] + 1} (no name)"
+    if len(loc) >= 2 and loc[0] == "exclusions" and isinstance(loc[1], int):
+        return f"exclusion rule {loc[1] + 1}"
+    return str(loc[0]) if loc and loc[0] in ("study", "outcome", "analysis", "repeated") else ""
+
+
+def _problem_from_error(file: str, data: object, e: dict, line: int | None) -> Problem:
+    loc = tuple(e["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    owner = _owner(data, loc)
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    etype, val = e["type"], e.get("input")
+    shown = None if isinstance(val, (dict, list)) or val is None else repr(val)[:80]
+    error = (e.get("ctx") or {}).get("error")
+    model = _model_at(loc[:-1])
+    allowed = sorted(model.model_fields) if model is not None else []
+    allowed = [k for k in allowed if k not in ("base_dir", "source")]
+    if isinstance(error, SpecRuleError):
+        rule, fix = str(error), error.fix
+    elif etype == "extra_forbidden":
+        close = difflib.get_close_matches(key, allowed, n=1)
+        rule = f"unknown key '{key}'"
+        fix = (f"did you mean '{close[0]}'? " if close else "check the spelling; ") + \
+            ("allowed keys here: " + ", ".join(allowed) if allowed else "see the commented template of `cementleak new`")
+    elif etype == "missing":
+        rule = f"required key '{key}' is missing"
+        fix = f"add `{key}:`" + (f" under `{path.rsplit('.', 1)[0]}`" if "." in path else " at the top level") + \
+            " (see the commented template of `cementleak new`)"
+    elif etype == "literal_error":
+        expected = str((e.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        rule = f"{key} must be one of {expected} (got {val!r})"
+        fix = f"write one of: {expected}"
+        if key == "kind":
+            fix += ("; categories without an order are `nominal`, ordered categories `ordinal`, two categories "
+                    "`binary`, numbers `continuous`")
+    elif etype == "string_pattern_mismatch" and key == "name":
+        rule = "the name is not an identifier (letters, digits and _, not starting with a digit)"
+        fix = (f"`name:` is how results and tables refer to it; write `name: {_slug(str(val))}` and keep the "
+               f"data file's header in `column: {json.dumps(str(val), ensure_ascii=False)}`")
+    else:
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        rule = f"{key or path}: {msg[0].lower() + msg[1:] if msg else msg}" + ("" if shown is None else f" (got {shown})")
+        fix = next((f for prefix, f in _TYPE_FIXES.items() if etype.startswith(prefix)),
+                   "see the commented template of `cementleak new` for this key")
+    if isinstance(val, bool) or (etype == "string_type" and str(val) in ("True", "False")):
+        fix = _YAML_BOOL_FIX
+    if owner and not rule.startswith(owner):
+        rule = f"{owner}: {rule}"
+    return Problem(file=file, row=line, column=path, value=shown, rule=rule, fix=fix)
+
+
+def _yaml_line(text: str | None, loc: tuple[object, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (the deepest part of it that exists), or None."""
+    if text is None:
+        return None
+    try:
+        node = yaml.compose(text, Loader=_StudyLoader)  # composing builds nodes only: nothing is constructed
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            hit = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if hit is None:
+                break
+            line, node = hit[0].start_mark.line + 1, hit[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _problems_from_pydantic(file: str, err: ValidationError, data: object = None, text: str | None = None) -> list[Problem]:
+    return [_problem_from_error(file, data, e, _yaml_line(text, tuple(e["loc"]))) for e in err.errors()]
+
+
+def parse_spec(data: object, *, base_dir: Path = Path("."), source: Path | None = None, file: str = "<study>",
+               text: str | None = None) -> StudySpec:
+    """Build a :class:`StudySpec` from an already-parsed mapping; raise :class:`InputError`.
+
+    ``text`` (the YAML source) lets each problem name its line in the study file.
+    """
     if not isinstance(data, dict):
         raise InputError([Problem(file=file, rule="study file must be a YAML mapping of keys to values",
                                   fix="start from the project's study.yaml")], summary="Invalid study file")
     try:
         return StudySpec.model_validate({**data, "base_dir": base_dir, "source": source})
     except ValidationError as err:
-        raise InputError(_problems_from_pydantic(file, err), summary="Invalid study file") from None
+        raise InputError(_problems_from_pydantic(file, err, data, text), summary="Invalid study file") from None
+
+
+class _StudyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a mapping *key* is never a boolean.
+
+    YAML 1.1 reads unquoted Yes/No/On/Off as true/false; no key of a study file is a boolean,
+    so ``event_aliases: {Yes: 1, No: 0}`` keeps its spellings ("Yes", "No").  Values keep the
+    YAML rules (``levels: [no, yes]`` is refused with a fix, never silently read as booleans).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:bool" and not key.style:
+                key.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
 
 
 #: A study file holds a few hundred values; more than this once YAML aliases are expanded is an
@@ -427,7 +709,7 @@ def load_spec(path: str | Path = "study.yaml") -> StudySpec:
         raise InputError([Problem(file=name, rule="study file is larger than 1 MB", fix="a study file is a short YAML text")],
                          summary="Invalid study file")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise InputError([Problem(file=name, rule="not valid YAML: brackets or indentation nested too deeply",
                                   fix="a study file is a short YAML text; start from the project's study.yaml")],
@@ -443,4 +725,4 @@ def load_spec(path: str | Path = "study.yaml") -> StudySpec:
         raise InputError([Problem(file=name, rule=f"study file expands to more than {MAX_YAML_VALUES:,} values: YAML "
                                   "anchors and aliases nested into each other (an alias bomb) or referring to themselves",
                                   fix="write the study file without nested aliases")], summary="Invalid study file")
-    return parse_spec(data, base_dir=p.resolve().parent, source=p.resolve(), file=name)
+    return parse_spec(data, base_dir=p.resolve().parent, source=p.resolve(), file=name, text=text)

@@ -22,12 +22,13 @@ from .cache import Notify, cache_path, load_results, store_results
 from .checks import LogisticResult, logistic_sensitivity, study_checks
 from .cohort.io import StudyData, load_study_data, patient_flow
 from .decision import net_benefit, threshold_grid
-from .design import encode, variable_terms
+from .design import encode
 from .errors import AnalysisError
 from .imputation import ImputedCoxModel, fit_imputed_cox
 from .models.cox import (CoxModel, fit_cox_model, forest_data, hr_unit_notes, model_tests, select_predictors,
                          univariable_screen)
 from .models.ph import PHTest, proportional_hazards_test
+from .needs import require_events, require_parameters
 from .nomogram import Nomogram, build_nomogram
 from .outcomes import OutcomesResult, analyze_outcomes
 from .provenance import Provenance, collect_provenance
@@ -108,24 +109,13 @@ def _complete_cases(spec: StudySpec, data: StudyData) -> StudyData:
 
 
 def _check_events(spec: StudySpec, cohort: pd.DataFrame) -> int:
-    events = int(cohort[spec.outcome.event].sum())
-    if events == 0:
-        raise AnalysisError(f"there are no events ({spec.outcome.event} = 1) among the {len(cohort)} analysed patients: "
-                            "no model can be fitted; check the event column and the exclusions")
-    if events == len(cohort):
-        raise AnalysisError(f"every analysed patient has the event ({spec.outcome.event} = 1): "
-                            "a Cox model needs patients without the event")
-    return events
+    """Events, or AnalysisError (no events, only events, none by the horizon): the rule `validate` reports."""
+    return require_events(spec, cohort)
 
 
 def _check_parameters(spec: StudySpec, predictors: tuple[str, ...], events: int) -> None:
     """Fewer events than model parameters: no estimate of the model can be trusted (EPV < 1)."""
-    p = sum(len(variable_terms(spec.variable(v))) for v in predictors)
-    if events < p:
-        raise AnalysisError(
-            f"only {events} events for {p} model parameters ({', '.join(predictors)}): a Cox model needs at least "
-            "one event per parameter, and prediction models about 10 or more (events per parameter); "
-            "prespecify fewer predictors (analysis.selection: prespecified) or collect more events")
+    require_parameters(spec, predictors, events)
 
 
 def _fit_multivariable(spec: StudySpec, cohort: pd.DataFrame, predictors: tuple[str, ...]) -> CoxModel:

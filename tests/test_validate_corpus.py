@@ -42,20 +42,52 @@ CASES = _expand(MANIFEST)
 
 
 def _binary_cohort(case: dict, directory: Path) -> Path:
-    """base_cohort.csv with the case's edit applied, written in the case's format."""
+    """base_cohort.csv with the case's edit applied, written in the case's format.
+
+    edit: ``repeat: n`` (n rows cycling the base rows, ids P0001...), ``fill: {column: value}``,
+    ``columns: {header: [one value per row]}``, ``set: [[row, column, value]]``, ``drop``,
+    ``rename: {column: header}``, ``rows: k`` (the first k rows).
+    """
     base = pd.read_csv(BAD / "base_cohort.csv").astype(object)
-    base.index = base.index + 2  # spreadsheet rows
     edit = case["edit"]
+    if "repeat" in edit:
+        base = base.iloc[[i % len(base) for i in range(edit["repeat"])]].reset_index(drop=True)
+        base["patient_id"] = [f"P{i:04d}" for i in range(1, len(base) + 1)]
+    base.index = base.index + 2  # spreadsheet rows
+    for column, value in edit.get("fill", {}).items():
+        base[column] = [value] * len(base)
+    for column, values in edit.get("columns", {}).items():
+        base[column] = list(values)
     for row, column, value in edit.get("set", []):
         base.loc[row, column] = value
-    base = base.drop(columns=edit.get("drop", []))
+    base = base.drop(columns=edit.get("drop", [])).rename(columns=edit.get("rename", {}))
     if "rows" in edit:
         base = base.iloc[: edit["rows"]]
     path = directory / f"cohort.{case['format']}"
     if edit.get("corrupt"):
         path.write_bytes((BAD / "base_cohort.csv").read_bytes())
         return path
-    return write_table(base.reset_index(drop=True), path, labels=categorical_levels(load_spec(BAD / "study.yaml")))
+    labels = {edit.get("rename", {}).get(c, c): lv for c, lv in categorical_levels(load_spec(BAD / "study.yaml")).items()}
+    return write_table(base.reset_index(drop=True), path, labels=labels)
+
+
+def _edited_study(patch: dict) -> dict:
+    """study.yaml with ``patch`` merged in: ``variables`` by name; a null value deletes a key."""
+    spec = yaml.safe_load((BAD / "study.yaml").read_text(encoding="utf-8"))
+
+    def merge(into: dict, change: dict) -> dict:
+        for key, value in change.items():
+            if value is None:
+                into.pop(key, None)
+            elif isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+        return into
+
+    for name, change in patch.get("variables", {}).items():
+        merge(next(v for v in spec["variables"] if v["name"] == name), change)
+    return merge(spec, {k: v for k, v in patch.items() if k != "variables"})
 
 
 def _inputs(case: dict, tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -64,9 +96,22 @@ def _inputs(case: dict, tmp_path: Path) -> tuple[Path, dict[str, str]]:
         study = BAD / case["study"]
         return study, {"study": str(study)}
     cohort = _binary_cohort(case, tmp_path) if case["format"] else BAD / case.get("cohort", "base_cohort.csv")
-    outcomes = BAD / case.get("outcomes", "base_outcomes.csv")
-    study = write_study(BAD / "study.yaml", tmp_path, cohort=cohort, outcomes=outcomes)
-    return study, {"cohort": str(cohort.resolve()), "outcomes": str(outcomes.resolve()), "study": "study.yaml"}
+    outcomes = BAD / case["outcomes"] if case.get("outcomes") else None if "outcomes" in case else BAD / "base_outcomes.csv"
+    base = _edited_study(case["study_edit"]) if "study_edit" in case else BAD / "study.yaml"
+    study = write_study(base, tmp_path, cohort=cohort, outcomes=outcomes)
+    return study, {"cohort": str(cohort.resolve()), "outcomes": str(outcomes and outcomes.resolve()), "study": "study.yaml"}
+
+
+def _expected(case: dict) -> list[dict]:
+    """The case's expected problems; an entry with ``rows: "a-b"`` stands for one problem per row."""
+    out = []
+    for exp in case["expect"]:
+        if "rows" in exp:
+            lo, hi = (int(x) for x in str(exp["rows"]).split("-"))
+            out += [{**{k: v for k, v in exp.items() if k != "rows"}, "row": r} for r in range(lo, hi + 1)]
+        else:
+            out.append(exp)
+    return out
 
 
 def _matches(p: Problem, exp: dict, names: dict[str, str]) -> bool:
@@ -78,6 +123,7 @@ def test_corpus_is_large_and_has_no_dead_files() -> None:
     assert len(CASES) >= 40
     assert len({c["id"] for c in CASES}) == len(CASES)
     used = {c.get(k) for c in MANIFEST for k in ("cohort", "outcomes", "study")}
+    assert any(len(_expected(c)) >= 500 for c in MANIFEST if "expect" in c)  # a file with many bad cells
     files = {f"{d}/{p.name}" for d in ("csv", "study") for p in (BAD / d).iterdir()}
     assert files <= used, f"corpus files no case uses: {sorted(files - used)}"
     readme = (BAD / "README.md").read_text(encoding="utf-8")  # the table of cases for humans
@@ -99,19 +145,36 @@ def test_case(case: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         assert len(data.cohort) == 8
         assert [w.rule for w in data.warnings] == case.get("warnings", [])
         assert set(data.cohort["sex"].astype(str)) <= {"female", "male"}
+        spec = data.spec  # the typed cohort is named by the study file's names, whatever the headers
+        assert list(data.cohort.columns) == list(spec.columns)
+        assert data.cohort[spec.outcome.event].tolist() == [0, 1, 1, 0, 0, 0, 1, 0]
+        if "time" in case:  # computed from dates: end - start in the time unit
+            assert data.cohort[spec.outcome.time].round(4).tolist() == case["time"]
     else:
         with pytest.raises(InputError) as ei:
             load_study_data(load_spec(study))
         problems = ei.value.problems
-        expected = case["expect"]
+        expected = _expected(case)
         assert len(problems) == len(expected), str(ei.value)
         for exp in expected:
             assert any(_matches(p, exp, names) for p in problems), f"{exp} not in\n{ei.value}"
+        for exp in case["expect"]:  # a hint about a whole column goes in the fix
+            assert exp.get("fix", "") in next(p.fix for p in problems if _matches(p, {**exp, "row": p.row}, names))
+        assert all(p.fix for p in problems), "every problem says how to fix it"
         assert str(ei.value).split(":")[0] and f"{len(problems)} problem(s)" in str(ei.value).splitlines()[0]
 
     result = CliRunner().invoke(app, ["validate", str(study)])
     assert result.exit_code == (0 if case.get("valid") else EXIT_INPUT_ERROR), result.output
     assert "Traceback" not in result.output
+    # not a terminal (a pipe, a log): every file name and column name stays whole on one line
+    lines = result.output.splitlines()
+    if case.get("valid"):
+        spec = load_spec(study)
+        wanted = [*spec.columns, *(str(p) for p in (spec.cohort_file, spec.repeated and spec.repeated.file) if p)]
+    else:
+        wanted = [x for p in problems for x in (p.file, p.column) if x]
+    for text in wanted:
+        assert any(text in line for line in lines), f"{text!r} is not on one line of:\n{result.output}"
     assert snapshot(tmp_path, BAD) == before  # inputs unchanged, nothing written (cwd included)
 
 

@@ -27,7 +27,8 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..spec import Exclusion, StudySpec
-from .schema import as_number, as_text, canonical_levels, check_table, cohort_schema, repeated_schema, unknown_columns
+from .schema import (as_number, as_text, canonical_levels, check_table, cohort_schema, date_time, event_codes, parsed,
+                     parsing, repeated_schema, unknown_columns)
 
 #: File types :func:`read_table` understands, by extension.
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".sav", ".parquet")
@@ -97,6 +98,10 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for j in range(frame.shape[1]):
         col = frame.iloc[:, j].astype(object)
+        if pd.api.types.infer_dtype(col, skipna=False) == "string":  # every CSV column: text only, no NaN
+            stripped = col.str.strip()
+            out[j] = stripped.where(~stripped.isin(MISSING_TOKENS), None)
+            continue
         col = col.where(col.notna(), None)  # NaN, NA, NaT -> None
         kinds = col.map(type)
         text = kinds.isin([t for t in kinds.unique() if issubclass(t, str)])
@@ -270,16 +275,24 @@ def read_table(path: str | Path, *, labelled: Collection[str] | None = None, nam
 
 # --- typing -------------------------------------------------------------------------------
 def _typed_cohort(raw: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    out: dict[str, object] = {spec.study.id_column: as_text(raw[spec.study.id_column]).astype("string")}
+    """The validated raw table -> one typed column per ``spec.columns`` (read from its header).
+
+    Called inside :func:`~cementleak_stats.cohort.schema.parsing`, so each column's parse from
+    validation is reused.
+    """
+    def number(header: str) -> pd.Series:
+        return parsed(as_number, raw[header])  # type: ignore[return-value]
+
+    out: dict[str, object] = {spec.study.id_column: parsed(as_text, raw[spec.study.id_column]).astype("string")}  # type: ignore[attr-defined]
     for var in spec.variables:
-        col = raw[var.name]
         if var.kind == "continuous":
-            out[var.name] = as_number(col)
+            out[var.name] = number(var.header)
         else:
-            out[var.name] = pd.Categorical(canonical_levels(col, var), categories=list(var.levels),
+            out[var.name] = pd.Categorical(canonical_levels(raw[var.header], var), categories=list(var.levels),
                                            ordered=var.kind == "ordinal")
-    out[spec.outcome.time] = as_number(raw[spec.outcome.time])
-    out[spec.outcome.event] = as_number(raw[spec.outcome.event]).astype("int64")
+    oc = spec.outcome
+    out[oc.time] = date_time(raw, oc) if oc.time_header is None else number(oc.time_header)
+    out[oc.event] = parsed(event_codes, raw[oc.event_header], oc).astype("int64")  # type: ignore[attr-defined]
     return pd.DataFrame(out).reset_index(drop=True)
 
 
@@ -292,7 +305,7 @@ def _typed_repeated(raw: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                                       ordered=True),
     }
     for m in rep.measures:
-        out[m.name] = as_number(raw[m.name])
+        out[m.name] = parsed(as_number, raw[m.header])
     return pd.DataFrame(out).reset_index(drop=True)
 
 
@@ -512,12 +525,18 @@ def load_study_data(spec: StudySpec) -> StudyData:
         return frame
 
     id_col = spec.study.id_column
-    cohort_raw = load(spec.cohort_path, spec.cohort_file, [v.name for v in spec.variables if v.kind != "continuous"])
+    labelled = [v.header for v in spec.variables if v.kind != "continuous"]
+    cohort_raw = load(spec.cohort_path, spec.cohort_file, labelled)
+    cohort = None
     if cohort_raw is not None:
         schema = cohort_schema(spec)
-        problems.extend(check_table(cohort_raw, schema, file=spec.cohort_file))
+        with parsing(cohort_raw):  # each column parsed once, for the checks and for the typed cohort
+            found = check_table(cohort_raw, schema, file=spec.cohort_file)
+            if not found and not problems:
+                cohort = _typed_cohort(cohort_raw, spec)
+        problems.extend(found)
         warnings.extend(unknown_columns(cohort_raw, schema, file=spec.cohort_file))
-    rep_raw = None
+    rep_raw = repeated = None
     if spec.repeated is not None:
         rep_path = spec.repeated_path
         assert rep_path is not None
@@ -527,7 +546,10 @@ def load_study_data(spec: StudySpec) -> StudyData:
             if cohort_raw is not None and id_col in cohort_raw.columns:
                 ids = set(as_text(cohort_raw[id_col]).dropna())
             schema = repeated_schema(spec, cohort_ids=ids)
-            problems.extend(check_table(rep_raw, schema, file=spec.repeated.file))
+            with parsing(rep_raw):
+                found = check_table(rep_raw, schema, file=spec.repeated.file)
+                repeated = None if found else _typed_repeated(rep_raw, spec)
+            problems.extend(found)
             warnings.extend(unknown_columns(rep_raw, schema, file=spec.repeated.file))
     validation = None
     if spec.validation_path is not None:  # checked in the same run, so that one run reports everything
@@ -538,8 +560,7 @@ def load_study_data(spec: StudySpec) -> StudyData:
     if problems:
         files = ", ".join(dict.fromkeys(p.file for p in problems))
         raise InputError(problems, summary=f"Invalid input ({files})")
-    assert cohort_raw is not None
-    cohort = _typed_cohort(cohort_raw, spec)
+    assert cohort is not None
     flow = patient_flow(cohort, spec)
     missing = pd.DataFrame({
         "column": list(spec.columns),
@@ -552,7 +573,7 @@ def load_study_data(spec: StudySpec) -> StudyData:
         digests.update(validation.sha256)
         warnings.extend(validation.warnings)
     return StudyData(
-        spec=spec, cohort=cohort, repeated=None if rep_raw is None else _typed_repeated(rep_raw, spec),
+        spec=spec, cohort=cohort, repeated=repeated,
         flow=flow.steps, analysed=flow.analysed, excluded=flow.excluded, missing=missing,
         sha256=digests, files=files, warnings=tuple(warnings), validation=validation,
     )

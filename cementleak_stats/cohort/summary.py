@@ -8,26 +8,22 @@ only formats it, with the missing-value table, the patient flow and the file dig
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
-from lifelines import KaplanMeierFitter
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ..errors import Problem
+from ..km import median_followup
 from .io import StudyData
-
-
-def _reverse_km_median(time: pd.Series, event: pd.Series) -> float:
-    if len(time) == 0:
-        return math.nan
-    # lifelines' Kaplan-Meier with the censoring indicator as the "event" (reverse KM)
-    km = KaplanMeierFitter().fit(time.to_numpy(float), event_observed=1 - event.to_numpy(int))
-    return float(km.median_survival_time_)
 
 
 def _counts(frame: pd.DataFrame, time: str, event: str) -> list[float]:
     n_events = int(frame[event].sum())
-    return [len(frame), n_events, len(frame) - n_events, _reverse_km_median(frame[time], frame[event])]
+    return [len(frame), n_events, len(frame) - n_events,
+            median_followup(frame[time].to_numpy(float), frame[event].to_numpy(float))]
 
 
 def validation_summary(data: StudyData) -> pd.DataFrame:
@@ -78,49 +74,78 @@ def _fmt(x: float) -> str:
     return "not reached" if math.isinf(x) else f"{x:g}"
 
 
-def print_validation_summary(data: StudyData, *, console: Console) -> None:
-    """Print the validation report of valid data to ``console`` (rich tables)."""
+def _rows(console: Console, title: str, header: tuple[str, ...], rows: list[tuple[str, ...]],
+          *, right: tuple[str, ...] = (), styles: list[str | None] | None = None) -> None:
+    """A table on a terminal; elsewhere (a log) a title line and one unwrapped line per row."""
+    if console.is_terminal:
+        table = Table(title=title)
+        for col in header:
+            table.add_column(col, justify="right" if col in right else "left", overflow="fold")
+        for i, r in enumerate(rows):
+            table.add_row(*(escape(c) for c in r), style=None if styles is None else styles[i])
+        console.print(table)
+        return
+    console.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
+    for r in rows:
+        cells = [f"{h}={c}" if h else c for h, c in zip(header, r) if c != ""]
+        console.print("  " + "; ".join(cells), soft_wrap=True, markup=False, highlight=False)
+
+
+def print_validation_summary(data: StudyData, *, console: Console, analysis_errors: Sequence[Problem] = (),
+                             analysis_warnings: Sequence[Problem] = (), show_all: bool = False) -> None:
+    """Print the validation report of valid data to ``console``: rich tables on a terminal, one
+    unwrapped line per row elsewhere (so a log keeps every column and file name on one line).
+
+    ``analysis_errors`` / ``analysis_warnings``: what the analysis needs and the data do not give
+    (:func:`cementleak_stats.needs.analysis_needs`), printed after the summary.
+    """
+    from ..messages import print_problems
+
     spec = data.spec
-    console.print(f"[bold]{spec.study.title}[/]")
+    plain = not console.is_terminal
+
+    def say(text: str, markup: str | None = None) -> None:
+        if plain or markup is None:
+            console.print(text, soft_wrap=True, markup=False, highlight=False)
+        else:
+            console.print(markup)
+
+    say(spec.study.title, f"[bold]{escape(spec.study.title)}[/]")
     if spec.study.synthetic:
-        console.print("[bold yellow]SYNTHETIC data[/]: the study file flags these data as generated, not observed patients.")
+        say("SYNTHETIC data: the study file flags these data as generated, not observed patients.",
+            "[bold yellow]SYNTHETIC data[/]: the study file flags these data as generated, not observed patients.")
     else:
-        console.print("Data flagged as observed patients (study.synthetic: false).")
+        say("Data flagged as observed patients (study.synthetic: false).")
 
     summary = validation_summary(data)
     names = {"patients": "Patients", "events": spec.outcome.event_label, "censored": "Censored",
              "median_followup": f"Median follow-up, {spec.outcome.time_unit} (reverse Kaplan-Meier)",
              "repeated_rows": "Repeated-measure rows", "repeated_patients": "Patients with repeated measures"}
-    table = Table(title="Cohort")
-    for col in ("", "all rows", "analysed"):
-        table.add_column(col, justify="left" if not col else "right")
-    for r in summary.itertuples(index=False):
-        table.add_row(names[r.quantity], _fmt(r.all_rows), _fmt(r.analysed))
-    console.print(table)
-
-    table = Table(title="Missing values (all rows)")
-    for col in ("column", "label", "missing"):
-        table.add_column(col, justify="right" if col == "missing" else "left")
-    for r in data.missing.itertuples(index=False):
-        table.add_row(r.column, r.label, str(r.n_missing), style="yellow" if r.n_missing else None)
-    console.print(table)
-
-    table = Table(title="Flow of patients")
-    for col in ("step", "patients", "excluded", "reason"):
-        table.add_column(col, justify="left" if col == "reason" else "right", overflow="fold")
-    for r in data.flow.itertuples(index=False):
-        table.add_row(str(r.step), str(r.n), str(r.excluded), r.reason)
-    console.print(table)
-
+    _rows(console, "Cohort", ("", "all rows", "analysed"),
+          [(names[r.quantity], _fmt(r.all_rows), _fmt(r.analysed)) for r in summary.itertuples(index=False)],
+          right=("all rows", "analysed"))
+    _rows(console, "Missing values (all rows)", ("column", "label", "missing"),
+          [(r.column, r.label, str(r.n_missing)) for r in data.missing.itertuples(index=False)], right=("missing",),
+          styles=["yellow" if r.n_missing else None for r in data.missing.itertuples(index=False)])
+    _rows(console, "Flow of patients", ("step", "patients", "excluded", "reason"),
+          [(str(r.step), str(r.n), str(r.excluded), r.reason) for r in data.flow.itertuples(index=False)],
+          right=("step", "patients", "excluded"))
     if data.warnings:
-        table = Table(title="Warnings (not errors)")
-        for col in ("file", "column", "warning", "fix"):
-            table.add_column(col, overflow="fold")
-        for w in data.warnings:
-            table.add_row(w.file, w.column or "", w.rule, w.fix)
-        console.print(table)
+        print_problems(list(data.warnings), console=console, title="Warnings (not errors)", show_all=show_all,
+                       level="warning")
 
-    console.print("[bold]Files[/] (SHA-256 of the bytes validated)")
+    say("Files (SHA-256 of the bytes validated)", "[bold]Files[/] (SHA-256 of the bytes validated)")
     for name, digest in data.sha256.items():  # one unwrapped line each, so the digest can be copied
-        console.print(f"  {digest}  {name}", soft_wrap=True, highlight=False)
-    console.print("[bold green]Valid[/]: every rule of the study file holds; nothing was written.")
+        console.print(f"  {digest}  {name}", soft_wrap=True, highlight=False, markup=False)
+    if analysis_warnings:
+        print_problems(list(analysis_warnings), console=console, show_all=show_all, level="warning",
+                       title="What the analysis needs: warnings (the analysis runs, but is weak)")
+    if analysis_errors:
+        print_problems(list(analysis_errors), console=console, show_all=show_all,
+                       title="What the analysis needs: the analysis would refuse these data")
+        say("The data are valid, but `cementleak analyze` would refuse them: fix the problems above. Nothing was "
+            "written.", "[bold red]The data are valid, but `cementleak analyze` would refuse them[/]: fix the problems "
+            "above. Nothing was written.")
+        return
+    say("Valid: every rule of the study file holds; nothing was written.",
+        "[bold green]Valid[/]: every rule of the study file holds; nothing was written.")
