@@ -165,13 +165,16 @@ class ExternalText:
     def o_e(self) -> str:
         return self._get("calibration", "o_e_km", 2)
 
+    def _one(self, measure: str, fmt) -> str:
+        return "–" if self._v is None else fmt(self._v.estimate(measure))
+
     @property
     def observed(self) -> str:
-        return "–" if self._v is None else P.fmt_pct(self._v.estimate("observed_risk"), 1)
+        return self._one("observed_risk", lambda x: P.fmt_pct(x, 1))
 
     @property
     def predicted(self) -> str:
-        return "–" if self._v is None else P.fmt_pct(self._v.estimate("predicted_risk"), 1)
+        return self._one("predicted_risk", lambda x: P.fmt_pct(x, 1))
 
     @property
     def slope(self) -> str:
@@ -179,7 +182,7 @@ class ExternalText:
 
     @property
     def ici(self) -> str:
-        return "–" if self._v is None else P.fmt_num(self._v.estimate("ici"), 3)
+        return self._one("ici", lambda x: P.fmt_num(x, 3))
 
     def _lp(self, cohort: str) -> str:
         if self._v is None:
