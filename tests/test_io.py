@@ -183,6 +183,7 @@ def _flow_spec(tmp_path: Path, cohort: pd.DataFrame, **analysis: object) -> Path
     import yaml
 
     d = yaml.safe_load(MAIN.read_text())
+    d.pop("validation", None)  # the cohort alone
     d["exclusions"] = [
         {"column": "age_years", "op": ">=", "value": 90, "reason": "aged 90 or more"},
         {"column": "fracture_severity", "op": ">=", "value": "severe", "reason": "severe fracture"},

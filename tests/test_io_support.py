@@ -115,6 +115,9 @@ def write_study(base: Path | dict, directory: Path, **files: Path | None) -> Pat
     ``files``: ``cohort=...`` and/or ``outcomes=...`` (``outcomes=None`` drops the repeated table).
     """
     spec = yaml.safe_load(base.read_text(encoding="utf-8")) if isinstance(base, Path) else dict(base)
+    if isinstance(base, Path) and (spec.get("validation") or {}).get("cohort_file"):  # keep it pointing at its file
+        spec["validation"] = {**spec["validation"],
+                              "cohort_file": str((base.parent / spec["validation"]["cohort_file"]).resolve())}
     if "cohort" in files:
         spec["cohort_file"] = str(Path(files["cohort"]).resolve())
     if "outcomes" in files and files["outcomes"] is None:

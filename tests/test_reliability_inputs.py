@@ -107,6 +107,7 @@ def _cohort_study(tmp_path: Path, cohort: Path) -> Path:
     spec = yaml.safe_load(_SHIPPED_TEXT)
     spec["cohort_file"] = cohort.name
     spec.pop("repeated")
+    spec.pop("validation", None)  # the cohort alone
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return tmp_path / "study.yaml"
 

@@ -558,6 +558,7 @@ def load_study_data(spec: StudySpec) -> StudyData:
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
+        problems = list(dict.fromkeys(problems))  # a study-file problem the validation cohort repeats is one problem
         files = ", ".join(dict.fromkeys(p.file for p in problems))
         raise InputError(problems, summary=f"Invalid input ({files})")
     assert cohort is not None
