@@ -236,7 +236,7 @@ def colophon_items(html_text: str, items: set[str]) -> dict[str, str]:
     """The rows of a rendered colophon table (item -> value) whose item is one of ``items``."""
     found = {}
     for row in _ROW.findall(html_text):
-        cells = [html.unescape(_TAG.sub("", c)).strip() for c in _CELL.findall(row)]
+        cells = [" ".join(html.unescape(_TAG.sub("", c)).split()) for c in _CELL.findall(row)]  # pandoc wraps lines
         if len(cells) == 2 and cells[0] in items:
             found[cells[0]] = cells[1].strip("`").strip()
     return found
@@ -258,7 +258,7 @@ def audit_report_provenance(output_dir: Path, expected: dict[str, str], *, input
         found = colophon_items(page.read_text(encoding="utf-8", errors="replace"), set(expected))
         if not found:
             continue  # a document without a colophon (slides)
-        cells = [Cell(None, item, item, found.get(item, "(not stated)"), value)
+        cells = [Cell(None, item, "value", found.get(item, "(not stated)"), value)
                  for item, value in expected.items() if found.get(item) != value]
         verdict: Verdict = "identical" if not cells else "not reproducible" if inputs_changed else "different"
         out.append(FileAudit(rel, verdict, tuple(cells[:MAX_CELLS]), len(cells),

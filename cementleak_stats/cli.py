@@ -467,7 +467,7 @@ def _print_audit_table(rep) -> None:
     colour = {"identical": "green", "different": "red", "not reproducible": "yellow"}
     for f in rep.files:
         t.add_row(escape(f.file), f"[{colour.get(f.verdict, 'red')}]{f.verdict}[/]",
-                  escape(f.detail + (f" ({f.n_cells} values)" if f.n_cells else "")))
+                  escape(f.detail + (f" ({f.n_cells} value{'s' * (f.n_cells != 1)})" if f.n_cells else "")))
     console.print(t)
     cells = [(f, c) for f in rep.files for c in f.cells]
     if cells:
@@ -482,9 +482,9 @@ def _print_audit_table(rep) -> None:
         console.print(escape(n), highlight=False)
     console.print(escape(rep.bootstrap_note), highlight=False)
     if rep.ok:
-        console.print("[bold green]Audit passed[/]: every number and the provenance match the recomputation.")
+        console.print("[bold green]Audit passed[/]: every number and the provenance match the recomputation.", highlight=False)
     else:
-        console.print(f"[bold red]Audit failed[/]: {escape(rep.summary())}.")
+        console.print(f"[bold red]Audit failed[/]: {escape(rep.summary())}.", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -124,7 +124,7 @@ def test_value_comparison_and_colophon_parsing() -> None:
     assert same_value("0.1234567891", "0.1234567892") and not same_value("0.12345", "0.12346")
     assert same_value("", "") and same_value("inf", "inf") and not same_value("a", "b") and same_value("nan", "nan")
     page = ("<table><tr><th>Item</th><th>Value</th></tr><tr><td>Study file SHA-256</td>"
-            "<td><code>ab&amp;cd</code></td></tr><tr><td>Random seed</td><td>7</td></tr></table>")
+            "<td><code>ab&amp;cd</code></td></tr><tr><td>Random\nseed</td><td>7</td></tr></table>")  # wrapped by pandoc
     assert colophon_items(page, {"Study file SHA-256", "Random seed"}) == {"Study file SHA-256": "ab&cd", "Random seed": "7"}
 
 
@@ -148,5 +148,5 @@ def test_audit_checks_the_rendered_reports_provenance(rendered_project, tmp_path
     assert res.returncode == 1
     lines = res.stdout.splitlines()
     assert "different\treport/index.html\tcolophon (provenance) differs from the recomputation" in lines
-    assert f"cell\treport/index.html\tData SHA-256: cohort.csv\tcolumn Data SHA-256: cohort.csv\tdelivered {'0' * 64}\t" \
+    assert f"cell\treport/index.html\tData SHA-256: cohort.csv\tcolumn value\tdelivered {'0' * 64}\t" \
            f"recomputed {sha}" in lines

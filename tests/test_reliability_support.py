@@ -158,6 +158,11 @@ AREAS: dict[str, tuple[tuple[str, ...], str]] = {
     "Privacy": (
         ("tests/test_reliability_privacy.py",),
         "no patient id or identifying value in any output; no network resource in the HTML"),
+    "Trust: caches, failed renders, predict, audit": (
+        ("tests/test_cache.py", "tests/test_report_results_atomic.py", "tests/test_predict_model_file.py",
+         "tests/test_audit.py"),
+        "no cache entry can run code or show numbers this user's machine did not compute; report and results "
+        "change together; predict prints the prediction; audit names every differing cell or changed input"),
 }
 
 
