@@ -26,7 +26,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -265,7 +265,8 @@ def _variable_column(var: Variable) -> pa.Column:
     return pa.Column(None, checks=checks, nullable=var.missing_allowed, required=True, title=var.label,
                      description="set `missing_allowed: true` for this variable in the study file if missing values "
                                  "are expected",
-                     metadata={"role": "continuous" if var.kind == "continuous" else "categorical", "name": var.name})
+                     metadata={"role": "continuous" if var.kind == "continuous" else "categorical", "name": var.name,
+                               "levels": list(var.levels)})
 
 
 def _id_column(*, unique: bool, known: Collection[str] | None = None, what: str = "patient id") -> pa.Column:
@@ -450,7 +451,7 @@ _YES_NO = {"yes", "no", "y", "n", "true", "false", "dead", "alive", "died", "cen
 _EVENT_WORDS = {"yes", "y", "true", "dead", "died", "event", "positive", "present"}
 
 
-def _column_hint(values: pd.Series, role: str, rule: str) -> str:
+def _column_hint(values: pd.Series, role: str, rule: str, levels: Sequence[str] = ()) -> str:
     """What a column whose every cell breaks ``rule`` probably holds, and what to write instead."""
     present = values.dropna()
     distinct = list(dict.fromkeys(as_text(present).tolist()))
@@ -468,6 +469,11 @@ def _column_hint(values: pd.Series, role: str, rule: str) -> str:
         yn = " (Yes/No)" if words <= _YES_NO else ""
         return (f"every cell of this column is text{yn}: {shown}; is it a categorical variable? Write `kind: {kind}` "
                 f"with `levels:` (and `aliases:`) in the study file")
+    folded = {lv.casefold(): lv for lv in levels}
+    same = {v: folded[v.strip().casefold()] for v in distinct if v.strip().casefold() in folded}
+    if role == "categorical" and rule.startswith("unknown level") and len(same) == len(distinct):
+        return (f"the column holds the levels in another spelling ({shown}; matching is exact): add `aliases: "
+                f"{json.dumps(same, ensure_ascii=False)}` to the variable in the study file")
     if role == "categorical" and rule.startswith("unknown level") and len(distinct) <= 12:
         return (f"no cell of this column is a listed level; it holds {shown}: list these spellings under `aliases:` "
                 "of the variable (or as its `levels:`), or check that `column:` names the right column")
@@ -496,8 +502,8 @@ def _with_column_hints(problems: list[Problem], frame: pd.DataFrame, schema: pa.
                                          "of the file?")
             continue
         if n == int(values.notna().sum()):
-            role = (schema.columns[column].metadata or {}).get("role", "")
-            hints[(column, rule)] = _column_hint(values, role, rule)
+            meta = schema.columns[column].metadata or {}
+            hints[(column, rule)] = _column_hint(values, meta.get("role", ""), rule, meta.get("levels", ()))
     if not hints:
         return problems
     def joined(hint: str, fix: str) -> str:
