@@ -91,6 +91,8 @@ ANSWERED_BY_ANALYSIS: dict[str, tuple[str, str]] = {
     "21": ("@sec-cox", "n and events of every model"),
     "22": ("@sec-cox", "all coefficients and the baseline survival at the horizon"),
     "23a": ("@sec-validation", "apparent and optimism-corrected performance with confidence intervals"),
+    "16": ("@sec-external", "development and validation cohorts compared"),
+    "20c": ("@sec-external", "predictor distributions by cohort (SMD)"),
 }
 
 #: items the report's own text answers, written from the study file and the results ->
