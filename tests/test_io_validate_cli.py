@@ -34,6 +34,24 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
     from tests.test_io_support import BAD, snapshot
 
 
+#: (case, guarantee) for docs/reliability.md (tests/test_reliability_support.py)
+GUARANTEES = [
+    ("rare-problems-first", "a single BMI of 284 and a missing value are listed before 500 bad cells of one column, "
+     "which are one group with a hint (is this a date column?)"),
+    ("pipe-one-line-per-problem", "through a pipe, each group is one unbroken line: file, rows, column, values, rule, fix"),
+    ("all-and-problems-csv", "--all lists all 502 problems; --problems writes them as CSV and never overwrites an input"),
+    ("json-format", "--format json holds every problem and the groups"),
+    ("terminal-table", "on a terminal the problems stay a table, rare groups first"),
+    ("dates-in-years", "a time from dates in years is (end - start) / 365.25; a number is never read as a date"),
+    ("yes-no-alias-keys", "unquoted Yes/No keys of event_aliases keep their spelling"),
+    ("study-file-messages", "every study-file problem has a fix and names its variable; no regular expression"),
+    ("zero-events", "validate exits 2 for zero events with the message analyze gives"),
+    ("no-event-by-horizon", "validate exits 2 when no event happens by the horizon"),
+    ("separation", "a level without events in a prespecified model is an error, a warning with a penalized fit"),
+    ("fewer-events-than-parameters", "validate exits 2 when a prespecified model has more parameters than events"),
+]
+
+
 def _study(tmp_path: Path, cohort: pd.DataFrame, **patch: object) -> Path:
     """The corpus study file (no repeated table) on ``cohort``, with top-level keys patched."""
     spec = yaml.safe_load((BAD / "study.yaml").read_text(encoding="utf-8"))

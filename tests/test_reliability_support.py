@@ -141,6 +141,11 @@ AREAS: dict[str, tuple[tuple[str, ...], str]] = {
         ("tests/test_validate_corpus.py",),
         "one InputError naming file, row, column and rule; exit code 2; no traceback; inputs byte-identical; "
         "nothing written"),
+    "Real spreadsheets: messages, logs and what the analysis needs": (
+        ("tests/test_io_validate_cli.py",),
+        "problems grouped per column and rule with the rare ones first, every one kept (--all, --problems CSV, "
+        "JSON); one unbroken line per problem in a log; study-file errors name the variable; validate refuses "
+        "what analyze would refuse"),
     "Hostile inputs and interrupted commands": (
         ("tests/test_reliability_inputs.py",),
         "YAML code tags never run, alias bombs and deep nesting refused in milliseconds; analyze/report on bad "
