@@ -28,7 +28,7 @@ from cementleak_stats.models.cox import fit_cox_model, select_predictors, univar
 from cementleak_stats.models.coxfit import baseline_cumhaz_batch, fit_cox_batch
 from cementleak_stats.render import execute, render_project
 from cementleak_stats.spec import load_spec
-from cementleak_stats.validation import indices
+from cementleak_stats.validation import concordance
 from cementleak_stats.validation.calibration import calibrate_km
 from cementleak_stats.validation.indices import INDEX_NAMES, concordance_batch, cox_indices, validate_cox
 from cementleak_stats.validation.resample import (
@@ -124,7 +124,7 @@ def test_chunked_fits_equal_one_batch(monkeypatch):
     # the concordance counts whole (and half) case weights: chunking cannot change a bit
     score = np.nan_to_num(whole[0].coef) @ data.X.T
     c_whole = concordance_batch(data.time, data.event, score, counts)
-    monkeypatch.setattr(indices, "CHUNK_ELEMENTS", 3 * n)
+    monkeypatch.setattr(concordance, "CHUNK_ELEMENTS", 3 * n)  # the C-index kernel lives there
     np.testing.assert_array_equal(concordance_batch(data.time, data.event, score, counts), c_whole)
 
 

@@ -47,6 +47,7 @@ import pandas as pd
 from scipy import stats
 
 from ..design import encode
+from ..km import kaplan_meier
 from ..spec import StudySpec
 from .cox import CoxModel
 
@@ -80,23 +81,9 @@ class PHTest:
     by: str
 
 
-def _km_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    """Kaplan-Meier survival just before each patient's time, S(t_i-).
-
-    (lifelines' KaplanMeierFitter gives the same curve; this is three numpy lines and keeps
-    the left limit explicit.)
-    """
-    ut, inv = np.unique(time, return_inverse=True)
-    d = np.bincount(inv, weights=event, minlength=len(ut))
-    n_at = np.bincount(inv, minlength=len(ut))[::-1].cumsum()[::-1]
-    surv = np.cumprod(1.0 - d / n_at)
-    left = np.concatenate(([1.0], surv[:-1]))
-    return left[inv]
-
-
 def _transform_time(time: np.ndarray, event: np.ndarray, transform: Transform) -> np.ndarray:
-    if transform == "km":
-        return 1.0 - _km_left(time, event)
+    if transform == "km":  # 1 - KM(t-): the left-continuous Kaplan-Meier of the whole sample
+        return 1.0 - kaplan_meier(time, event).survival_at(time, left=True)[0, 0]
     if transform == "rank":
         return stats.rankdata(time)
     if transform == "identity":

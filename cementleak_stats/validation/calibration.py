@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import AnalysisError
+from ..km import censoring_survival, kaplan_meier
 from ..models.cox import CoxModel
 from ..models.coxfit import baseline_cumhaz_batch, fit_cox
 from ..spec import StudySpec
@@ -87,50 +88,14 @@ def _model_surv_fits(data: CoxData, model: CoxModel) -> _SurvFits:
                      ok=np.array([True]))
 
 
-def _km_groups(w: np.ndarray, group: np.ndarray, n_groups: int, time: np.ndarray, event: np.ndarray,
-               u: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kaplan-Meier S(u), Greenwood se of -log S(u) and last follow-up time of every group of B
-    weighted samples: weights and group numbers (B, n); returns three (B, n_groups) arrays.
-
-    Rows are sorted once by (sample, group, time): the number at risk is a reverse cumulative sum
-    within each (sample, group) cell, so the cost is O(B n log n) for any number of groups.
-    """
-    B, n = w.shape
-    times, tr = np.unique(time, return_inverse=True)
-    n_times = len(times)
-    drawn = w > 0
-    cell = (np.arange(B)[:, None] * n_groups + group)[drawn]
-    key = cell * n_times + np.broadcast_to(tr, (B, n))[drawn]
-    order = np.argsort(key, kind="stable")
-    key, cell = key[order], cell[order]
-    wd, ev = w[drawn][order], np.broadcast_to(event, (B, n))[drawn][order]
-    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # every sample has rows: key is not empty
-    total = np.add.reduceat(wd, start)  # weight at each (cell, time)
-    died = np.add.reduceat(wd * ev, start)
-    ucell, t_at = cell[start], times[key[start] % n_times]
-    rev = np.r_[np.cumsum(total[::-1])[::-1], 0.0]
-    cell_end = np.searchsorted(ucell, ucell, side="right")
-    at_risk = rev[:-1] - rev[cell_end]  # weight of the cell's rows with time >= this time
-    jump = (died > 0) & (t_at <= u + 1e-6)
-    ar, d, c = at_risk[jump], died[jump], ucell[jump]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = 1 - d / ar
-        green = np.where(ar > d, d / (ar * (ar - d)), np.inf)
-    size = B * n_groups
-    zero = np.bincount(c, factor <= 0, minlength=size)
-    with np.errstate(divide="ignore"):
-        log_km = np.bincount(c, np.log(np.where(factor > 0, factor, 1.0)), minlength=size)
-    km = np.where(zero > 0, 0.0, np.exp(log_km))
-    last = np.full(size, -np.inf)
-    last[ucell] = t_at  # the cell's times are increasing: the last write is its largest
-    return (km.reshape(B, n_groups), np.sqrt(np.bincount(c, green, minlength=size)).reshape(B, n_groups),
-            last.reshape(B, n_groups))
+#: rms ``groupkm``: an event within 1e-6 of the horizon counts as at the horizon.
+TIME_TOL = 1e-6
 
 
 def _km_at(w: np.ndarray, time: np.ndarray, event: np.ndarray, u: float) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier S(u) and Greenwood se of -log S(u) of B weighted samples (weights (B, n))."""
-    km, se, _ = _km_groups(w, np.zeros(w.shape, np.int64), 1, time, event, u)
-    return km[:, 0], se[:, 0]
+    fit = kaplan_meier(time, event, weights=w)
+    return fit.survival_at(u + TIME_TOL)[:, 0, 0], fit.se_log_at(u + TIME_TOL)[:, 0, 0]
 
 
 def _group_of(surv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
@@ -144,14 +109,15 @@ def _groupkm(fits: _SurvFits, data: CoxData, counts: np.ndarray, cuts: np.ndarra
     surv = fits.survival(data.X)
     grp = _group_of(surv, cuts)
     B, g = len(counts), len(cuts) - 1
-    km, se, last = _km_groups(counts, grp, g, data.time, data.event, u)
+    fit = kaplan_meier(data.time, data.event, weights=counts, groups=grp, n_groups=g)
+    km, se, last = fit.survival_at(u + TIME_TOL)[:, :, 0], fit.se_log_at(u + TIME_TOL)[:, :, 0], fit.last
     cell = (np.arange(B)[:, None] * g + grp).ravel()
 
     def per_group(values: np.ndarray) -> np.ndarray:
         return np.bincount(cell, values.ravel(), minlength=B * g).reshape(B, g)
 
     nobs = per_group(counts)
-    km = np.where((nobs >= 2) & ~((u > last + 1e-6) & (km > 0)), km, np.nan)
+    km = np.where((nobs >= 2) & ~((u > last + TIME_TOL) & (km > 0)), km, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         pred = per_group(counts * surv) / nobs
     return {"n": nobs, "events": per_group(counts * data.event), "pred": pred, "km": km,
@@ -513,28 +479,13 @@ class BrierScore:
     scaled: float
 
 
-def _censoring_km(time: np.ndarray, event: np.ndarray, at: np.ndarray, *, left: bool) -> np.ndarray:
-    """Kaplan-Meier of the censoring times, G(at) (``left=True``: G(at-)).
-
-    An event and a censoring at the same time: the event comes first, so the patient with the
-    event is no longer at risk of censoring then (R ``prodlim(..., reverse = TRUE)``, which
-    ``riskRegression`` uses).  O(n log n): counts by binary search on the sorted times.
-    """
-    ck, cens = np.unique(time[event == 0], return_counts=True)
-    st, se = np.sort(time), np.sort(time[event == 1])
-    # at risk of censoring at c: time > c, or censored at c
-    at_risk = len(time) - np.searchsorted(st, ck, side="left") - (np.searchsorted(se, ck, side="right")
-                                                                   - np.searchsorted(se, ck, side="left"))
-    surv = np.r_[1.0, np.cumprod(1 - cens / at_risk)]
-    return surv[np.searchsorted(ck, at, side="left" if left else "right")]
-
-
 def brier_score(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, t: float | None = None) -> BrierScore:
     """IPCW Brier score of the predicted risk at t (default just below the horizon).
 
     Notes
     -----
-    With F_i(t) = 1 - S_i(t) and G the Kaplan-Meier of the censoring times,
+    With F_i(t) = 1 - S_i(t) and G the reverse Kaplan-Meier of the censoring times
+    (:func:`~cementleak_stats.km.censoring_survival`),
     BS(t) = (1/n) sum_i [ (1 - F_i)^2 1(T_i <= t, event) / G(T_i-) + F_i^2 1(T_i > t) / G(t) ]
     (patients censored before t contribute 0).  Default t = u (1 - 1e-6): at u itself every
     patient still event-free is censored *at* u and gets no weight (METHODS.md).  The null
@@ -552,8 +503,8 @@ def brier_score(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, *, t: fl
     case = (time <= t) & (ev == 1)
     alive = time > t
     with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(case, 1 / _censoring_km(time, ev, time, left=True), 0.0)
-        w = np.where(alive, 1 / _censoring_km(time, ev, np.array([t]), left=False)[0], w)
+        w = np.where(case, 1 / censoring_survival(time, ev, time, left=True), 0.0)
+        w = np.where(alive, 1 / censoring_survival(time, ev, t, left=False)[0], w)
     km_t = _km_at(np.ones((1, len(time))), time, ev, t)[0][0]
 
     def bs(f: np.ndarray) -> float:

@@ -2,10 +2,9 @@
 
 The indices of one fit are computed for a whole batch of bootstrap replicates at once (case
 counts (B, n)), so that :func:`validate_cox` with B = 1000 takes well under a second at n = 100.
-The concordance here is a batched, case-weighted pair count in O(B n log n) because the
-bootstrap needs it for every replicate twice (:func:`concordance_batch`); the single-sample
-Harrell's C with its standard error is
-:func:`cementleak_stats.validation.discrimination.harrell_c` (the tests check both agree).
+The concordance is :func:`cementleak_stats.validation.concordance.concordance_batch`: the
+package's one weighted pair-count kernel (also behind ``harrell_c``), for every replicate at once
+in O(B n log n), because the bootstrap needs it for every replicate twice.
 
 Definitions (rms ``validate.cph``, ``discrim``), with L0 = -2 log L(beta = 0) on the rows
 evaluated, LR the likelihood-ratio chi-square of the model on those rows and n their number:
@@ -33,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from ..models.cox import CoxModel
-from ..models.coxfit import CHUNK_ELEMENTS, efron_loglik, fit_cox_batch
+from ..models.coxfit import efron_loglik, fit_cox_batch
 from ..spec import StudySpec
+from .concordance import concordance_batch
 from .resample import (
     BootstrapResult,
     CoxData,
@@ -51,90 +51,6 @@ from .resample import (
 __all__ = ["INDEX_NAMES", "validate_cox", "cox_indices", "concordance_batch", "gini_md_batch"]
 
 INDEX_NAMES = ("Dxy", "C", "R2", "Slope", "D", "U", "Q", "g")
-
-def _dense_rank_rows(score: np.ndarray) -> np.ndarray:
-    """Dense rank of each row's values (equal values share a rank), (B, n) int64."""
-    B, n = score.shape
-    order = np.argsort(score, axis=1)
-    s = np.take_along_axis(score, order, axis=1)
-    step = np.zeros((B, n), np.int64)
-    step[:, 1:] = s[:, 1:] != s[:, :-1]
-    ranks = np.empty((B, n), np.int64)
-    np.put_along_axis(ranks, order, np.cumsum(step, axis=1), axis=1)
-    return ranks
-
-
-def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
-    """Harrell's C of B scores at once, each row weighted by case counts, (B,).
-
-    Parameters
-    ----------
-    time, event : (n,) outcome.
-    score : (B, n) risk scores (higher = earlier event).
-    counts : (B, n) case counts (duplicated-row semantics), default 1.
-
-    Notes
-    -----
-    A pair (i, j) is comparable when i has the event and t_i < t_j, or t_i = t_j and j is
-    censored (R survival).  With weights c_i c_j: C = sum c_i c_j [s_i > s_j] + 1/2 [s_i = s_j]
-    over comparable pairs / sum c_i c_j over comparable pairs.  Two copies of one row are never
-    comparable, so this equals the C of the resample with its rows duplicated.  NaN when no
-    pair is comparable.
-
-    With the key k = 2 rank(t) + censored, (i, j) is comparable iff i has the event and
-    k_j > k_i (as in :mod:`.discrimination`).  Every such pair is counted once, at the highest
-    bit where k_i and k_j differ: for each bit, the rows of all replicates are sorted by
-    (replicate, key above the bit, score rank) - a merge of the previous level's order - and
-    an event in the lower half collects the weights of the upper-half rows of its block with
-    a lower (or equal) score from a cumulative sum.  That is O(B n log n) work per bit and
-    log2(2 n_times) bits, in chunks of replicates (bounded memory), where a pair matrix would
-    be O(B n^2).
-    """
-    time = np.asarray(time, dtype=float)
-    ev = np.asarray(event).astype(bool)
-    score = np.atleast_2d(np.asarray(score, dtype=float))
-    B, n = score.shape
-    counts = np.ones((B, n)) if counts is None else np.atleast_2d(np.asarray(counts, dtype=float))
-    key = 2 * np.unique(time, return_inverse=True)[1].astype(np.int64) + (~ev)
-    size = max(1, CHUNK_ELEMENTS // max(n, 1))
-    return np.concatenate([_concordance_chunk(key, score[c:c + size], counts[c:c + size]) for c in range(0, B, size)])
-
-
-def _concordance_chunk(key: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    B, n = score.shape
-    nkey = int(key.max()) + 1 if n else 1
-    ev = (key & 1) == 0
-    # denominator: each event's weight times the weight of the keys above its own
-    flat = (np.arange(B)[:, None] * nkey + key[None, :]).ravel()
-    W = np.bincount(flat, counts.ravel(), minlength=B * nkey).reshape(B, nkey)
-    WE = np.bincount(flat, (counts * ev).ravel(), minlength=B * nkey).reshape(B, nkey)
-    den = (WE * (W[:, ::-1].cumsum(axis=1)[:, ::-1] - W)).sum(axis=1)
-    # numerator: one int64 per (replicate, row) packs replicate | key | score rank in bit fields
-    rb, kb = max(n - 1, 1).bit_length(), max(nkey - 1, 1).bit_length()
-    drawn = counts > 0
-    packed = ((np.arange(B, dtype=np.int64)[:, None] << (kb + rb)) | (key[None, :] << rb) | _dense_rank_rows(score))[drawn]
-    w = counts[drawn]
-    rank_bits = np.int64((1 << rb) - 1)
-    num = np.zeros(B)
-    for bit in range(max((nkey - 1).bit_length(), 1)):
-        comp = packed & ~np.int64(((1 << (bit + 1)) - 1) << rb)  # (replicate, key >> (bit + 1), rank)
-        o = np.argsort(comp, kind="stable")  # two sorted runs per block: a merge
-        packed, w, comp = packed[o], w[o], comp[o]
-        k = packed >> rb
-        upper = ((k >> bit) & 1).astype(bool)
-        low_events = np.flatnonzero(~upper & ((k & 1) == 0))
-        if low_events.size == 0:
-            continue
-        cum = np.zeros(comp.size + 1)
-        np.cumsum(np.where(upper, w, 0.0), out=cum[1:])
-        c = comp[low_events]
-        same = np.searchsorted(comp, c, "left")  # first row with this (block, rank)
-        above = np.searchsorted(comp, c, "right")
-        block = np.searchsorted(comp, c & ~rank_bits, "left")
-        pairs = cum[same] - cum[block] + 0.5 * (cum[above] - cum[same])
-        num += np.bincount(packed[low_events] >> (kb + rb), w[low_events] * pairs, minlength=B)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
 
 
 def gini_md_batch(x: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
