@@ -35,6 +35,7 @@ from ..design import Design, Term, encode
 from ..errors import AnalysisError
 from ..spec import StudySpec, Variable
 from .coxfit import efron_baseline_cumhaz, step_at
+from .screen import RUNAWAY_LOG_HR, screen_rule, screen_selects
 
 #: lifelines stops when the log-likelihood changes by < 1e-9 relative (R's default too); that
 #: leaves coefficients ~1e-5 from the optimum on some data.  We converge fully.  lifelines also
@@ -43,11 +44,6 @@ from .coxfit import efron_baseline_cumhaz, step_at
 #: precision is set below reach and the stop comes from the relative log-likelihood change
 #: (1e-15, machine precision); coefficients then agree with R coxph(eps=1e-12) to ~1e-11.
 LIFELINES_FIT_OPTIONS = {"precision": 1e-20, "r_precision": 1e-15, "max_steps": 200}
-
-#: A term whose effect across the observed range of its column exceeds this on the log-hazard
-#: scale (a hazard ratio above e^15, about 3 million, between the extreme patients) is taken
-#: as a coefficient running away to infinity (monotone likelihood).
-RUNAWAY_LOG_HR = 15.0
 
 #: A term whose variance inflation factor exceeds this is reported as nearly collinear
 #: (clinical predictors have VIFs below 10; 1000 means R^2 > 0.999 on the other terms).
@@ -647,7 +643,8 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
     Notes
     -----
     Selection (``analysis.selection``): ``univariable_screen`` selects a variable when
-    ``variable_p_value < analysis.screen_p_value``; ``prespecified`` selects
+    ``variable_p_value < analysis.screen_p_value`` (the rule of :mod:`.screen`, which honest
+    validation applies in every bootstrap replicate); ``prespecified`` selects
     ``analysis.predictors`` (the screen is still reported).  A variable that cannot be fitted
     (constant, separation that lifelines cannot handle) keeps one row with NaN estimates, is not
     selected, and says why in ``note``.  A variable with separation is judged by its (finite)
@@ -669,12 +666,10 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
         tab = m.summary.drop(columns="z").copy()
         tab.insert(2, "label", [term_label(spec, t, per) for t, per in zip(m.terms, m.summary["per"])])
         df = len(m.terms)
-        # Wald for one term, unless the fit is not regular (separation: the Wald P of an
-        # infinite estimate is ~1, the Hauck-Donner effect; the LR test stays valid)
-        wald = df == 1 and m.ok
+        test, p = screen_rule(df, m.ok, tab["p_value"].iloc[0], m.lr_p_value)  # the rule honest validation uses
         tab["variable_df"] = df
-        tab["variable_test"] = "wald" if wald else "likelihood_ratio"
-        tab["variable_p_value"] = tab["p_value"].iloc[0] if wald else m.lr_p_value
+        tab["variable_test"] = str(test)
+        tab["variable_p_value"] = float(p)
         tab["lr_chisq"] = m.lr_chisq
         tab["lr_p_value"] = m.lr_p_value
         tab["note"] = "; ".join(d.message for d in m.diagnostics)
@@ -683,7 +678,7 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
     if prespecified:
         out["selected"] = out["variable"].isin(spec.analysis.predictors)
     else:
-        out["selected"] = (out["variable_p_value"] < spec.analysis.screen_p_value).fillna(False).astype(bool)
+        out["selected"] = screen_selects(out["variable_p_value"].to_numpy(float), spec.analysis.screen_p_value)
     return out
 
 

@@ -267,6 +267,10 @@ class BatchFit:
     failure : (B,) reason code, see :data:`FAILURE_REASONS` (0 = fitted).
     info : (B, p, p) information matrix at the estimate (NaN where failed).
     n_iter : Newton iterations used by the slowest replicate.
+    loglik_last : (B,) log partial likelihood at the last iterate, also where the fit failed
+        after it started (a runaway coefficient: close to the supremum, which a
+        likelihood-ratio test under separation needs); NaN where it never started (no events,
+        a constant term).
     """
 
     coef: np.ndarray
@@ -276,6 +280,7 @@ class BatchFit:
     failure: np.ndarray
     info: np.ndarray
     n_iter: int
+    loglik_last: np.ndarray | None = None
 
     @property
     def n_failed(self) -> int:
@@ -365,7 +370,7 @@ def fit_cox_batch(
         return parts[0]
     return BatchFit(*(np.concatenate([getattr(f, name) for f in parts])
                       for name in ("coef", "loglik", "loglik_null", "converged", "failure", "info")),
-                    n_iter=max(f.n_iter for f in parts))
+                    n_iter=max(f.n_iter for f in parts), loglik_last=np.concatenate([f.loglik_last for f in parts]))
 
 
 def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray, free_m: np.ndarray, *, tol: float,
@@ -435,6 +440,7 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
         failure=failure,
         info=np.where(ok[:, None, None], info, np.nan),
         n_iter=it,
+        loglik_last=loglik,
     )
 
 

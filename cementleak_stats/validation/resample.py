@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from ..design import encode
 from ..errors import AnalysisError
 from ..models.coxfit import CHUNK_ELEMENTS, fit_cox_batch
+from ..models.screen import regular_fit, screen_rule, screen_selects
 from ..spec import StudySpec
 
 __all__ = [
@@ -339,8 +340,10 @@ def cox_fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
 def _screen_p_values(data: CoxData, counts: np.ndarray) -> np.ndarray:
     """Univariable P value of every variable in every replicate, (B, n_variables).
 
-    As :func:`cementleak_stats.models.cox.univariable_screen`: Wald P for a one-term variable,
-    likelihood-ratio P for a factor with several terms; NaN where the fit fails.
+    The study screen's rule (:func:`cementleak_stats.models.screen.screen_rule`): Wald P for a
+    one-term variable whose fit is regular, likelihood-ratio P for a factor with several terms
+    or a fit that is not (separation, a runaway coefficient); NaN where the variable cannot be
+    fitted in the replicate (no events, a constant term).
     """
     B = len(counts)
     out = np.full((B, len(data.groups)), np.nan)
@@ -350,12 +353,11 @@ def _screen_p_values(data: CoxData, counts: np.ndarray) -> np.ndarray:
         X = data.X[:, list(cols)]
         full = fit_cox_batch(X, data.time, data.event)
         fit = fit_cox_batch(X, data.time, data.event, counts, init=np.nan_to_num(full.coef[0]))
-        if len(cols) == 1:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])
-            out[:, j] = 2 * stats.norm.sf(np.abs(z))
-        else:
-            out[:, j] = stats.chi2.sf(2 * (fit.loglik - fit.loglik_null), len(cols))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wald = 2 * stats.norm.sf(np.abs(fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])))
+            lr = stats.chi2.sf(2 * (fit.loglik_last - fit.loglik_null), len(cols))
+        regular = regular_fit(fit.ok, fit.coef, np.ptp(X, axis=0))
+        out[:, j] = screen_rule(len(cols), regular, wald, lr)[1]
     return out
 
 
@@ -376,7 +378,7 @@ def make_screening_fit_fn(p_value: float) -> FitFn:
     """
 
     def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
-        selected = _screen_p_values(data, counts) < p_value
+        selected = screen_selects(_screen_p_values(data, counts), p_value)
         free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
         for j, cols in enumerate(data.groups):
             free[:, list(cols)] = selected[:, [j]]
