@@ -33,9 +33,11 @@ class _Frozen(BaseModel):
 class SpecRuleError(ValueError):
     """A broken study-file rule, with how to fix it (pydantic keeps it in the error's context)."""
 
-    def __init__(self, rule: str, fix: str) -> None:
+    def __init__(self, rule: str, fix: str, *, at: tuple[str | int, ...] = ()) -> None:
         super().__init__(rule)
         self.fix = fix
+        #: where in the study file, when the rule is checked above the key it is about
+        self.at = at
 
 
 #: what a ``name`` must look like: it is the identifier used in results, tables and model terms;
@@ -393,31 +395,34 @@ class StudySpec(_Frozen):
                 hints = [f"'{n}' -> '{c[0]}'?" for n, c in close.items() if c]
                 raise SpecRuleError(f"{what} names unknown variables: {unknown}",
                                     "use the `name:` of a variable under `variables:`"
-                                    + (f" ({', '.join(hints)})" if hints else ""))
+                                    + (f" ({', '.join(hints)})" if hints else ""), at=tuple(what.split(".")))
 
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise SpecRuleError(f"variables listed twice: {dup}", "give every variable a distinct `name:`")
+            raise SpecRuleError(f"variables listed twice: {dup}", "give every variable a distinct `name:`",
+                                at=("variables",))
         out = self.outcome
         reserved = {self.study.id_column, out.time, out.event}
         clash = reserved & set(names)
         if clash:
             raise SpecRuleError(f"id/time/event columns must not be listed under variables: {sorted(clash)}",
-                                "remove them from `variables:`; `study.id_column` and `outcome:` describe them")
+                                "remove them from `variables:`; `study.id_column` and `outcome:` describe them",
+                                at=("variables",))
         headers = [self.study.id_column, *(v.header for v in self.variables),
                    *((out.start, out.end) if out.start is not None else (out.time_header,)), out.event_header]
         twice = sorted({h for h in headers if headers.count(h) > 1}, key=str)
         if twice:
             raise SpecRuleError(f"two entries read the same data column: {twice}",
                                 "each column of the data file is read once; check `column:`, `time_column:`, "
-                                "`event_column:`, `start:`/`end:` and `id_column:`")
+                                "`event_column:`, `start:`/`end:` and `id_column:`", at=("variables",))
         unknown_names("analysis.predictors", self.analysis.predictors)
         if self.analysis.selection == "prespecified" and not self.analysis.predictors:
             raise SpecRuleError("analysis.selection is 'prespecified' but analysis.predictors is empty",
-                                "list the model's variables under `analysis: predictors: [...]`")
+                                "list the model's variables under `analysis: predictors: [...]`", at=("analysis",))
         if not any(v.candidate for v in self.variables) and not self.analysis.predictors:
             raise SpecRuleError("no variable is marked 'candidate: true'",
-                                "mark the candidate predictors with `candidate: true`, or list `analysis.predictors`")
+                                "mark the candidate predictors with `candidate: true`, or list `analysis.predictors`",
+                                at=("variables",))
         unknown_names("outcome.event_details", self.outcome.event_details)
         period = self.validation.period_column if self.validation is not None else None
         if period is not None and period not in names and period != self.study.id_column:
@@ -425,7 +430,8 @@ class StudySpec(_Frozen):
         for ex in self.exclusions:
             if ex.column not in names and ex.column not in reserved:
                 raise SpecRuleError(f"exclusion rule names unknown column '{ex.column}'",
-                                    "`column:` of an exclusion is a variable's `name:` (or the time/event name)")
+                                    "`column:` of an exclusion is a variable's `name:` (or the time/event name)",
+                                    at=("exclusions",))
         return self
 
     # --- convenience -------------------------------------------------------------------
@@ -551,8 +557,9 @@ def _owner(data: object, loc: tuple[object, ...]) -> str:
     return str(loc[0]) if loc and loc[0] in ("study", "outcome", "analysis", "repeated") else ""
 
 
-def _problem_from_error(file: str, data: object, e: dict, line: int | None) -> Problem:
+def _problem_from_error(file: str, data: object, e: dict, text: str | None) -> Problem:
     loc = tuple(e["loc"])
+    line = _yaml_line(text, loc)
     path = ".".join(str(p) for p in loc) or "(top level)"
     owner = _owner(data, loc)
     key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
@@ -564,16 +571,25 @@ def _problem_from_error(file: str, data: object, e: dict, line: int | None) -> P
     allowed = [k for k in allowed if k not in ("base_dir", "source")]
     if isinstance(error, SpecRuleError):
         rule, fix = str(error), error.fix
+        if error.at:
+            loc = tuple(error.at)
+            path, line = ".".join(str(p) for p in loc), _yaml_line(text, loc)
     elif etype == "extra_forbidden":
         close = difflib.get_close_matches(key, allowed, n=1)
         rule = f"unknown key '{key}'"
         fix = (f"did you mean '{close[0]}'? " if close else "check the spelling; ") + \
             ("allowed keys here: " + ", ".join(allowed) if allowed else "see the commented template of `cementleak new`")
+    elif etype == "missing" and loc and isinstance(loc[-1], int):
+        rule = f"{key} needs more values: value {loc[-1] + 1} is missing"
+        fix = f"write every value of `{key}:`, e.g. range: [low, high]" if key == "range" else \
+            f"write every value of `{key}:` (see the commented template of `cementleak new`)"
     elif etype == "missing":
         rule = f"required key '{key}' is missing"
         fix = f"add `{key}:`" + (f" under `{path.rsplit('.', 1)[0]}`" if "." in path else " at the top level") + \
             " (see the commented template of `cementleak new`)"
     elif etype == "literal_error":
+        if len(loc) >= 2 and loc[-2] in ("event_aliases", "aliases", "level_labels"):
+            key = f"{loc[-2]} '{loc[-1]}'"
         expected = str((e.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
         rule = f"{key} must be one of {expected} (got {val!r})"
         fix = f"write one of: {expected}"
@@ -620,7 +636,7 @@ def _yaml_line(text: str | None, loc: tuple[object, ...]) -> int | None:
 
 
 def _problems_from_pydantic(file: str, err: ValidationError, data: object = None, text: str | None = None) -> list[Problem]:
-    return [_problem_from_error(file, data, e, _yaml_line(text, tuple(e["loc"]))) for e in err.errors()]
+    return [_problem_from_error(file, data, e, text) for e in err.errors()]
 
 
 def parse_spec(data: object, *, base_dir: Path = Path("."), source: Path | None = None, file: str = "<study>",
