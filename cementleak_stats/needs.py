@@ -59,13 +59,31 @@ def _event_findings(spec: StudySpec, cohort: pd.DataFrame) -> list[Finding]:
     if events == n:
         return [Finding("error", f"every analysed patient has the event ({out.event} = 1): a Cox model needs patients "
                         "without the event", "check the event column (and `event_aliases:`): is 0 coded as 1?", col)]
-    by_horizon = int(np.sum((event == 1) & (time <= out.horizon)))
-    if by_horizon == 0:
-        first = float(np.nanmin(time[event == 1]))
-        return [Finding("error", f"no event at or before the horizon ({out.horizon:g} {out.time_unit}; the first event "
-                        f"is at {first:g}): the risk at the horizon, its calibration and the decision curve cannot be "
-                        "estimated", "check `outcome.horizon` and `time_unit:` (are the times in days while the horizon "
-                        "is in months?)", out.time_header or out.end)]
+    return horizon_findings(spec, time, event)
+
+
+def horizon_findings(spec: StudySpec, time: np.ndarray, event: np.ndarray, *, where: str = "") -> list[Finding]:
+    """Each horizon (``outcome.horizons``) needs an event by it and someone followed up to it.
+
+    A horizon beyond the last follow-up time (nobody at risk there) leaves the risk at that
+    horizon unobserved: its AUC, Brier score and calibration cannot be estimated."""
+    out = spec.outcome
+    first = float(np.nanmin(time[event == 1])) if (event == 1).any() else float("nan")
+    last = float(np.nanmax(time)) if len(time) else float("nan")
+    name = "the horizon" if len(out.all_horizons) == 1 else "horizon"
+    for h in out.all_horizons:
+        if int(np.sum((event == 1) & (time <= h))) == 0:
+            return [Finding("error", f"no event at or before {name} ({h:g} {out.time_unit}{where}; the first event is at "
+                            f"{first:g}): the risk at the horizon, its calibration and the decision curve cannot be "
+                            "estimated", "check `outcome.horizon`/`horizons:` and `time_unit:` (are the times in days "
+                            "while the horizon is in months?)", out.time_header or out.end)]
+        if not (time >= h).any():
+            return [Finding("error", f"nobody is followed up to {name} ({h:g} {out.time_unit}{where}; the longest "
+                            f"follow-up is {last:g}): no one is at risk there, so the risk at that horizon cannot be "
+                            "checked against what happened", "choose horizons within the follow-up of the patients (times computed "
+                            "from dates: 365 days are 11.99 months, so a one-year follow-up needs `time_unit: days` with "
+                            "`horizon: 365`, or a horizon of 11.9 months)",
+                            out.time_header or out.end)]
     return []
 
 
