@@ -163,6 +163,13 @@ class StudyReport:
 
         return ExternalText(self.results) if self.lang == "en" else Speaking(ExternalText(self.results), self.lang)
 
+    @cached_property
+    def assessment(self):
+        """Numbers of the horizons, intervals and clinical impact sections (``R.assessment.auc``)."""
+        from .assessment_report import AssessmentText
+
+        return AssessmentText(self.results) if self.lang == "en" else Speaking(AssessmentText(self.results), self.lang)
+
     # ---- what the study has: sections exist only then -------------------------------------
     def sections(self) -> dict[str, bool]:
         """Flags that switch the documents' conditional sections (``when-meta="cl.<flag>"``)."""
@@ -177,6 +184,10 @@ class StudyReport:
             "logistic": r.logistic is not None,
             "validation_cohort": r.validation_cohort is not None,
             "validation_split": r.validation_cohort is not None and r.validation_cohort.kind == "split",
+            # every horizon with intervals (assessment.py); its calibration figure with 2+ horizons
+            "assessment": r.assessment is not None,
+            "intervals": r.assessment is not None and len(r.assessment.corrected_ci) > 0,
+            "horizons": r.assessment is not None and len(r.assessment.horizons) > 1,
             "citation": bool(self.spec.study.citation),
             "narrative_discussion": "discussion" in r.narrative,
             # a report in another language that carries the English abstract too (report.language)

@@ -73,6 +73,10 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
                        "validation_cohort_groups": v.groups, "validation_cohort_decision_curve": v.decision_curve,
                        "validation_cohort_case_mix": v.case_mix, "validation_cohort_table1": v.baseline.tidy,
                        "validation_cohort_predictions": v.predictions})
+    if r.assessment is not None:  # every horizon with intervals, both cohorts (assessment.py)
+        from .assessment import results_tables as assessment_tables
+
+        tables.update(assessment_tables(r.assessment))
     if r.outcomes is not None:
         tables["outcomes_tests"] = r.outcomes.tests
         tables["outcomes_descriptive"] = r.outcomes.descriptives

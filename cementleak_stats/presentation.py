@@ -362,10 +362,13 @@ def figure_nomogram(r: StudyResults) -> Figure:
                              value=[variables[p].level_label(v) if isinstance(v, str) else v
                                     for p, v in zip(n.points["predictor"], n.points["value"])])
     total = list(n.total["total_points"])
-    reach = tuple(float(x) for x in n.risk_from_points(np.array([0.0, max(total)])))
-    ticks = np.array(risk_ticks(r.predictions["risk_at_horizon"], reach=reach))  # the cohort's 5th-95th percentile at least
-    axis = pd.DataFrame({"risk": ticks, "total_points": n.points_for_risk(ticks)})
-    ax = plot_nomogram(points, axis, risk_label=f"Risk of {_event_words(r)} by {_horizon_words(r)}", total_ticks=total)
+    axes = []  # one risk axis per horizon (outcome.horizons), shortest first
+    for h, nh, predicted in _assessment.nomogram_horizons(r):
+        reach = tuple(float(x) for x in nh.risk_from_points(np.array([0.0, max(total)])))
+        ticks = np.array(risk_ticks(predicted, reach=reach))  # the cohort's 5th-95th percentile at least
+        axes.append((f"Risk of {_event_words(r)} by {_assessment.horizon_words(r, h)}",
+                     pd.DataFrame({"risk": ticks, "total_points": nh.points_for_risk(ticks)})))
+    ax = plot_nomogram(points, axes[0][1], risk_label=axes[0][0], total_ticks=total, more_risks=axes[1:])
     return ax.figure
 
 
@@ -493,3 +496,7 @@ def model_design(r: StudyResults):
 
 # registered above by name; imported last (it formats with this module's helpers)
 from . import external_report as _external  # noqa: E402
+from . import assessment_report as _assessment  # noqa: E402
+
+TABLES.update(_assessment.TABLES)  # every horizon, intervals, clinical impact (empty / None without them)
+FIGURES.update(_assessment.FIGURES)

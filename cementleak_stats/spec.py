@@ -173,6 +173,9 @@ class Outcome(_Frozen):
     time_unit: str = "months"
     horizon: float = Field(gt=0)
     followup: float = Field(gt=0, description="maximum follow-up; no time may exceed it")
+    #: every horizon the performance is reported at, the first one the nomogram's main horizon
+    #: (``horizons: [12, 6]``; default ``[horizon]``; ``horizon:`` may then be left out)
+    horizons: tuple[float, ...] = ()
     #: variables that describe the event (e.g. its type and management), tabulated among the
     #: patients with the event; their reference level means "no event"
     event_details: tuple[str, ...] = ()
@@ -184,11 +187,28 @@ class Outcome(_Frozen):
             return {**data, "time": "time"}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _main_horizon(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("horizons") and data.get("horizon") is None:
+            first = data["horizons"][0] if isinstance(data["horizons"], (list, tuple)) else None
+            return {**data, "horizon": first} if isinstance(first, (int, float)) else data
+        return data
+
     @model_validator(mode="after")
     def _horizon_within_followup(self) -> Outcome:
         if self.horizon > self.followup:
             raise SpecRuleError(f"horizon {self.horizon:g} is beyond the follow-up {self.followup:g}",
                                 "make `horizon:` at most `followup:` (both in the time unit)")
+        if self.horizons:
+            if self.horizons[0] != self.horizon:
+                raise SpecRuleError(f"the first of `horizons:` ({self.horizons[0]:g}) is the main horizon but "
+                                    f"`horizon:` is {self.horizon:g}", "list the main horizon first, e.g. "
+                                    f"horizons: [{self.horizon:g}, ...], or leave `horizon:` out")
+            bad = [h for h in self.horizons if not 0 < h <= self.followup]
+            if bad or len(set(self.horizons)) != len(self.horizons):
+                raise SpecRuleError(f"horizons {list(self.horizons)} must be distinct times above 0 and at most the "
+                                    f"follow-up {self.followup:g}", "list each horizon once, within the follow-up")
         dates = self.start is not None or self.end is not None
         if not self.time and not dates:
             raise SpecRuleError("the outcome has no time: give `time:` (a column of follow-up times) or `start:` and "
@@ -220,6 +240,11 @@ class Outcome(_Frozen):
                 raise SpecRuleError(f"date_format '{self.date_format}' cannot read a date back (it needs %d, %m or %b, "
                                     "and %Y or %y)", "write e.g. \"%d/%m/%Y\" (31/01/2020) or \"%m/%d/%Y\" (01/31/2020)")
         return self
+
+    @property
+    def all_horizons(self) -> tuple[float, ...]:
+        """Every reporting horizon, the main one first (``horizons``, else ``(horizon,)``)."""
+        return self.horizons or (self.horizon,)
 
     @property
     def time_header(self) -> str | None:
@@ -284,8 +309,43 @@ class Exclusion(_Frozen):
     reason: str
 
 
+class RiskGroupRule(_Frozen):
+    """``analysis.risk_groups``: prespecified cut-offs of the nomogram's total points (or of the
+    predicted risk at the main horizon); without cut-offs, tertiles of the development cohort."""
+
+    cutoffs: tuple[float, ...] = ()
+    scale: Literal["points", "risk"] = "points"
+    labels: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RiskGroupRule:
+        c = self.cutoffs
+        if any(b <= a for a, b in zip(c, c[1:])) or (self.scale == "risk" and any(not 0 < x < 1 for x in c)):
+            raise SpecRuleError(f"risk_groups.cutoffs {list(c)} must increase (risks strictly between 0 and 1)",
+                                "e.g. risk_groups: {cutoffs: [100, 150]} (points) or {cutoffs: [0.1, 0.3], scale: risk}")
+        if self.labels and len(self.labels) != (len(c) + 1 if c else 3):
+            raise SpecRuleError(f"risk_groups.labels has {len(self.labels)} names for {len(c) + 1 if c else 3} groups",
+                                "give one label per group (cut-offs + 1; 3 for tertiles), or none")
+        return self
+
+
+class Comparator(_Frozen):
+    """``analysis.comparator``: an existing score (one variable of the study file) compared with
+    the model; it enters a one-predictor Cox model fitted on the development cohort."""
+
+    variable: str
+    label: str = ""
+
+
 class Analysis(_Frozen):
     selection: Literal["univariable_screen", "prespecified"] = "univariable_screen"
+    #: risk groups from the nomogram's total points (default: tertiles of the development cohort)
+    risk_groups: RiskGroupRule = RiskGroupRule()
+    #: an existing score to compare the model with (ΔC, ΔAUC, NRI, IDI, decision curve)
+    comparator: Comparator | None = None
+    #: outer and inner replicates of the two-stage bootstrap of the optimism-corrected C and
+    #: slope intervals (each at most ``bootstrap_b``; 0 outer = no interval)
+    interval_bootstrap: tuple[int, int] = (200, 25)
     screen_p_value: float = Field(0.05, gt=0, le=1)
     predictors: tuple[str, ...] = ()
     bootstrap_b: int = Field(1000, ge=0, le=100_000)
@@ -424,6 +484,8 @@ class StudySpec(_Frozen):
                                 "mark the candidate predictors with `candidate: true`, or list `analysis.predictors`",
                                 at=("variables",))
         unknown_names("outcome.event_details", self.outcome.event_details)
+        if self.analysis.comparator is not None:
+            unknown_names("analysis.comparator", [self.analysis.comparator.variable])
         period = self.validation.period_column if self.validation is not None else None
         if period is not None and period not in names and period != self.study.id_column:
             raise ValueError(f"validation.period_column '{period}' is not a variable or the id column")

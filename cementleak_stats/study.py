@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .assessment import ModelAssessment, assess_model
 from .cache import Notify, cache_path, load_results, store_results
 from .checks import LogisticResult, logistic_sensitivity, study_checks
 from .cohort.io import StudyData, load_study_data, patient_flow
@@ -86,6 +87,8 @@ class StudyResults:
     #: the development model applied unchanged to the validation cohort (``validation:`` in the
     #: study file: another cohort, or a share held out of this one), else None
     validation_cohort: CohortValidation | None = None
+    #: every horizon with intervals, risk groups, a comparator (assessment.py), both cohorts
+    assessment: ModelAssessment | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -257,6 +260,11 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         v = spec.validation
         validation_cohort = validate_in_cohort(spec, model, cohort, data.validation.analysed, label=v.display_label,
                                                kind=v.cohort_kind)
+    step("performance at every horizon")
+    assessment = assess_model(spec, model, cohort, validation_table=validation, calibration_groups=calibration.groups,
+                              decision_curve=dca, rngs=_rngs(spec.analysis.seed, 7)[4:],
+                              validation_cohort=None if validation_cohort is None else
+                              (validation_cohort.label, data.validation.analysed, validation_cohort.decision_curve))
     imputed = None
     if incomplete is not None:
         step("multiple imputation")
@@ -269,8 +277,9 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
         checks=checks, logistic=logistic, model_imputed=imputed,
-        notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort),
-        validation_cohort=validation_cohort,
+        notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
+        + assessment.notes,
+        validation_cohort=validation_cohort, assessment=assessment,
     )
 
 

@@ -211,6 +211,7 @@ def plot_nomogram(
     risk_format: Callable[[float], str] = format_value,
     guides: bool = False,
     wrap: int = 36,
+    more_risks: Sequence[tuple[str, pd.DataFrame]] = (),
     ax: Axes | None = None,
 ) -> Axes:
     """Draw a nomogram as R ``plot(rms::nomogram(...))`` does.
@@ -239,6 +240,9 @@ def plot_nomogram(
         maximum points, on a "pretty" 1-2-2.5-5 step (as R ``pretty``).
     risk_format : formats a risk tick label.
     guides : faint vertical lines from the Points axis through the predictor rows.
+    more_risks : further risk axes drawn below the first, each ``(label, frame)`` with the
+        columns of ``total`` (e.g. the risk by another horizon: one axis per horizon, as
+        published nomograms show 1-, 3- and 5-year survival); labelled by the same rules.
     wrap : row labels longer than this many characters wrap onto two lines.
     ax : axes to draw into; by default a new page-width figure with fixed margins whose
         height follows the rows.
@@ -265,7 +269,7 @@ def plot_nomogram(
     if risk_label is None:
         risk_label = str(total["label"].iloc[0]) if "label" in total.columns else "Risk"
     predictors = list(dict.fromkeys(points["predictor"]))
-    names = [points_label, *map(str, predictors), total_label, risk_label]
+    names = [points_label, *map(str, predictors), total_label, risk_label, *(str(lab) for lab, _ in more_risks)]
     row_labels = [textwrap.fill(r, wrap) for r in names]
     label_size = FontProperties(size=plt.rcParams["axes.labelsize"]).get_size_in_points()
     tick_size = FontProperties(size=plt.rcParams["xtick.labelsize"]).get_size_in_points()
@@ -306,12 +310,14 @@ def plot_nomogram(
     total_ticks = [float(t) for t in total_ticks]
     scale = 100.0 / max(total_ticks)
     rows.append(row(total_label, [t * scale for t in total_ticks], total_ticks))
-    risk = total.sort_values("total_points").reset_index(drop=True)
-    rv = risk["risk"].to_numpy(float)
     rank = {r: i for i, r in enumerate(_RISK_PRIORITY)}
-    order = [0, len(rv) - 1, *sorted(range(1, len(rv) - 1), key=lambda i: (rank.get(round(rv[i], 6), len(rank)), i))]
-    rows.append(row(risk_label, risk["total_points"].to_numpy(float) * scale, [risk_format(float(v)) for v in rv],
-                    priority=list(dict.fromkeys(order))))
+    first_risk = len(rows)
+    for label, frame in ((risk_label, total), *more_risks):
+        risk = frame.sort_values("total_points").reset_index(drop=True)
+        rv = risk["risk"].to_numpy(float)
+        order = [0, len(rv) - 1, *sorted(range(1, len(rv) - 1), key=lambda i: (rank.get(round(rv[i], 6), len(rank)), i))]
+        rows.append(row(str(label), risk["total_points"].to_numpy(float) * scale, [risk_format(float(v)) for v in rv],
+                        priority=list(dict.fromkeys(order))))
 
     ys, top_in, bottom_in = _row_positions(rows, line_in)
     y_lo, y_hi = ys[-1] - bottom_in - 0.03, top_in + 0.03
@@ -324,9 +330,9 @@ def plot_nomogram(
     ax.set_ylim(y_lo, y_hi)
     for i, (y, r) in enumerate(zip(ys, rows)):
         _draw_row(ax, y, r, size=tick_size, line_in=line_in, bounds=xlim, width_of=width_of, gap=gap,
-                  keep_unlabelled=i != len(rows) - 1)
+                  keep_unlabelled=i < first_risk)
     if guides:
-        ax.vlines(major, ys[-3] - 0.15, ys[0], color="#E0E0E0", linewidth=0.5, zorder=0)
+        ax.vlines(major, ys[first_risk - 2] - 0.15, ys[0], color="#E0E0E0", linewidth=0.5, zorder=0)
     ax.set_yticks(ys, row_labels)
     ax.tick_params(axis="y", length=0, pad=6, labelsize=label_size)
     ax.set_xticks([])

@@ -1,0 +1,147 @@
+"""What reviewers of a prediction-model paper ask for beyond one horizon and one number per
+measure, assembled for the development cohort and, unchanged, for a validation cohort.
+
+* performance at every horizon of ``outcome.horizons`` with intervals (ROC curves, AUC, Brier,
+  IBS, IPA, calibration): :mod:`.validation.horizons`;
+* intervals of the optimism-corrected indices (two-stage bootstrap) and of net benefit at the
+  reported thresholds, and the clinical impact curve: :mod:`.validation.intervals`.
+
+This module only orchestrates (as ``run_study`` does); every number comes from the modules
+named.  The validation cohort gets the frozen model's numbers (no refit, no bootstrap
+correction: it was not used to fit the model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .models.cox import CoxModel
+from .spec import StudySpec
+from .validation.horizons import HorizonPerformance, performance_at_horizons, risk_column
+from .validation.intervals import clinical_impact, corrected_intervals, net_benefit_intervals
+
+__all__ = ["CohortAssessment", "ModelAssessment", "assess_model", "results_tables"]
+
+
+@dataclass(frozen=True)
+class CohortAssessment:
+    """The model's performance in one cohort (development or validation).
+
+    Attributes
+    ----------
+    label : the cohort's name.
+    performance : measures, ROC curves and calibration at every horizon.
+    net_benefit_ci : net benefit at the reported thresholds with bootstrap percentile intervals
+        (:func:`.validation.intervals.net_benefit_intervals`).
+    clinical_impact : the clinical impact curve per 1,000 patients
+        (:func:`.validation.intervals.clinical_impact`).
+    """
+
+    label: str
+    performance: HorizonPerformance
+    net_benefit_ci: pd.DataFrame
+    clinical_impact: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ModelAssessment:
+    """Everything beyond the main horizon's point estimates, for both cohorts.
+
+    Attributes
+    ----------
+    development : the development cohort (calibration bootstrap-corrected).
+    corrected_ci : two-stage bootstrap intervals of the optimism-corrected validation indices
+        (:func:`.validation.intervals.corrected_intervals`); empty when
+        ``analysis.interval_bootstrap`` asks for no outer replicate.
+    validation : the validation cohort, or None.
+    notes : how the numbers were obtained, one sentence each.
+    """
+
+    development: CohortAssessment
+    corrected_ci: pd.DataFrame
+    validation: CohortAssessment | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def horizons(self) -> tuple[float, ...]:
+        return self.development.performance.horizons
+
+
+def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_curve: pd.DataFrame, *, label: str,
+            n_boot: int, calibration_rng: np.random.Generator | None, rng: np.random.Generator,
+            main_groups: pd.DataFrame | None = None) -> CohortAssessment:
+    """``calibration_rng`` None: apparent calibration only (a validation cohort)."""
+    perf = performance_at_horizons(spec, model, cohort, n_boot=n_boot if calibration_rng is not None else 0,
+                                   rng=calibration_rng, main_groups=main_groups, what=label.lower())
+    risk = perf.risks[risk_column(spec.outcome.horizon)].to_numpy()
+    return CohortAssessment(
+        label=label, performance=perf,
+        net_benefit_ci=net_benefit_intervals(spec, risk, cohort, n_boot=n_boot, rng=rng),
+        clinical_impact=clinical_impact(decision_curve, len(cohort)),
+    )
+
+
+def assess_model(
+    spec: StudySpec,
+    model: CoxModel,
+    cohort: pd.DataFrame,
+    *,
+    validation_table: pd.DataFrame,
+    calibration_groups: pd.DataFrame,
+    decision_curve: pd.DataFrame,
+    rngs: list[np.random.Generator],
+    validation_cohort: tuple[str, pd.DataFrame, pd.DataFrame] | None = None,
+) -> ModelAssessment:
+    """Assess the model at every horizon, with intervals, in the development cohort and in the
+    validation cohort.
+
+    Parameters
+    ----------
+    spec, model, cohort : the study, the reported model and its (development) rows.
+    validation_table : the standard bootstrap validation (its corrected indices).
+    calibration_groups : the main horizon's bootstrap-corrected calibration groups (reused).
+    decision_curve : the development decision curve.
+    rngs : three independent generators (calibration at the other horizons, two-stage
+        bootstrap, net-benefit bootstrap).
+    validation_cohort : (label, rows, decision curve) of the validation cohort, or None.
+    """
+    B = spec.analysis.bootstrap_b
+    r_cal, r_ci, r_nb = rngs[:3]
+    dev = _cohort(spec, model, cohort, decision_curve, label="Development cohort", n_boot=B, calibration_rng=r_cal,
+                  rng=r_nb, main_groups=calibration_groups)
+    outer, inner = (min(b, B) for b in spec.analysis.interval_bootstrap)
+    ci = (corrected_intervals(spec, model, cohort, apparent=validation_table, n_outer=outer, n_inner=max(inner, 1),
+                              rng=r_ci) if outer > 1 and inner > 0 else pd.DataFrame())
+    val = None
+    if validation_cohort is not None:
+        label, rows, dca = validation_cohort
+        val = _cohort(spec, model, rows, dca, label=label, n_boot=B, calibration_rng=None, rng=r_nb)
+    notes = ()
+    if len(ci):
+        notes = (f"Intervals of the optimism-corrected indices: two-stage bootstrap (Noma et al. 2021), {outer} outer "
+                 f"samples each validated with {inner} inner replicates, 2.5th-97.5th percentiles of the corrected "
+                 "values; rms validate gives no interval.",)
+    return ModelAssessment(development=dev, corrected_ci=ci, validation=val, notes=notes)
+
+
+def _cohort_tables(c: CohortAssessment, prefix: str) -> dict[str, pd.DataFrame]:
+    perf = c.performance
+    risks = perf.risks.melt(id_vars="row", var_name="horizon", value_name="risk")
+    risks["horizon"] = risks["horizon"].map({risk_column(h): h for h in perf.horizons})
+    return {f"{prefix}performance_horizons": perf.measures, f"{prefix}roc_curves": perf.roc,
+            f"{prefix}calibration_horizons": perf.groups, f"{prefix}calibration_smooth_horizons": perf.smooth,
+            f"{prefix}predictions_horizons": risks[["row", "horizon", "risk"]],
+            f"{prefix}net_benefit_intervals": c.net_benefit_ci, f"{prefix}clinical_impact": c.clinical_impact}
+
+
+def results_tables(a: ModelAssessment) -> dict[str, pd.DataFrame]:
+    """The assessment's tidy tables by results-file stem (docs/results-files.md documents them)."""
+    out = _cohort_tables(a.development, "")
+    if len(a.corrected_ci):
+        out["validation_intervals"] = a.corrected_ci
+    if a.validation is not None:
+        out.update(_cohort_tables(a.validation, "validation_cohort_"))
+    return out

@@ -1,0 +1,296 @@
+"""The report's sections on performance at every horizon, intervals and the clinical impact
+curve: display tables, figures and numbers for prose.
+
+Registered in :data:`cementleak_stats.presentation.TABLES` / ``FIGURES`` (``horizons_*``,
+``corrected_ci``, ``net_benefit_ci``, ``roc``, ``calibration_horizons``, ``clinical_impact``
+and their ``validation_`` twins) and read by ``report/_sections/horizons.qmd`` and
+``report/_sections/impact.qmd`` through :class:`AssessmentText` (``R.assessment``).  Nothing here
+computes a statistic: every number is in :attr:`StudyResults.assessment
+<cementleak_stats.study.StudyResults>` (:class:`~cementleak_stats.assessment.ModelAssessment`).
+Without it (or without a validation cohort) a table is an empty frame and a figure ``None``.
+
+The English words of this module are plain literals in :data:`WORDS` and the table headers
+below, so that a translation catalog can route them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from . import presentation as P
+from .figures import PAGE_WIDTH, figure_theme, plot_calibration
+from .figures.performance import plot_clinical_impact, plot_roc
+from .figures.theme import new_panels, panel_letter
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .assessment import CohortAssessment
+    from .nomogram import Nomogram
+    from .study import StudyResults
+
+#: row labels of the per-horizon table, by measure (in display order)
+WORDS: dict[str, str] = {
+    "auc": "Time-dependent AUC",
+    "brier": "Brier score",
+    "ipa": "IPA (index of prediction accuracy)",
+    "ibs": "Integrated Brier score",
+    "calibration_slope": "Calibration slope",
+    "o_e": "Observed / expected events",
+    "ici": "ICI",
+    "e90": "E90",
+}
+#: digits per measure
+_DIGITS = {"auc": 3, "brier": 3, "ipa": 3, "ibs": 3, "calibration_slope": 2, "o_e": 2, "ici": 3, "e90": 3}
+
+
+def _cohort(r: StudyResults, which: str) -> CohortAssessment | None:
+    a = r.assessment
+    if a is None:
+        return None
+    return a.development if which == "development" else a.validation
+
+
+def horizon_words(r: StudyResults, h: float) -> str:
+    """'6 months', '1 year': a horizon in the study's time unit (singular for 1)."""
+    unit = r.spec.outcome.time_unit
+    from .i18n import T, active, has
+
+    if active() != "en" and has("{n} " + unit):  # '6个月' in a report in Chinese
+        return T("{n} " + unit, n=f"{h:g}")
+    return f"{h:g} {unit[:-1] if h == 1 and unit.endswith('s') else unit}"
+
+
+_h = horizon_words
+
+
+def _est_ci(est: float, lo: float, hi: float, digits: int) -> str:
+    return P.fmt_ci(est, lo, hi, digits) if np.isfinite(lo) and np.isfinite(hi) else P.fmt_num(est, digits)
+
+
+def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
+    """One row per measure, one column per horizon: estimate (95% CI)."""
+    c = _cohort(r, which)
+    if c is None:
+        return pd.DataFrame()
+    m = c.performance.measures
+    out = {"Measure": [WORDS[k] for k in WORDS]}
+    for h in c.performance.horizons:
+        part = m[m["horizon"] == h].set_index("measure")
+        out[_h(r, h)] = [_est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
+    return pd.DataFrame(out)
+
+
+def table_corrected_ci(r: StudyResults) -> pd.DataFrame:
+    """Harrell's C, Somers' Dxy and the calibration slope: apparent, optimism-corrected (95% CI)."""
+    a = r.assessment
+    if a is None or not len(a.corrected_ci):
+        return pd.DataFrame()
+    ci = a.corrected_ci.set_index("index")
+    v = r.validation.set_index("index")
+    names = {"C": "Harrell's C", "Dxy": "Somers' Dxy", "Slope": "Calibration slope"}
+    return pd.DataFrame({
+        "Index": list(names.values()),
+        "Apparent": [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
+        "Optimism": [P.fmt_num(float(v.loc[i, "optimism"]), 3) for i in names],
+        "Optimism-corrected (95% CI)": [_est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
+                                        for i in names],
+    })
+
+
+def table_net_benefit_ci(r: StudyResults, which: str = "development") -> pd.DataFrame:
+    """Net benefit at the reported thresholds with bootstrap 95% intervals."""
+    c = _cohort(r, which)
+    if c is None:
+        return pd.DataFrame()
+    d = c.net_benefit_ci
+    return pd.DataFrame({
+        "Threshold": [P.fmt_pct(x) for x in d["threshold"]],
+        "Net benefit: model (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
+        "Net benefit: treat all (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in
+                                            zip(d["net_benefit_all"], d["all_ci_low"], d["all_ci_high"])],
+        "Model − treat all (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in
+                                       zip(d["difference"], d["difference_ci_low"], d["difference_ci_high"])],
+    })
+
+
+def figure_roc(r: StudyResults, which: str = "development") -> Figure | None:
+    """Time-dependent ROC curves, one per horizon, the AUC (95% CI) in the legend."""
+    c = _cohort(r, which)
+    if c is None:
+        return None
+    perf = c.performance
+    names = {h: f"{_h(r, h)}: AUC {_est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
+             for h in perf.horizons}
+    order = sorted(perf.horizons)
+    frame = pd.concat([perf.roc[perf.roc["horizon"] == h].assign(curve=names[h]) for h in order], ignore_index=True)
+    return plot_roc(frame).figure
+
+
+def figure_calibration_horizons(r: StudyResults, which: str = "development") -> Figure | None:
+    """Calibration at each horizon (one panel each); None with a single horizon (the main figure shows it)."""
+    c = _cohort(r, which)
+    if c is None or len(c.performance.horizons) < 2:
+        return None
+    perf = c.performance
+    event = P._event_words(r)
+    hs = sorted(perf.horizons)
+    ncols = min(3, len(hs))
+    with figure_theme():
+        fig, axes = new_panels(len(hs), ncols=ncols, panel_size=(PAGE_WIDTH / ncols, PAGE_WIDTH / ncols + 0.2))
+        for i, (h, ax) in enumerate(zip(hs, axes)):
+            g = perf.groups[perf.groups["horizon"] == h]
+            if "corrected" in g.columns:  # a bias correction can overshoot past 0 or 1: drawn at the edge (the CSV keeps it)
+                g = g.assign(corrected=g["corrected"].clip(0.0, 1.0))
+            plot_calibration(g, horizon_label=f"{event} by {_h(r, h)}", smooth=perf.smooth[perf.smooth["horizon"] == h],
+                             predictions=perf.risks[f"risk_{h:g}"].to_numpy(), ax=ax,
+                             xlabel=f"Predicted risk by {_h(r, h)}", ylabel="Observed (Kaplan-Meier)",
+                             apparent_label="Kaplan-Meier, groups" if which != "development" else "Apparent")
+            handles, labels = ax.get_legend_handles_labels()
+            ax.get_legend().remove()
+            panel_letter(ax, i)
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    return fig
+
+
+def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figure | None:
+    c = _cohort(r, which)
+    if c is None:
+        return None
+    ci = c.clinical_impact
+    return plot_clinical_impact(ci, per=int(ci["per"].iloc[0]),
+                                event_label=f"Number high risk with {P._event_words(r)}").figure
+
+
+def nomogram_horizons(r: StudyResults) -> list[tuple[float, Nomogram, np.ndarray]]:
+    """(horizon, the nomogram with its risk axis at that horizon, the cohort's predicted risks
+    there) for every horizon, shortest first; the main horizon alone without the assessment.
+    The points and the linear predictor are the same at every horizon; only S0(h) changes."""
+    a = r.assessment
+    if a is None:
+        return [(r.spec.outcome.horizon, r.nomogram, r.predictions["risk_at_horizon"].to_numpy())]
+    perf = a.development.performance
+    s0 = dict(zip(perf.baseline_survival["horizon"], perf.baseline_survival["s0"]))
+    return [(h, replace(r.nomogram, horizon=h, baseline_survival=float(s0[h])), perf.risks[f"risk_{h:g}"].to_numpy())
+            for h in sorted(perf.horizons)]
+
+
+class AssessmentText:
+    """Numbers and words of the horizons and impact sections, formatted for prose (``R.assessment``).
+
+    Every attribute is a string; without the results it is a dash.
+    """
+
+    def __init__(self, r: StudyResults) -> None:
+        self._r = r
+        self._a = r.assessment
+
+    def _ci(self, index: str) -> str:
+        if self._a is None or not len(self._a.corrected_ci):
+            return "–"
+        row = self._a.corrected_ci.set_index("index").loc[index]
+        return _est_ci(row["corrected"], row["ci_low"], row["ci_high"], 3)
+
+    @property
+    def c_corrected(self) -> str:
+        """'0.842 (0.782 to 0.914)': the optimism-corrected C with its two-stage interval."""
+        return self._ci("C")
+
+    @property
+    def slope_corrected(self) -> str:
+        return self._ci("Slope")
+
+    @property
+    def outer(self) -> str:
+        return "–" if self._a is None or not len(self._a.corrected_ci) else str(int(self._a.corrected_ci["n_outer_boot"].iloc[0]))
+
+    @property
+    def inner(self) -> str:
+        return "–" if self._a is None or not len(self._a.corrected_ci) else str(int(self._a.corrected_ci["n_inner"].iloc[0]))
+
+    @property
+    def horizons(self) -> str:
+        """'12 and 6 months'."""
+        hs = self._r.spec.outcome.all_horizons
+        return f"{_series([f'{h:g}' for h in hs])} {self._r.spec.outcome.time_unit}"
+
+    def _measure(self, measure: str, which: str = "development", digits: int = 3) -> str:
+        c = _cohort(self._r, which)
+        if c is None:
+            return "–"
+        perf = c.performance
+        parts = [f"{_est_ci(perf.value(h, measure), perf.value(h, measure, 'ci_low'), perf.value(h, measure, 'ci_high'), digits)} "
+                 f"at {_h(self._r, h)}" for h in perf.horizons]
+        return _series(parts)
+
+    @property
+    def auc(self) -> str:
+        """'0.900 (0.822 to 0.979) at 12 months and 0.892 (...) at 6 months'."""
+        return self._measure("auc")
+
+    @property
+    def ipa(self) -> str:
+        return self._measure("ipa")
+
+    @property
+    def ibs(self) -> str:
+        return self._measure("ibs")
+
+    @property
+    def validation_auc(self) -> str:
+        return self._measure("auc", "validation")
+
+    @property
+    def validation_ipa(self) -> str:
+        return self._measure("ipa", "validation")
+
+    def _impact(self, which: str, threshold: float) -> tuple[str, str]:
+        c = _cohort(self._r, which)
+        if c is None:
+            return "–", "–"
+        ci = c.clinical_impact
+        row = ci.iloc[int(np.argmin(np.abs(ci["threshold"].to_numpy() - threshold)))]
+        return f"{row['high_risk']:.0f}", f"{row['high_risk_with_event']:.0f}"
+
+    @property
+    def impact_threshold(self) -> str:
+        return P.fmt_pct(IMPACT_THRESHOLD)
+
+    @property
+    def impact_high(self) -> str:
+        return self._impact("development", IMPACT_THRESHOLD)[0]
+
+    @property
+    def impact_events(self) -> str:
+        return self._impact("development", IMPACT_THRESHOLD)[1]
+
+
+#: the threshold the prose of the clinical impact curve reads out
+IMPACT_THRESHOLD = 0.20
+
+
+def _series(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: display tables and figures of this module, registered in presentation.TABLES / FIGURES
+TABLES = {
+    "horizons": lambda r: table_horizons(r),
+    "corrected_ci": table_corrected_ci,
+    "net_benefit_ci": lambda r: table_net_benefit_ci(r),
+    "validation_horizons": lambda r: table_horizons(r, "validation"),
+    "validation_net_benefit_ci": lambda r: table_net_benefit_ci(r, "validation"),
+}
+FIGURES = {
+    "roc": lambda r: figure_roc(r),
+    "calibration_horizons": lambda r: figure_calibration_horizons(r),
+    "clinical_impact": lambda r: figure_clinical_impact(r),
+    "validation_roc": lambda r: figure_roc(r, "validation"),
+    "validation_calibration_horizons": lambda r: figure_calibration_horizons(r, "validation"),
+    "validation_clinical_impact": lambda r: figure_clinical_impact(r, "validation"),
+}
+__all__ = ["AssessmentText", "TABLES", "FIGURES"]
