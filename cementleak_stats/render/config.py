@@ -88,11 +88,13 @@ class _FormatBase(_Strict):
 
 
 class HtmlFormat(_FormatBase):
-    """``format: html`` — one self-contained file (resources embedded, no CDN)."""
+    """``format: html`` — one self-contained file (resources embedded, no CDN), with no links to
+    the document's other formats (``format-links: false`` in Quarto's terms)."""
 
     code_fold: bool | Literal["show"] = False
     code_summary: str = "Code"
     embed_resources: Literal[True] = True
+    format_links: Literal[False] = False
     css: tuple[str, ...] = ()
 
     @field_validator("css", mode="before")
@@ -101,12 +103,43 @@ class HtmlFormat(_FormatBase):
         return [v] if isinstance(v, str) else v
 
 
+#: a Typst length as Quarto's ``margin`` values are written
+_LENGTH = r"^\d+(\.\d+)?(cm|mm|in|pt|em)$"
+
+
+class TypstMargin(_Strict):
+    """``margin:`` of ``format: typst`` (Typst lengths; Quarto's ``x``/``y`` shorthands too)."""
+
+    x: str | None = Field(default=None, pattern=_LENGTH)
+    y: str | None = Field(default=None, pattern=_LENGTH)
+    top: str | None = Field(default=None, pattern=_LENGTH)
+    bottom: str | None = Field(default=None, pattern=_LENGTH)
+    left: str | None = Field(default=None, pattern=_LENGTH)
+    right: str | None = Field(default=None, pattern=_LENGTH)
+
+    def typst(self) -> str:
+        """As a Typst dictionary, e.g. ``(x: 2.3cm, top: 2.6cm)``."""
+        return "(" + ", ".join(f"{k}: {v}" for k, v in self.model_dump(exclude_none=True).items()) + ")"
+
+
 class TypstFormat(_FormatBase):
-    """``format: typst`` — PDF through pandoc's Typst writer and the ``typst`` compiler."""
+    """``format: typst`` — PDF through pandoc's Typst writer and the ``typst`` compiler.
+
+    ``include-in-header`` names Typst files placed after the template's own rules (as Quarto
+    places them after its definitions), relative to the document, or to the project when set
+    in ``_quarto.yml``; the report's shared PDF rules come in this way.
+    """
 
     papersize: Literal["a4", "us-letter"] = "a4"
     fontsize: str = Field(default="10.5pt", pattern=r"^\d+(\.\d+)?pt$")
+    margin: TypstMargin | None = None
+    include_in_header: tuple[str, ...] = ()
     keep_typ: bool = False
+
+    @field_validator("include_in_header", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
 
 
 class DocxFormat(_FormatBase):
@@ -116,11 +149,16 @@ class DocxFormat(_FormatBase):
 
 
 class RevealjsFormat(_FormatBase):
-    """``format: revealjs`` — a self-contained reveal.js deck."""
+    """``format: revealjs`` — a self-contained reveal.js deck of ``width`` x ``height`` pixels;
+    figures keep their size and caption (``auto-stretch: false`` in Quarto's terms)."""
 
     slide_level: int = Field(default=2, ge=1, le=3)
     slide_number: bool = True
     incremental: bool = False
+    embed_resources: Literal[True] = True
+    width: int = Field(default=1280, ge=320, le=3840)
+    height: int = Field(default=720, ge=240, le=2160)
+    auto_stretch: Literal[False] = False
 
 
 FORMAT_MODELS: dict[str, type[_FormatBase]] = {
@@ -355,7 +393,29 @@ def load_project(root: Path) -> ProjectConfig:
         )
     if problems:
         raise RenderError(problems)
-    return ProjectConfig(root=root, output_dir=project.output_dir, render=project.render, metadata=data)
+    return ProjectConfig(root=root, output_dir=project.output_dir, render=project.render, metadata=_project_paths(data, root))
+
+
+#: format options that name files: relative to the document in front matter, to the project
+#: in ``_quarto.yml`` (as Quarto resolves them)
+FILE_OPTIONS: dict[str, tuple[str, ...]] = {"html": ("css",), "typst": ("include-in-header",), "docx": ("reference-doc",)}
+
+
+def _project_paths(data: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``_quarto.yml``'s metadata with the file options of its formats made absolute."""
+    formats = normalize_formats(data.get("format"))
+    if not isinstance(formats, dict):
+        return data
+    out = {}
+    for name, opts in formats.items():
+        opts = dict(opts)
+        for key in FILE_OPTIONS.get(name, ()):
+            if isinstance(opts.get(key), str):
+                opts[key] = str(root / opts[key])
+            elif isinstance(opts.get(key), list):
+                opts[key] = [str(root / v) for v in opts[key]]
+        out[name] = opts
+    return {**data, "format": out}
 
 
 def resolve_document(project: ProjectConfig, front_matter: Mapping[str, Any]) -> DocumentConfig:
