@@ -236,6 +236,8 @@ def report(
     import subprocess
     import time
 
+    from filelock import FileLock, Timeout
+
     from .export import discard_results, stage_results
     from .render import RenderError, render_project
     from .render.config import load_project
@@ -266,7 +268,12 @@ def report(
     out.parent.mkdir(parents=True, exist_ok=True)
     # staged beside the output folder (a render replaces it) and swapped in only after the render
     # succeeded: the results files and the report change together or not at all
-    staged = stage_results(results, out / "results", parent=out.parent)
+    try:
+        with FileLock(str(lock_path(out)), timeout=0):  # another run writing this output: stop before writing
+            staged = stage_results(results, out / "results", parent=out.parent)
+    except Timeout:
+        err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
     atexit.register(discard_results, staged)  # any failure below: the staged files go
     timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
     t0 = time.perf_counter()
@@ -379,7 +386,8 @@ def predict(
     try:
         spec = load_spec(study)
         bar, progress = _progress_runner() if err_console.is_terminal else (contextlib.nullcontext(), None)
-        bar.transient = True  # on a terminal, only while an analysis is computed; then removed
+        if progress is not None:
+            bar.transient = True  # shown only while an analysis is computed, then removed
         with bar:
             nomogram, _ = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
         # numbers typed on the command line arrive as text
