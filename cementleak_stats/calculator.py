@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .design import variable_terms
+from .i18n import T, has, mark
 from .study import StudyResults
 
 
@@ -79,7 +80,7 @@ def model_cohorts(r: StudyResults) -> dict:
     s, v = r.spec, r.validation_cohort
     val = r.validation.assign(index=r.validation["index"].str.lower()).set_index("index")
     c = r.concordance.set_index("measure").loc["c_index", "estimate"]
-    dev = {"label": "Development set" if v is not None and v.kind == "split" else "Development cohort",
+    dev = {"label": T("Development set") if v is not None and v.kind == "split" else T("Development cohort"),
            "centre": s.study.centre, "period": s.study.period, "n": len(r.analysed),
            "events": int(r.analysed[s.outcome.event].sum()), "c_index": _number(c),
            "c_index_corrected": _number(val.loc["c", "corrected"]), "bootstrap_b": s.analysis.bootstrap_b}
@@ -99,20 +100,29 @@ def model_cohorts(r: StudyResults) -> dict:
 def tested_note(cohorts: Mapping) -> str:
     """The calculator's footnote: where the model was developed and tested (plain text)."""
     d, v = cohorts["development"], cohorts["validation"]
-    where = ", ".join(x for x in (d["centre"], d["period"]) if x)
-    dev = (f"Developed in {d['n']} patients ({d['events']} events{'; ' + where if where else ''}); bootstrap "
-           f"internal validation (B = {d['bootstrap_b']}): optimism-corrected C = {d['c_index_corrected']:.3f}.")
+    where = mark(", ").join(x for x in (d["centre"], d["period"]) if x)
+    dev = T("Developed in {n} patients ({events} events{where}); bootstrap internal validation (B = {b}): "
+            "optimism-corrected C = {c}.", n=d['n'], events=d['events'], where=mark("; ") + where if where else "",
+            b=d['bootstrap_b'], c=f"{d['c_index_corrected']:.3f}")
     if v is None:
-        return dev + " Not tested in another cohort."
+        return dev + T(" Not tested in another cohort.")
 
     def ci(e: Mapping, digits: int) -> str:
         if e["ci_low"] is None:
             return f"{e['estimate']:.{digits}f}"
-        return f"{e['estimate']:.{digits}f} (95% CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f})"
+        return T("{est} (95% CI {low} to {high})", est=f"{e['estimate']:.{digits}f}", low=f"{e['ci_low']:.{digits}f}",
+                 high=f"{e['ci_high']:.{digits}f}")
 
-    return (f"{dev} Tested in {v['label']} ({v['kind']} validation; {v['n']} patients, {v['events']} events): "
-            f"C {ci(v['c_index'], 3)}, observed/expected risk {ci(v['o_e'], 2)}, calibration slope "
-            f"{ci(v['calibration_slope'], 2)}. Risks by {cohorts['horizon']:g} {cohorts['time_unit']}.")
+    return dev + T(" Tested in {label} ({kind} validation; {n} patients, {events} events): C {c}, observed/expected "
+                   "risk {oe}, calibration slope {slope}. Risks by {horizon}.", label=v['label'], kind=T(v['kind']),
+                   n=v['n'], events=v['events'], c=ci(v['c_index'], 3), oe=ci(v['o_e'], 2),
+                   slope=ci(v['calibration_slope'], 2), horizon=_horizon(cohorts['horizon'], cohorts['time_unit']))
+
+
+def _horizon(horizon: float, unit: str) -> str:
+    """'12 months' ('12个月' in Chinese)."""
+    key = "{n} " + unit
+    return T(key, n=f"{horizon:g}") if has(key) else f"{horizon:g} {unit}"
 
 
 def _encode(p: Mapping, value: object) -> list[float]:
@@ -183,7 +193,7 @@ _JS = r"""
     body.innerHTML = '';
     if (!v) {  // no points, total or risk of earlier values stay on screen
       total.textContent = '';
-      out.textContent = 'Enter values within the ranges shown.';
+      out.textContent = __INVALID__;
       out.removeAttribute('data-risk');
       out.removeAttribute('data-total');
       return;
@@ -240,23 +250,27 @@ def calculator_html(r: StudyResults) -> str:
     for p in model["predictors"]:
         lab = html.escape(p["label"] + (f" ({p['unit']})" if p["unit"] else ""))
         if p["kind"] == "continuous":
+            span = T("{low} to {high}", low=format(p["min"], "g"), high=format(p["max"], "g"))
             fields.append(f'<label>{lab} <input id="cl-{p["name"]}" type="number" step="any" min="{p["min"]:g}" '
-                          f'max="{p["max"]:g}" value="{p["default"]:g}"> <span class="cl-note">{p["min"]:g} to {p["max"]:g}</span></label>')
+                          f'max="{p["max"]:g}" value="{p["default"]:g}"> <span class="cl-note">{html.escape(span)}</span></label>')
         else:
             opts = "".join(f'<option value="{html.escape(lv)}">{html.escape(lab)}</option>'
                            for lv, lab in zip(p["levels"], p["level_labels"]))
             fields.append(f'<label>{lab} <select id="cl-{p["name"]}">{opts}</select></label>')
     data = json.dumps(model, sort_keys=True).replace("</", "<\\/")
-    synthetic = ('<p class="cl-note"><strong>Synthetic data:</strong> this calculator is fitted to a synthetic cohort '
-                 'and is for demonstration and teaching only.</p>') if model["synthetic"] else ""
+    # a JavaScript string literal (single-quoted, as the script writes its others)
+    invalid = "'" + T("Enter values within the ranges shown.").replace("\\", "\\\\").replace("'", "\\'").replace("</", "<\\/") + "'"
+    synthetic = (f'<p class="cl-note"><strong>{T("Synthetic data:")}</strong> '
+                 + T("this calculator is fitted to a synthetic cohort and is for demonstration and teaching only.")
+                 + '</p>') if model["synthetic"] else ""
     synthetic += f'<p class="cl-note" id="cl-tested">{html.escape(tested_note(model["cohorts"]))}</p>'
     return (
         f'<div class="cl-calc" id="cl-calculator"><style>{_CSS}</style>'
         f'<form id="cl-form" onsubmit="return false">{"".join(fields)}</form>'
-        f'<table><thead><tr><th>Predictor</th><th class="cl-num">Points</th></tr></thead><tbody id="cl-points"></tbody>'
-        f'<tfoot><tr><th>Total points</th><th class="cl-num" id="cl-total"></th></tr></tfoot></table>'
-        f'<p>Predicted risk of {html.escape(model["event"].lower())} by {model["horizon"]:g} {html.escape(model["time_unit"])}: '
+        f'<table><thead><tr><th>{T("Predictor")}</th><th class="cl-num">{T("Points")}</th></tr></thead><tbody id="cl-points"></tbody>'
+        f'<tfoot><tr><th>{T("Total points")}</th><th class="cl-num" id="cl-total"></th></tr></tfoot></table>'
+        f'<p>{html.escape(T("Predicted risk of {event} by {horizon}", event=model["event"].lower(), horizon=_horizon(model["horizon"], model["time_unit"])))}{mark(": ")}'
         f'<span class="cl-risk" id="cl-result"></span></p>{synthetic}'
         f'<script type="application/json" id="cl-model">{data}</script>'
-        f'<script>{_JS.replace("__RISK_FLOOR__", repr(RISK_FLOOR))}</script></div>'
+        f'<script>{_JS.replace("__RISK_FLOOR__", repr(RISK_FLOOR)).replace("__INVALID__", invalid)}</script></div>'
     )

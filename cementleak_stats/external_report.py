@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import presentation as P
+from .i18n import T, active, mark
+from .i18n import text as tr_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +37,14 @@ def _ci(row: pd.Series, digits: int = 3) -> str:
     return P.fmt_num(row["estimate"], digits)
 
 
+def _label(r: StudyResults) -> str:
+    """The validation cohort's name in the report's language (the study file's words)."""
+    v = r.validation_cohort
+    if v is None:
+        return "–"
+    return r.spec.validation.display_label if active() != "en" and r.spec.validation is not None else v.label
+
+
 def _mean(x: float) -> str:
     """A mean that is 0 by construction (lp in the development cohort) without a minus sign."""
     return P.fmt_num(round(float(x), 2) + 0.0)
@@ -45,7 +55,15 @@ def table_external_cohorts(r: StudyResults) -> pd.DataFrame:
     v = r.validation_cohort
     if v is None:
         return pd.DataFrame()
-    d = P.fold_levels(v.baseline.display)
+    if active() != "en":  # the cached display is in English: again from the tidy rows, in the study's words
+        import dataclasses
+
+        from .tables import baseline_display
+
+        groups = {c: (lab.replace(v.label, _label(r)), k) for c, (lab, k) in v.baseline.groups.items()}
+        d = P.fold_levels(baseline_display(dataclasses.replace(v.baseline, groups=groups), r.spec, groupby=" "))
+    else:
+        d = P.fold_levels(v.baseline.display)
     return d.rename(columns=lambda c: c.removeprefix("Cohort: "))
 
 
@@ -59,11 +77,11 @@ def table_external_performance(r: StudyResults) -> pd.DataFrame:
     ideal = {"c_index": "1", "auc": "1"} | {m: P.fmt_num(i, 0) for m, i in zip(v.calibration["measure"], v.calibration["ideal"])
                                             if np.isfinite(i)}
     return pd.DataFrame({
-        "Measure": rows["label"],
-        "Estimate (95% CI)": [_ci(row, 2 if row["measure"] in ("o_e_km", "o_e_poisson", "calibration_slope",
+        T("Measure"): [tr_text(x) for x in rows["label"]],
+        T("Estimate (95% CI)"): [_ci(row, 2 if row["measure"] in ("o_e_km", "o_e_poisson", "calibration_slope",
                                                                  "calibration_intercept") else 3)
                               for _, row in rows.iterrows()],
-        "Ideal": [ideal.get(m, "") for m in rows["measure"]],
+        T("Ideal"): [ideal.get(m, "") for m in rows["measure"]],
     })
 
 
@@ -72,15 +90,15 @@ def table_external_case_mix(r: StudyResults) -> pd.DataFrame:
     v = r.validation_cohort
     if v is None:
         return pd.DataFrame()
-    h = f"{r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}"
+    h = P._horizon_words(r)
     cm = v.case_mix
     return pd.DataFrame({
-        "Cohort": cm["label"],
-        "Patients": cm["n"],
-        "Events": cm["events"],
-        f"Observed risk by {h} (Kaplan-Meier)": [P.fmt_pct(x, 1) for x in cm["observed_risk"]],
-        f"Mean predicted risk by {h}": [P.fmt_pct(x, 1) for x in cm["predicted_risk"]],
-        "Linear predictor, mean (SD)": [f"{_mean(m)} ({P.fmt_num(s)})" for m, s in zip(cm["lp_mean"], cm["lp_sd"])],
+        T("Cohort"): [_label(r) if c == "validation" else tr_text(lab) for c, lab in zip(cm["cohort"], cm["label"])],
+        T("Patients"): cm["n"],
+        T("Events"): cm["events"],
+        T("Observed risk by {horizon} (Kaplan-Meier)", horizon=h): [P.fmt_pct(x, 1) for x in cm["observed_risk"]],
+        T("Mean predicted risk by {horizon}", horizon=h): [P.fmt_pct(x, 1) for x in cm["predicted_risk"]],
+        T("Linear predictor, mean (SD)"): [f"{_mean(m)}{mark(' (')}{P.fmt_num(s)}{mark(')')}" for m, s in zip(cm["lp_mean"], cm["lp_sd"])],
     })
 
 
@@ -91,15 +109,16 @@ def table_external_comparison(r: StudyResults) -> pd.DataFrame:
         return pd.DataFrame()
     val = r.validation.assign(index=lambda f: f["index"].str.lower()).set_index("index")
     c_app = float(r.concordance.set_index("measure").loc["c_index", "estimate"])
-    rows = [("Harrell's C", c_app, float(val.loc["c", "corrected"]), _ci(v.discrimination.set_index("measure").loc["c_index"])),
-            ("Calibration slope", 1.0, float(val.loc["slope", "corrected"]),
+    rows = [(T("Harrell's C"), c_app, float(val.loc["c", "corrected"]), _ci(v.discrimination.set_index("measure").loc["c_index"])),
+            (T("Calibration slope"), 1.0, float(val.loc["slope", "corrected"]),
              _ci(v.calibration.set_index("measure").loc["calibration_slope"], 2))]
-    dev = "Development set" if v.kind == "split" else "Development cohort"
+    dev = T("Development set") if v.kind == "split" else T("Development cohort")
     return pd.DataFrame({
-        "Measure": [a for a, *_ in rows],
-        f"{dev}: apparent": [P.fmt_num(b, 3) for _, b, _, _ in rows],
-        f"{dev}: bootstrap optimism-corrected (B = {r.spec.analysis.bootstrap_b})": [P.fmt_num(c, 3) for _, _, c, _ in rows],
-        f"{v.label} (95% CI)": [d for *_, d in rows],
+        T("Measure"): [a for a, *_ in rows],
+        T("{cohort}: apparent", cohort=dev): [P.fmt_num(b, 3) for _, b, _, _ in rows],
+        T("{cohort}: bootstrap optimism-corrected (B = {b})", cohort=dev, b=r.spec.analysis.bootstrap_b):
+            [P.fmt_num(c, 3) for _, _, c, _ in rows],
+        T("{label} (95% CI)", label=_label(r)): [d for *_, d in rows],
     })
 
 
@@ -135,11 +154,11 @@ class ExternalText:
 
     @property
     def label(self) -> str:
-        return "–" if self._v is None else self._v.label
+        return _label(self._r)
 
     @property
     def kind(self) -> str:
-        return "–" if self._v is None else KIND_WORDS[self._v.kind]
+        return "–" if self._v is None else T(KIND_WORDS[self._v.kind])
 
     @property
     def n(self) -> str:
@@ -188,7 +207,7 @@ class ExternalText:
         if self._v is None:
             return "–"
         row = self._v.case_mix.set_index("cohort").loc[cohort]
-        return f"{_mean(row['lp_mean'])} (SD {P.fmt_num(row['lp_sd'])})"
+        return T("{mean} (SD {sd})", mean=_mean(row['lp_mean']), sd=P.fmt_num(row['lp_sd']))
 
     @property
     def lp_development(self) -> str:

@@ -38,10 +38,23 @@ _REFUSED = (
 )
 
 
+#: languages besides English a part may be written in, beside the English file:
+#: ``background.zh.md`` is the Chinese report's background (read as part ``background.zh``)
+LANGUAGES: tuple[str, ...] = ("zh",)
+
+
 def narrative_files(spec: StudySpec) -> list[Path]:
-    """The narrative files the study has (in :data:`PARTS` order)."""
+    """The narrative files the study has (in :data:`PARTS` order, English then each language)."""
     folder = spec.narrative_dir
-    return [folder / f"{part}.md" for part in PARTS if (folder / f"{part}.md").is_file()]
+    names = [f"{part}.md" for part in PARTS] + [f"{part}.{lang}.md" for lang in LANGUAGES for part in PARTS]
+    return [folder / name for name in names if (folder / name).is_file()]
+
+
+def missing_narrative(spec: StudySpec, narrative: dict[str, str], lang: str) -> list[str]:
+    """Parts the study wrote in English but not in ``lang`` (the ``lang`` report shows them in English)."""
+    if lang == "en":
+        return []
+    return [f"{spec.study.narrative}/{part}.{lang}.md" for part in PARTS if part in narrative and f"{part}.{lang}" not in narrative]
 
 
 def read_narrative(spec: StudySpec) -> dict[str, str]:
@@ -71,4 +84,27 @@ def read_narrative(spec: StudySpec) -> dict[str, str]:
             out[path.stem] = text.strip() + "\n"
     if problems:
         raise InputError(problems, summary=f"Invalid narrative ({spec.narrative_dir})")
+    return out
+
+
+def translation_problems(spec: StudySpec) -> list[Problem]:
+    """Warnings for every word the report in another language (``report.language``) shows in
+    English because the study file or its narrative gives no text in that language."""
+    source = str(spec.source.name if spec.source else "study.yaml")
+    names = {"zh": "Chinese"}
+    out = []
+    for lang in spec.report.language:
+        if lang == "en":
+            continue
+        words = names.get(lang, lang)
+        for where in spec.missing_translations(lang):
+            out.append(Problem(source, f"no {words} text for {where}: the {words} report shows it in English",
+                               column=where, fix=f"write it per language, e.g. label: {{en: ..., {lang}: ...}}"))
+        try:
+            narrative = read_narrative(spec)
+        except InputError:
+            narrative = {}
+        for path in missing_narrative(spec, narrative, lang):
+            out.append(Problem(source, f"no {words} narrative {path}: the {words} report shows the English text",
+                               column=path, fix=f"write {path} beside the English file"))
     return out

@@ -29,6 +29,8 @@ from scipy import stats
 from scipy.special import gammaln
 from tableone import TableOne
 
+from .i18n import T
+from .i18n import text as tr_text
 from .spec import StudySpec
 
 #: Columns of :attr:`BaselineTable.tidy` before and after the group columns.
@@ -187,7 +189,7 @@ def _is_normal(groups: Sequence[np.ndarray], alpha: float) -> bool:
 
 def _group_label(spec: StudySpec, groupby: str, value: object) -> str:
     if groupby == spec.outcome.event:
-        return f"{spec.outcome.event_label}: {'yes' if int(value) == 1 else 'no'}"  # type: ignore[call-overload]
+        return T("{label}: yes" if int(value) == 1 else "{label}: no", label=spec.outcome.event_label)  # type: ignore[call-overload]
     try:
         return f"{spec.variable(groupby).label}: {value}"
     except KeyError:
@@ -369,23 +371,36 @@ def _characteristic(spec: StudySpec, name: str, statistic: str) -> str:
     var = spec.variable(name)
     unit = var.unit
     if unit and unit in re.findall(r"[A-Za-z0-9]+", statistic):
-        unit = f"{unit} units"
-    return f"{var.label} ({unit}), {statistic}" if unit else f"{var.label}, {statistic}"
+        unit = T("{unit} units", unit=unit)
+    statistic = tr_text(statistic)
+    return T("{label} ({unit}), {statistic}", label=var.label, unit=unit, statistic=statistic) if unit \
+        else T("{label}, {statistic}", label=var.label, statistic=statistic)
+
+
+def baseline_display(table: BaselineTable, spec: StudySpec, *, groupby: str | None = None) -> pd.DataFrame:
+    """Table 1's display again, from its tidy rows, in the words of ``spec`` and the active
+    language (:mod:`.i18n`): what a report in another language shows."""
+    groupby = groupby or spec.outcome.event
+    prefix = f"{groupby}="
+    groups = {c: (_group_label(spec, groupby, c.removeprefix(prefix)) if c.startswith(prefix) else tr_text(lab), k)
+              for c, (lab, k) in table.groups.items()}
+    return _display(table.tidy, groups, sum(k for _, k in table.groups.values()), spec)
 
 
 def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spec: StudySpec) -> pd.DataFrame:
-    heads = {"overall": f"Overall (n={n})", **{c: f"{lab} (n={k})" for c, (lab, k) in groups.items()}}
+    heads = {"overall": T("Overall (n={n})", n=n), **{c: T("{label} (n={n})", label=lab, n=k) for c, (lab, k) in groups.items()}}
     rows = []
     seen: set[str] = set()
     for _, r in tidy.iterrows():
         first = r["variable"] not in seen
         seen.add(r["variable"])
-        row = {"Characteristic": _characteristic(spec, r["variable"], r["statistic"]) if first else "",
+        # "Level" is folded into the first column for display (presentation.fold_levels)
+        row = {T("Characteristic"): _characteristic(spec, r["variable"], r["statistic"]) if first else "",
                "Level": "" if pd.isna(r["level"]) else spec.variable(r["variable"]).level_label(r["level"])}
         row.update({heads[c]: r[c] for c in heads})
-        row.update({"P value": _fmt_p(r["p_value"]) if first else "", "Test": r["test"] if first else "",
+        row.update({T("P value"): _fmt_p(r["p_value"]) if first else "", T("Test"): tr_text(r["test"]) if first else "",
                     "SMD": f"{r['smd']:.3f}" if first and np.isfinite(r["smd"]) else "",
-                    "Missing": str(r["missing"]) if first else ""})
+                    T("Missing"): str(r["missing"]) if first else ""})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -440,7 +455,7 @@ def table_event_details(
     known = {v.name for v in spec.variables}
 
     def as_text(col: str) -> pd.Series:
-        return data[col].astype(object).where(data[col].notna(), "(missing)").astype(str)
+        return data[col].astype(object).where(data[col].notna(), T("(missing)")).astype(str)
 
     def levels(col: str) -> list[str]:
         var = spec.variable(col) if col in known else None
@@ -455,7 +470,7 @@ def table_event_details(
                 else:
                     lv.remove(var.ref_level)
         if data[col].isna().any():
-            lv.append("(missing)")
+            lv.append(T("(missing)"))
         return lv
 
     def label(col: str) -> str:
@@ -469,17 +484,18 @@ def table_event_details(
     if len(columns) == 1:
         counts = as_text(first).value_counts().reindex(levels(first), fill_value=0)
         tidy = counts.rename_axis(first).rename("n").reset_index()
-        wide = relabel(pd.DataFrame({"Patients": counts}), first, "index")
-        wide["%"] = [f"{100.0 * k / n:.0f}" if n else "" for k in wide["Patients"]]
-        wide.loc["Total"] = [int(counts.sum()), "100" if n else ""]
+        patients = T("Patients")
+        wide = relabel(pd.DataFrame({patients: counts}), first, "index")
+        wide["%"] = [f"{100.0 * k / n:.0f}" if n else "" for k in wide[patients]]
+        wide.loc[T("Total")] = [int(counts.sum()), "100" if n else ""]
         wide = wide.rename_axis(index=label(first)).reset_index()
     else:
         second = columns[1]
         ct = pd.crosstab(as_text(first), as_text(second)).reindex(index=levels(first), columns=levels(second), fill_value=0)
         tidy = ct.rename_axis(index=first, columns=second).stack().rename("n").reset_index()
         wide = relabel(relabel(ct.copy(), first, "index"), second, "columns")
-        wide["Total"] = wide.sum(axis=1)
-        wide.loc["Total"] = wide.sum(axis=0)
+        wide[T("Total")] = wide.sum(axis=1)
+        wide.loc[T("Total")] = wide.sum(axis=0)
         wide = wide.rename_axis(index=label(first), columns=label(second)).reset_index()
     tidy["n"] = tidy["n"].astype(int)
     tidy["percent"] = 100.0 * tidy["n"] / n if n else np.nan

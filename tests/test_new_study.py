@@ -69,4 +69,5 @@ def test_narrative_that_would_run_or_switch_sections_is_refused(tmp_path, line, 
 
 def test_shipped_narrative_is_read():
     text = read_narrative(load_spec(ROOT / "study.yaml"))
-    assert set(text) == set(PARTS)
+    # every part, in English and in Chinese (background.zh.md, ...)
+    assert set(text) == set(PARTS) | {f"{p}.zh" for p in PARTS}

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.ticker import MultipleLocator, PercentFormatter
 
+from ..i18n import T
 from ._util import require_columns
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, colours, new_axes, ordered_unique, themed
 
@@ -158,7 +159,7 @@ def plot_risk_distribution(
             facecolor=to_rgba(colour, 0.3),
             edgecolor=colour,
             linewidth=1.1,
-            label=f"{g} (n = {len(vals)})",
+            label=T("{group} (n = {n})", group=g, n=len(vals)),
         )
         for p in patches:
             p.set_gid(f"risk-{g}")

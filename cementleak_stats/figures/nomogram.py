@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
+from ..i18n import T
 from ._util import format_value, require_columns, text_width_pt
 from .theme import PAGE_WIDTH, themed
 
@@ -267,7 +268,7 @@ def plot_nomogram(
     require_columns(points, ("predictor", "value", "points"), what="plot_nomogram (points)")
     require_columns(total, ("total_points", "risk"), what="plot_nomogram (total)")
     if risk_label is None:
-        risk_label = str(total["label"].iloc[0]) if "label" in total.columns else "Risk"
+        risk_label = str(total["label"].iloc[0]) if "label" in total.columns else T("Risk")
     predictors = list(dict.fromkeys(points["predictor"]))
     names = [points_label, *map(str, predictors), total_label, risk_label, *(str(lab) for lab, _ in more_risks)]
     row_labels = [textwrap.fill(r, wrap) for r in names]

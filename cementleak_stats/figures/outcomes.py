@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import stats
 
+from ..i18n import T
 from ._util import require_columns
 from .theme import COLUMN_WIDTH, GREY, PAGE_WIDTH, PALETTE, new_axes, new_panels, ordered_unique, panel_letter, themed
 
@@ -43,8 +44,8 @@ def _summarise(wide: pd.DataFrame, how: Summary) -> pd.DataFrame:
 
 def _legend_handles(n: int, colour: str, summary: Summary) -> list[Line2D]:
     return [
-        Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=f"Individual patients (n = {n})"),
-        Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=_SUMMARY_LABEL[summary]),
+        Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=T("Individual patients (n = {n})", n=n)),
+        Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=T(_SUMMARY_LABEL[summary])),
     ]
 
 

@@ -15,6 +15,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
+from ..i18n import T
 from ._util import format_p, format_value, require_columns, text_width_pt, wrap_to_width
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, PAGE_WIDTH, colours, new_panels, ordered_unique, themed
 
@@ -226,7 +227,7 @@ def plot_schoenfeld(
     fig.supxlabel(xlabel, fontsize=_size_pt("axes.labelsize"))
     fig.supylabel(ylabel, fontsize=_size_pt("axes.labelsize"))
     if global_term in by_term.index:
-        fig.suptitle(f"Global test: P {_p_phrase(float(by_term.loc[global_term, 'p_value']))}", fontsize=_size_pt("axes.titlesize"))
+        fig.suptitle(T("Global test: P {p}", p=_p_phrase(float(by_term.loc[global_term, 'p_value']))), fontsize=_size_pt("axes.titlesize"))
     return fig
 
 

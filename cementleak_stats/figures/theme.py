@@ -23,6 +23,8 @@ from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..i18n import is_cjk
+
 #: Okabe & Ito (2008) colour-blind safe palette, by name.
 OKABE_ITO: dict[str, str] = {
     "black": "#000000",
@@ -66,9 +68,15 @@ def theme_rc(*, font: str = "DejaVu Sans", base_size: float = 8.0) -> dict[str, 
         titles 1.1x.
     """
     small = round(base_size * 0.9, 2)
+    fallback = []
+    if is_cjk():  # a figure of a Chinese report: Chinese characters from the CJK font, glyph by glyph
+        from ..fonts import matplotlib_cjk_family
+
+        fallback = [matplotlib_cjk_family()]
     return {
-        "font.family": "sans-serif",
-        "font.sans-serif": list(dict.fromkeys([font, "DejaVu Sans"])),
+        # a list of families, not the generic "sans-serif": matplotlib falls back along the list only
+        "font.family": [font, "DejaVu Sans", *fallback] if fallback else "sans-serif",
+        "font.sans-serif": list(dict.fromkeys([font, "DejaVu Sans", *fallback])),
         "font.size": base_size,
         "axes.titlesize": round(base_size * 1.1, 2),
         "axes.titleweight": "normal",

@@ -23,6 +23,14 @@ from .parse import MdLine, Ref
 from .problems import RenderError, SubsetProblem
 
 PREFIX = {"fig": "Figure", "tbl": "Table", "sec": "Section"}
+#: the words of other document languages (``lang:``), as Quarto's language files have them
+#: (``crossref-fig-title``, ``crossref-tbl-title``, ``crossref-sec-prefix``)
+PREFIXES: dict[str, dict[str, str]] = {"en": PREFIX, "zh": {"fig": "图", "tbl": "表", "sec": "小节"}}
+
+
+def prefixes(lang: str) -> dict[str, str]:
+    """Reference words of a document language ('zh-CN' as 'zh'; English for others)."""
+    return PREFIXES.get(lang, PREFIXES.get(lang.split("-")[0], PREFIX))
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def number(pieces: Sequence[Piece], *, number_sections: bool) -> Numbering:
     return Numbering(labels, headings)
 
 
-def _ref_text(ref: Ref, numbering: Numbering, line: MdLine, problems: list[SubsetProblem]) -> str:
+def _ref_text(ref: Ref, numbering: Numbering, line: MdLine, problems: list[SubsetProblem], words: dict[str, str]) -> str:
     parts = []
     for label, bare in zip(ref.labels, ref.suppress_prefix):
         kind = label.split("-", 1)[0]
@@ -101,22 +109,23 @@ def _ref_text(ref: Ref, numbering: Numbering, line: MdLine, problems: list[Subse
         if num == "":
             problems.append(SubsetProblem(line.origin.file, line.origin.line, f"'@{label}' points at an unnumbered section", "set 'number-sections: true' and do not mark the heading .unnumbered"))
             continue
-        text = num if bare else f"{PREFIX[kind]} {num}"
+        text = num if bare else f"{words[kind]} {num}"
         parts.append(f"[{text}](#{label})")
     return ", ".join(parts)
 
 
-def render_line(line: MdLine, numbering: Numbering, inline_values: dict[int, str], *, number_sections: bool, problems: list[SubsetProblem]) -> str:
+def render_line(line: MdLine, numbering: Numbering, inline_values: dict[int, str], *, number_sections: bool, problems: list[SubsetProblem],
+                words: dict[str, str] = PREFIX) -> str:
     """The line with inline values, reference links, caption prefixes and section numbers."""
     edits: list[tuple[int, int, str]] = []
     for start, end, idx in line.inlines:
         edits.append((start, end, inline_values.get(idx, "")))
     for ref in line.refs:
-        edits.append((ref.start, ref.end, _ref_text(ref, numbering, line, problems)))
+        edits.append((ref.start, ref.end, _ref_text(ref, numbering, line, problems, words)))
     if line.figure:
-        edits.append((line.figure[1], line.figure[1], f"Figure {numbering.labels[line.figure[0]]}: "))
+        edits.append((line.figure[1], line.figure[1], f"{words['fig']} {numbering.labels[line.figure[0]]}: "))
     if line.table_caption:
-        edits.append((line.table_caption[1], line.table_caption[1], f"Table {numbering.labels[line.table_caption[0]]}: "))
+        edits.append((line.table_caption[1], line.table_caption[1], f"{words['tbl']} {numbering.labels[line.table_caption[0]]}: "))
     if number_sections and id(line) in numbering.headings:
         start = line.heading.text_start  # type: ignore[union-attr]
         edits.append((start, start, f"[{numbering.headings[id(line)]}]{{.header-section-number}} "))
@@ -126,17 +135,23 @@ def render_line(line: MdLine, numbering: Numbering, inline_values: dict[int, str
     return text
 
 
-def _caption_text(kind: str, label: str | None, caption: MdLine, numbering: Numbering, render: Callable[[MdLine], str]) -> str:
+def _caption_text(kind: str, label: str | None, caption: MdLine, numbering: Numbering, render: Callable[[MdLine], str],
+                  words: dict[str, str] = PREFIX) -> str:
     body = render(caption)
-    return f"{PREFIX[kind]} {numbering.labels[label]}: {body}" if label else body
+    return f"{words[kind]} {numbering.labels[label]}: {body}" if label else body
 
 
-def to_markdown(pieces: Sequence[Piece], numbering: Numbering, inline_values: dict[int, str], *, number_sections: bool) -> str:
-    """The document body as pandoc markdown; raise :class:`RenderError` on unresolved references."""
+def to_markdown(pieces: Sequence[Piece], numbering: Numbering, inline_values: dict[int, str], *, number_sections: bool,
+                lang: str = "en") -> str:
+    """The document body as pandoc markdown; raise :class:`RenderError` on unresolved references.
+
+    ``lang``: the document's language, for the words of captions and references ('Figure 1',
+    '图 1')."""
     problems: list[SubsetProblem] = []
+    words = prefixes(lang)
 
     def render(line: MdLine) -> str:
-        return render_line(line, numbering, inline_values, number_sections=number_sections, problems=problems)
+        return render_line(line, numbering, inline_values, number_sections=number_sections, problems=problems, words=words)
 
     def write(seq: Sequence[Piece]) -> list[str]:
         out: list[str] = []
@@ -146,11 +161,11 @@ def to_markdown(pieces: Sequence[Piece], numbering: Numbering, inline_values: di
             elif isinstance(p, Raw):
                 out.append(p.text)
             elif isinstance(p, FigureFloat):
-                caption = _caption_text("fig", p.label, p.caption, numbering, render)
+                caption = _caption_text("fig", p.label, p.caption, numbering, render, words)
                 attrs = " ".join(filter(None, [f"#{p.label}" if p.label else "", f"width={p.width_in}in" if p.width_in else ""]))
                 out.append(f"\n![{caption}]({p.image.as_posix()}){{{attrs}}}\n\n" if attrs else f"\n![{caption}]({p.image.as_posix()})\n\n")
             else:
-                caption = _caption_text("tbl", p.label, p.caption, numbering, render)
+                caption = _caption_text("tbl", p.label, p.caption, numbering, render, words)
                 ident = f"#{p.label} " if p.label else ""
                 origin = f'data-origin="{p.origin}"'
                 out.append(f"\n::::: {{{ident}.cl-table {origin}}}\n{caption}\n\n")

@@ -212,7 +212,8 @@ def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progr
     echo_default = not all(f == "revealjs" for f in config.formats)
     pieces = document_pieces(plan.doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
     printed = document_metadata(plan.doc, config.meta, result)
-    body = to_markdown(pieces, number(pieces, number_sections=config.meta.number_sections), result.inlines, number_sections=config.meta.number_sections)
+    body = to_markdown(pieces, number(pieces, number_sections=config.meta.number_sections), result.inlines,
+                       number_sections=config.meta.number_sections, lang=config.meta.lang)
     (work / "body.md").write_text(body, encoding="utf-8")
     job = WriteJob(
         display=display,
@@ -272,6 +273,7 @@ def render_project(
     progress: Progress | None = None,
     jobs: int | None = None,
     cache: bool = True,
+    select: Callable[[Path], bool] | None = None,
 ) -> RenderReport:
     """Render every document of a Quarto project into ``output_dir``, all or nothing.
 
@@ -294,6 +296,9 @@ def render_project(
         from worker threads.
     jobs
         Documents executed and written at the same time (default ``min(2, CPU count)``).
+    select
+        Render only the documents for which ``select(path)`` is true (e.g. the languages a
+        study asks for); all by default.
     cache
         Reuse cached cell outputs of unchanged documents (only when ``CEMENTLEAK_RESULTS_KEY``
         is set; see :mod:`.execute`), under ``.cementleak-cache/render/`` of the project.
@@ -316,7 +321,7 @@ def render_project(
     out = (root / (output_dir if output_dir is not None else project.output_dir)).resolve()
     formats = requested_formats(to)
     report = progress or (lambda document, step: None)
-    documents = discover_documents(project, out)
+    documents = [d for d in discover_documents(project, out) if select is None or select(d)]
     if not documents:
         raise RenderError([SubsetProblem(display_path(root, None), None, "no .qmd document to render")])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def write_pdf(job: WriteJob, fmt: TypstFormat, out: Path) -> list[str]:
     try:
         # root "/" because images are referenced by absolute path (cell figures live in the
         # build directory, document images next to the .qmd)
-        _, typst_warnings = typst.compile_with_warnings(str(typ), output=str(out), root="/", timestamp=int(epoch) if epoch else None)
+        _, typst_warnings = typst.compile_with_warnings(str(typ), output=str(out), root="/", timestamp=int(epoch) if epoch else None,
+                                                        font_paths=_font_paths(job))
     except typst.TypstError as exc:
         raise RenderError([SubsetProblem(job.display, None, f"typst could not compile the PDF: {exc.message}")], details=f"{exc.diagnostic}\n{typ.read_text(encoding='utf-8')}") from None
     return warnings + [f"{job.display} (typst): {getattr(w, 'message', w)}" for w in typst_warnings]
@@ -133,6 +134,21 @@ def reveal_assets(dest: Path) -> Path:
     if src is None or not (src / "dist" / "reveal.js").exists():
         raise RenderError([SubsetProblem("slides", None, "reveal.js files not found", "pip install sphinx-revealjs (it ships reveal.js; no CDN is used)")])
     if not dest.exists():
+def _font_paths(job: WriteJob) -> list[str]:
+    """Typst's extra font folders: the Chinese fonts for a document in Chinese (``lang: zh``)."""
+    import yaml
+
+    from ..fonts import MissingFontError, cjk_font_files
+
+    lang = str((yaml.safe_load(job.metadata.read_text(encoding="utf-8")) or {}).get("lang", "en"))
+    if not lang.startswith("zh"):
+        return []
+    try:
+        return [str(cjk_font_files()["serif"].parent)]
+    except MissingFontError as exc:
+        raise RenderError([SubsetProblem(job.display, None, str(exc), "install the fonts, then render again")]) from None
+
+
         (dest / "dist" / "theme").mkdir(parents=True)
         for name in ("reset.css", "reveal.css", "reveal.js"):
             shutil.copyfile(src / "dist" / name, dest / "dist" / name)
