@@ -4,7 +4,9 @@ measure, assembled for the development cohort and, unchanged, for a validation c
 * performance at every horizon of ``outcome.horizons`` with intervals (ROC curves, AUC, Brier,
   IBS, IPA, calibration): :mod:`.validation.horizons`;
 * intervals of the optimism-corrected indices (two-stage bootstrap) and of net benefit at the
-  reported thresholds, and the clinical impact curve: :mod:`.validation.intervals`.
+  reported thresholds, and the clinical impact curve: :mod:`.validation.intervals`;
+* risk groups from the nomogram's total points, the development cut-offs carried unchanged to
+  the validation cohort: :mod:`.riskgroups`.
 
 This module only orchestrates (as ``run_study`` does); every number comes from the modules
 named.  The validation cohort gets the frozen model's numbers (no refit, no bootstrap
@@ -19,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .models.cox import CoxModel
+from .nomogram import Nomogram
+from .riskgroups import RiskGroups, risk_groups_in
 from .spec import StudySpec
 from .validation.horizons import HorizonPerformance, performance_at_horizons, risk_column
 from .validation.intervals import clinical_impact, corrected_intervals, net_benefit_intervals
@@ -38,12 +42,15 @@ class CohortAssessment:
         (:func:`.validation.intervals.net_benefit_intervals`).
     clinical_impact : the clinical impact curve per 1,000 patients
         (:func:`.validation.intervals.clinical_impact`).
+    risk_groups : patients grouped by the nomogram's total points (the development cohort's
+        cut-offs in both cohorts; :mod:`.riskgroups`).
     """
 
     label: str
     performance: HorizonPerformance
     net_benefit_ci: pd.DataFrame
     clinical_impact: pd.DataFrame
+    risk_groups: RiskGroups
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ class ModelAssessment:
 
 
 def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_curve: pd.DataFrame, *, label: str,
-            n_boot: int, calibration_rng: np.random.Generator | None, rng: np.random.Generator,
-            main_groups: pd.DataFrame | None = None) -> CohortAssessment:
+            n_boot: int, calibration_rng: np.random.Generator | None, rng: np.random.Generator, nomogram: Nomogram,
+            main_groups: pd.DataFrame | None = None, cutoffs: RiskGroups | None = None) -> CohortAssessment:
     """``calibration_rng`` None: apparent calibration only (a validation cohort)."""
     perf = performance_at_horizons(spec, model, cohort, n_boot=n_boot if calibration_rng is not None else 0,
                                    rng=calibration_rng, main_groups=main_groups, what=label.lower())
@@ -81,6 +88,8 @@ def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_cur
         label=label, performance=perf,
         net_benefit_ci=net_benefit_intervals(spec, risk, cohort, n_boot=n_boot, rng=rng),
         clinical_impact=clinical_impact(decision_curve, len(cohort)),
+        risk_groups=risk_groups_in(spec, nomogram, cohort, label=label, cutoffs=None if cutoffs is None else cutoffs.cutoffs,
+                                   source="" if cutoffs is None else cutoffs.source),
     )
 
 
@@ -89,6 +98,7 @@ def assess_model(
     model: CoxModel,
     cohort: pd.DataFrame,
     *,
+    nomogram: Nomogram,
     validation_table: pd.DataFrame,
     calibration_groups: pd.DataFrame,
     decision_curve: pd.DataFrame,
@@ -101,6 +111,7 @@ def assess_model(
     Parameters
     ----------
     spec, model, cohort : the study, the reported model and its (development) rows.
+    nomogram : the model's nomogram (total points and risk groups).
     validation_table : the standard bootstrap validation (its corrected indices).
     calibration_groups : the main horizon's bootstrap-corrected calibration groups (reused).
     decision_curve : the development decision curve.
@@ -111,14 +122,15 @@ def assess_model(
     B = spec.analysis.bootstrap_b
     r_cal, r_ci, r_nb = rngs[:3]
     dev = _cohort(spec, model, cohort, decision_curve, label="Development cohort", n_boot=B, calibration_rng=r_cal,
-                  rng=r_nb, main_groups=calibration_groups)
+                  rng=r_nb, nomogram=nomogram, main_groups=calibration_groups)
     outer, inner = (min(b, B) for b in spec.analysis.interval_bootstrap)
     ci = (corrected_intervals(spec, model, cohort, apparent=validation_table, n_outer=outer, n_inner=max(inner, 1),
                               rng=r_ci) if outer > 1 and inner > 0 else pd.DataFrame())
     val = None
     if validation_cohort is not None:
         label, rows, dca = validation_cohort
-        val = _cohort(spec, model, rows, dca, label=label, n_boot=B, calibration_rng=None, rng=r_nb)
+        val = _cohort(spec, model, rows, dca, label=label, n_boot=B, calibration_rng=None, rng=r_nb, nomogram=nomogram,
+                      cutoffs=dev.risk_groups)
     notes = ()
     if len(ci):
         notes = (f"Intervals of the optimism-corrected indices: two-stage bootstrap (Noma et al. 2021), {outer} outer "
@@ -131,7 +143,10 @@ def _cohort_tables(c: CohortAssessment, prefix: str) -> dict[str, pd.DataFrame]:
     perf = c.performance
     risks = perf.risks.melt(id_vars="row", var_name="horizon", value_name="risk")
     risks["horizon"] = risks["horizon"].map({risk_column(h): h for h in perf.horizons})
-    return {f"{prefix}performance_horizons": perf.measures, f"{prefix}roc_curves": perf.roc,
+    g = c.risk_groups
+    groups = {f"{prefix}risk_groups": g.summary, f"{prefix}risk_groups_patients": g.patients,
+              f"{prefix}risk_groups_logrank": g.logrank, f"{prefix}risk_groups_hazard_ratios": g.hazard_ratios}
+    return groups | {f"{prefix}performance_horizons": perf.measures, f"{prefix}roc_curves": perf.roc,
             f"{prefix}calibration_horizons": perf.groups, f"{prefix}calibration_smooth_horizons": perf.smooth,
             f"{prefix}predictions_horizons": risks[["row", "horizon", "risk"]],
             f"{prefix}net_benefit_intervals": c.net_benefit_ci, f"{prefix}clinical_impact": c.clinical_impact}
@@ -139,7 +154,7 @@ def _cohort_tables(c: CohortAssessment, prefix: str) -> dict[str, pd.DataFrame]:
 
 def results_tables(a: ModelAssessment) -> dict[str, pd.DataFrame]:
     """The assessment's tidy tables by results-file stem (docs/results-files.md documents them)."""
-    out = _cohort_tables(a.development, "")
+    out = _cohort_tables(a.development, "") | {"points_formula": a.development.risk_groups.formula}
     if len(a.corrected_ci):
         out["validation_intervals"] = a.corrected_ci
     if a.validation is not None:

@@ -157,6 +157,76 @@ def figure_calibration_horizons(r: StudyResults, which: str = "development") -> 
     return fig
 
 
+def table_risk_groups(r: StudyResults, which: str = "development") -> pd.DataFrame:
+    """The risk groups: points and risk ranges, patients, events, observed risk, HR against the lowest."""
+    c = _cohort(r, which)
+    if c is None:
+        return pd.DataFrame()
+    g = c.risk_groups
+    s = g.summary
+    hr = g.hazard_ratios.set_index("group")
+
+    def span(lo: float, hi: float, fmt) -> str:
+        if not np.isfinite(lo):
+            return f"< {fmt(hi)}"
+        return f"≥ {fmt(lo)}" if not np.isfinite(hi) else f"{fmt(lo)} to < {fmt(hi)}"
+
+    def hr_text(group: int) -> str:
+        if group not in hr.index:
+            return "1 (reference)"
+        row = hr.loc[group]
+        return _est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else "not estimable"
+
+    return pd.DataFrame({
+        "Group": s["label"],
+        "Total points": [span(lo, hi, lambda x: P.fmt_num(x, 1)) for lo, hi in zip(s["points_low"], s["points_high"])],
+        f"Predicted risk by {_h(r, g.horizon)}": [span(lo, hi, lambda x: P.fmt_pct(x, 1)) for lo, hi in
+                                                  zip(s["risk_low"], s["risk_high"])],
+        "Patients": s["n"], "Events": s["events"],
+        "Observed risk (95% CI)": [f"{P.fmt_pct(o, 1)} ({P.fmt_pct(lo, 1)} to {P.fmt_pct(hi, 1)})" if n else "–"
+                                   for o, lo, hi, n in zip(s["observed_risk"], s["ci_low"], s["ci_high"], s["n"])],
+        "Mean predicted risk": [P.fmt_pct(x, 1) if np.isfinite(x) else "–" for x in s["predicted_risk"]],
+        "HR (95% CI)": [hr_text(int(x)) for x in s["group"]],
+    })
+
+
+def table_points_formula(r: StudyResults) -> pd.DataFrame:
+    """Points per unit of each term and the constant: total points = constant + sum of points."""
+    a = r.assessment
+    if a is None:
+        return pd.DataFrame()
+    f = a.development.risk_groups.formula
+    terms = f[f["term"] != "constant"]
+    const = float(f.loc[f["term"] == "constant", "constant"].iloc[0])
+    return pd.DataFrame({"Term": [*terms["label"], "Constant (every term 0)"],
+                         "Points per unit of the term": [*(P.fmt_num(x, 3) for x in terms["points_per_unit"]),
+                                                         P.fmt_num(const, 2)]})
+
+
+def figure_risk_groups(r: StudyResults, which: str = "development") -> Figure | None:
+    """Cumulative incidence by risk group with numbers at risk and the log-rank test."""
+    from .figures import plot_km
+    from .km import km_by_group
+
+    c = _cohort(r, which)
+    if c is None:
+        return None
+    g = c.risk_groups
+    rows = r.analysed if which == "development" else r.data.validation.analysed
+    groups = pd.Categorical(g.patients["label"], categories=list(g.labels), ordered=True)
+    ticks = P._time_ticks(max(r.spec.outcome.all_horizons))
+    curves, at_risk = km_by_group(rows[r.spec.outcome.time].to_numpy(float), rows[r.spec.outcome.event].to_numpy(),
+                                  groups, at_risk_times=ticks)
+    lr = g.logrank.iloc[0]
+    test = f"log-rank χ² = {P.fmt_num(lr['chisq'], 1)}, df = {int(lr['df'])}, {P.fmt_p(lr['p_value'])}" \
+        if np.isfinite(lr["chisq"]) else ""
+    ax = plot_km(curves, at_risk=at_risk, failure=True, xticks=ticks,
+                 xlabel=f"{r.spec.outcome.time_label} ({r.spec.outcome.time_unit})",
+                 ylabel=f"Cumulative incidence of {P._event_words(r)}",
+                 legend_title=f"Risk group (nomogram total points){'; ' + test if test else ''}")
+    return ax.figure
+
+
 def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figure | None:
     c = _cohort(r, which)
     if c is None:
@@ -256,6 +326,57 @@ class AssessmentText:
         row = ci.iloc[int(np.argmin(np.abs(ci["threshold"].to_numpy() - threshold)))]
         return f"{row['high_risk']:.0f}", f"{row['high_risk_with_event']:.0f}"
 
+    def _groups(self, which: str = "development"):
+        c = _cohort(self._r, which)
+        return None if c is None else c.risk_groups
+
+    @property
+    def groups_source(self) -> str:
+        """'the tertiles of the development cohort' / 'prespecified cut-offs (points)'."""
+        g = self._groups()
+        if g is None:
+            return "–"
+        return {"tertiles of the development cohort": "the tertiles of the development cohort's total points",
+                "prespecified (points)": "cut-offs of the total points prespecified in the study file",
+                "prespecified (risk)": "cut-offs of the predicted risk prespecified in the study file"}.get(g.source, g.source)
+
+    @property
+    def groups_cutoffs(self) -> str:
+        """'111.8 and 142.0 points'."""
+        g = self._groups()
+        return "–" if g is None else f"{_series([P.fmt_num(c, 1) for c in g.cutoffs])} points"
+
+    def _logrank(self, which: str) -> str:
+        g = self._groups(which)
+        if g is None:
+            return "–"
+        lr = g.logrank.iloc[0]
+        return f"χ² = {P.fmt_num(lr['chisq'], 1)}, df = {int(lr['df'])}, {P.fmt_p(lr['p_value'])}"
+
+    @property
+    def groups_logrank(self) -> str:
+        return self._logrank("development")
+
+    @property
+    def validation_groups_logrank(self) -> str:
+        return self._logrank("validation")
+
+    def _risks(self, which: str) -> str:
+        g = self._groups(which)
+        if g is None:
+            return "–"
+        return _series([f"{P.fmt_pct(o, 1)} ({lab.lower()})" for o, lab in zip(g.summary["observed_risk"], g.summary["label"])
+                        if np.isfinite(o)])
+
+    @property
+    def groups_observed(self) -> str:
+        """'6.1% (low risk), 9.1% (intermediate risk) and 64.7% (high risk)'."""
+        return self._risks("development")
+
+    @property
+    def validation_groups_observed(self) -> str:
+        return self._risks("validation")
+
     @property
     def impact_threshold(self) -> str:
         return P.fmt_pct(IMPACT_THRESHOLD)
@@ -280,12 +401,17 @@ def _series(items: list[str]) -> str:
 #: display tables and figures of this module, registered in presentation.TABLES / FIGURES
 TABLES = {
     "horizons": lambda r: table_horizons(r),
+    "risk_groups": lambda r: table_risk_groups(r),
+    "validation_risk_groups": lambda r: table_risk_groups(r, "validation"),
+    "points_formula": table_points_formula,
     "corrected_ci": table_corrected_ci,
     "net_benefit_ci": lambda r: table_net_benefit_ci(r),
     "validation_horizons": lambda r: table_horizons(r, "validation"),
     "validation_net_benefit_ci": lambda r: table_net_benefit_ci(r, "validation"),
 }
 FIGURES = {
+    "risk_groups": lambda r: figure_risk_groups(r),
+    "validation_risk_groups": lambda r: figure_risk_groups(r, "validation"),
     "roc": lambda r: figure_roc(r),
     "calibration_horizons": lambda r: figure_calibration_horizons(r),
     "clinical_impact": lambda r: figure_clinical_impact(r),

@@ -261,7 +261,8 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         validation_cohort = validate_in_cohort(spec, model, cohort, data.validation.analysed, label=v.display_label,
                                                kind=v.cohort_kind)
     step("performance at every horizon")
-    assessment = assess_model(spec, model, cohort, validation_table=validation, calibration_groups=calibration.groups,
+    assessment = assess_model(spec, model, cohort, nomogram=nomo, validation_table=validation,
+                              calibration_groups=calibration.groups,
                               decision_curve=dca, rngs=_rngs(spec.analysis.seed, 7)[4:],
                               validation_cohort=None if validation_cohort is None else
                               (validation_cohort.label, data.validation.analysed, validation_cohort.decision_curve))
