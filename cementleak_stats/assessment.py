@@ -6,7 +6,8 @@ measure, assembled for the development cohort and, unchanged, for a validation c
 * intervals of the optimism-corrected indices (two-stage bootstrap) and of net benefit at the
   reported thresholds, and the clinical impact curve: :mod:`.validation.intervals`;
 * risk groups from the nomogram's total points, the development cut-offs carried unchanged to
-  the validation cohort: :mod:`.riskgroups`.
+  the validation cohort: :mod:`.riskgroups`;
+* the comparison with an existing score (``analysis.comparator``): :mod:`.validation.comparison`.
 
 This module only orchestrates (as ``run_study`` does); every number comes from the modules
 named.  The validation cohort gets the frozen model's numbers (no refit, no bootstrap
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .models.cox import CoxModel
+from .models.cox import CoxModel, fit_cox_model
+from .needs import horizon_findings
 from .nomogram import Nomogram
 from .riskgroups import RiskGroups, risk_groups_in
+from .validation.comparison import Comparison, compare_with
 from .spec import StudySpec
 from .validation.horizons import HorizonPerformance, performance_at_horizons, risk_column
 from .validation.intervals import clinical_impact, corrected_intervals, net_benefit_intervals
@@ -44,6 +47,8 @@ class CohortAssessment:
         (:func:`.validation.intervals.clinical_impact`).
     risk_groups : patients grouped by the nomogram's total points (the development cohort's
         cut-offs in both cohorts; :mod:`.riskgroups`).
+    comparison : the model against ``analysis.comparator`` (:mod:`.validation.comparison`), or
+        None without one.
     """
 
     label: str
@@ -51,6 +56,7 @@ class CohortAssessment:
     net_benefit_ci: pd.DataFrame
     clinical_impact: pd.DataFrame
     risk_groups: RiskGroups
+    comparison: Comparison | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,13 @@ class ModelAssessment:
 
 def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_curve: pd.DataFrame, *, label: str,
             n_boot: int, calibration_rng: np.random.Generator | None, rng: np.random.Generator, nomogram: Nomogram,
-            main_groups: pd.DataFrame | None = None, cutoffs: RiskGroups | None = None) -> CohortAssessment:
+            main_groups: pd.DataFrame | None = None, cutoffs: RiskGroups | None = None,
+            comparator: CoxModel | None = None, comparison_rng: np.random.Generator | None = None) -> CohortAssessment:
     """``calibration_rng`` None: apparent calibration only (a validation cohort)."""
+    found = horizon_findings(spec, cohort[spec.outcome.time].to_numpy(float), cohort[spec.outcome.event].to_numpy(),
+                             where=f" in the {label.lower()}")
+    if found:
+        raise found[0].error()
     perf = performance_at_horizons(spec, model, cohort, n_boot=n_boot if calibration_rng is not None else 0,
                                    rng=calibration_rng, main_groups=main_groups, what=label.lower())
     risk = perf.risks[risk_column(spec.outcome.horizon)].to_numpy()
@@ -90,7 +101,21 @@ def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_cur
         clinical_impact=clinical_impact(decision_curve, len(cohort)),
         risk_groups=risk_groups_in(spec, nomogram, cohort, label=label, cutoffs=None if cutoffs is None else cutoffs.cutoffs,
                                    source="" if cutoffs is None else cutoffs.source),
+        comparison=None if comparator is None else compare_with(
+            spec, model, comparator, cohort, n_boot=n_boot, rng=comparison_rng, label=_comparator_label(spec),
+            cohort_label=label),
     )
+
+
+def _comparator_label(spec: StudySpec) -> str:
+    c = spec.analysis.comparator
+    return c.label or spec.variable(c.variable).label
+
+
+def fit_comparator(spec: StudySpec, cohort: pd.DataFrame) -> CoxModel | None:
+    """The comparator's one-variable Cox model on the development cohort (None without one)."""
+    c = spec.analysis.comparator
+    return None if c is None else fit_cox_model(spec, cohort, (c.variable,))
 
 
 def assess_model(
@@ -115,14 +140,16 @@ def assess_model(
     validation_table : the standard bootstrap validation (its corrected indices).
     calibration_groups : the main horizon's bootstrap-corrected calibration groups (reused).
     decision_curve : the development decision curve.
-    rngs : three independent generators (calibration at the other horizons, two-stage
-        bootstrap, net-benefit bootstrap).
+    rngs : four independent generators (calibration at the other horizons, two-stage
+        bootstrap, net-benefit bootstrap, the comparator's paired bootstrap).
     validation_cohort : (label, rows, decision curve) of the validation cohort, or None.
     """
     B = spec.analysis.bootstrap_b
-    r_cal, r_ci, r_nb = rngs[:3]
+    r_cal, r_ci, r_nb, r_cmp = rngs[:4]
+    comparator = fit_comparator(spec, cohort)
     dev = _cohort(spec, model, cohort, decision_curve, label="Development cohort", n_boot=B, calibration_rng=r_cal,
-                  rng=r_nb, nomogram=nomogram, main_groups=calibration_groups)
+                  rng=r_nb, nomogram=nomogram, main_groups=calibration_groups, comparator=comparator,
+                  comparison_rng=r_cmp)
     outer, inner = (min(b, B) for b in spec.analysis.interval_bootstrap)
     ci = (corrected_intervals(spec, model, cohort, apparent=validation_table, n_outer=outer, n_inner=max(inner, 1),
                               rng=r_ci) if outer > 1 and inner > 0 else pd.DataFrame())
@@ -130,13 +157,34 @@ def assess_model(
     if validation_cohort is not None:
         label, rows, dca = validation_cohort
         val = _cohort(spec, model, rows, dca, label=label, n_boot=B, calibration_rng=None, rng=r_nb, nomogram=nomogram,
-                      cutoffs=dev.risk_groups)
-    notes = ()
+                      cutoffs=dev.risk_groups, comparator=comparator, comparison_rng=r_cmp)
+    notes = reversed_notes(validation_table, dev, val)
     if len(ci):
-        notes = (f"Intervals of the optimism-corrected indices: two-stage bootstrap (Noma et al. 2021), {outer} outer "
+        notes += (f"Intervals of the optimism-corrected indices: two-stage bootstrap (Noma et al. 2021), {outer} outer "
                  f"samples each validated with {inner} inner replicates, 2.5th-97.5th percentiles of the corrected "
                  "values; rms validate gives no interval.",)
     return ModelAssessment(development=dev, corrected_ci=ci, validation=val, notes=notes)
+
+
+def reversed_notes(validation_table: pd.DataFrame, *cohorts: CohortAssessment | None) -> tuple[str, ...]:
+    """A sentence for each C or AUC below 0.5: the score ranks patients the wrong way round there.
+
+    Such a value is reported as it is, never folded to 1 - C (which would hide a reversed
+    score, e.g. a comparator coded in the opposite direction)."""
+    out = []
+    c = validation_table.set_index("index")["apparent"].get("C", np.nan)
+    if c < 0.5:
+        out.append(f"Harrell's C of the model is {c:.3f}, below 0.5: higher predicted risks went with later events. "
+                   "It is reported as it is, not as 1 - C.")
+    for cohort in cohorts:
+        if cohort is None:
+            continue
+        m = cohort.performance.measures
+        low = m[(m["measure"] == "auc") & (m["estimate"] < 0.5)]
+        for h, est in zip(low["horizon"], low["estimate"]):
+            out.append(f"In the {cohort.label.lower()} the time-dependent AUC at {h:g} is {est:.3f}, below 0.5: the model "
+                       "ranks patients in the reverse direction there. It is reported as it is, not as 1 - AUC.")
+    return tuple(out)
 
 
 def _cohort_tables(c: CohortAssessment, prefix: str) -> dict[str, pd.DataFrame]:
@@ -146,6 +194,10 @@ def _cohort_tables(c: CohortAssessment, prefix: str) -> dict[str, pd.DataFrame]:
     g = c.risk_groups
     groups = {f"{prefix}risk_groups": g.summary, f"{prefix}risk_groups_patients": g.patients,
               f"{prefix}risk_groups_logrank": g.logrank, f"{prefix}risk_groups_hazard_ratios": g.hazard_ratios}
+    if c.comparison is not None:
+        groups |= {f"{prefix}comparator_discrimination": c.comparison.discrimination,
+                   f"{prefix}comparator_reclassification": c.comparison.reclassification,
+                   f"{prefix}comparator_decision_curve": c.comparison.decision_curve}
     return groups | {f"{prefix}performance_horizons": perf.measures, f"{prefix}roc_curves": perf.roc,
             f"{prefix}calibration_horizons": perf.groups, f"{prefix}calibration_smooth_horizons": perf.smooth,
             f"{prefix}predictions_horizons": risks[["row", "horizon", "risk"]],

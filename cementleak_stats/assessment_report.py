@@ -227,6 +227,61 @@ def figure_risk_groups(r: StudyResults, which: str = "development") -> Figure | 
     return ax.figure
 
 
+def _comparison(r: StudyResults, which: str):
+    c = _cohort(r, which)
+    return None if c is None else c.comparison
+
+
+def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFrame:
+    """Harrell's C and the time-dependent AUC of the model and the comparator, and their difference."""
+    cmp = _comparison(r, which)
+    if cmp is None:
+        return pd.DataFrame()
+    d = cmp.discrimination
+    names = ["Harrell's C" if m == "c_index" else f"Time-dependent AUC at {_h(r, h)}" for m, h in zip(d["measure"], d["horizon"])]
+    return pd.DataFrame({
+        "Measure": names, "Model": [P.fmt_num(x, 3) for x in d["model"]], cmp.label: [P.fmt_num(x, 3) for x in d["comparator"]],
+        "Difference (95% CI)": [_est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
+        "P value": [P.format_p(p) if np.isfinite(p) else "–" for p in d["p_value"]],
+    })
+
+
+#: rows of the reclassification table
+RECLASSIFICATION_WORDS = {"nri_events": "NRI among patients with the event", "nri_nonevents": "NRI among patients without it",
+                          "nri": "NRI (category-free)", "idi": "IDI"}
+
+
+def table_reclassification(r: StudyResults, which: str = "development") -> pd.DataFrame:
+    """Category-free NRI and IDI of the model against the comparator at the main horizon."""
+    cmp = _comparison(r, which)
+    if cmp is None:
+        return pd.DataFrame()
+    t = cmp.reclassification.set_index("measure")
+    return pd.DataFrame({"Measure": list(RECLASSIFICATION_WORDS.values()),
+                         "Estimate (95% CI)": [_est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
+                                               for m in RECLASSIFICATION_WORDS]})
+
+
+def figure_comparator_decision(r: StudyResults, which: str = "development") -> Figure | None:
+    """One decision curve with both models, treat all and treat none."""
+    from .figures import OKABE_ITO, plot_decision_curve
+    from .figures.decision import clip_marks
+
+    cmp = _comparison(r, which)
+    if cmp is None:
+        return None
+    d = cmp.decision_curve.sort_values("threshold")
+    with figure_theme():
+        ax = plot_decision_curve(d, model_label="Model (nomogram)")
+        colour = OKABE_ITO["blue"]
+        ax.plot(d["threshold"], d["net_benefit_comparator"], color=colour, linewidth=1.4, linestyle="-.", label=cmp.label,
+                gid="dca-comparator", zorder=3)
+        clip_marks(ax, d["threshold"].to_numpy(float), d["net_benefit_comparator"].to_numpy(float), ylim=ax.get_ylim(),
+                   color=colour)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, ncols=2)  # above: never over a curve
+    return ax.figure
+
+
 def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figure | None:
     c = _cohort(r, which)
     if c is None:
@@ -377,6 +432,62 @@ class AssessmentText:
     def validation_groups_observed(self) -> str:
         return self._risks("validation")
 
+    def _cmp(self, which: str, measure: str, col: str = "difference", horizon: float | None = None) -> str:
+        cmp = _comparison(self._r, which)
+        if cmp is None:
+            return "–"
+        d = cmp.discrimination
+        row = d[(d["measure"] == measure) & ((d["horizon"] == horizon) if horizon is not None else True)].iloc[0]
+        if col == "difference":
+            return _est_ci(row["difference"], row["ci_low"], row["ci_high"], 3)
+        return P.fmt_num(float(row[col]), 3)
+
+    @property
+    def comparator(self) -> str:
+        cmp = _comparison(self._r, "development")
+        return "–" if cmp is None else cmp.label
+
+    @property
+    def comparator_c(self) -> str:
+        return self._cmp("development", "c_index", "comparator")
+
+    @property
+    def model_c(self) -> str:
+        return self._cmp("development", "c_index", "model")
+
+    @property
+    def delta_c(self) -> str:
+        return self._cmp("development", "c_index")
+
+    @property
+    def delta_auc(self) -> str:
+        """ΔAUC at the main horizon, with its CI."""
+        return self._cmp("development", "auc", horizon=self._r.spec.outcome.horizon)
+
+    @property
+    def validation_delta_c(self) -> str:
+        return self._cmp("validation", "c_index")
+
+    def _recl(self, which: str, measure: str) -> str:
+        cmp = _comparison(self._r, which)
+        if cmp is None:
+            return "–"
+        row = cmp.reclassification.set_index("measure").loc[measure]
+        return _est_ci(row["estimate"], row["ci_low"], row["ci_high"], 3)
+
+    @property
+    def nri(self) -> str:
+        return self._recl("development", "nri")
+
+    @property
+    def idi(self) -> str:
+        return self._recl("development", "idi")
+
+    @property
+    def comparator_b(self) -> str:
+        cmp = _comparison(self._r, "development")
+        return "–" if cmp is None else str(cmp.n_boot)
+
     @property
     def impact_threshold(self) -> str:
         return P.fmt_pct(IMPACT_THRESHOLD)
@@ -404,6 +515,10 @@ TABLES = {
     "risk_groups": lambda r: table_risk_groups(r),
     "validation_risk_groups": lambda r: table_risk_groups(r, "validation"),
     "points_formula": table_points_formula,
+    "comparator": lambda r: table_comparator(r),
+    "reclassification": lambda r: table_reclassification(r),
+    "validation_comparator": lambda r: table_comparator(r, "validation"),
+    "validation_reclassification": lambda r: table_reclassification(r, "validation"),
     "corrected_ci": table_corrected_ci,
     "net_benefit_ci": lambda r: table_net_benefit_ci(r),
     "validation_horizons": lambda r: table_horizons(r, "validation"),
@@ -412,6 +527,8 @@ TABLES = {
 FIGURES = {
     "risk_groups": lambda r: figure_risk_groups(r),
     "validation_risk_groups": lambda r: figure_risk_groups(r, "validation"),
+    "comparator_decision": lambda r: figure_comparator_decision(r),
+    "validation_comparator_decision": lambda r: figure_comparator_decision(r, "validation"),
     "roc": lambda r: figure_roc(r),
     "calibration_horizons": lambda r: figure_calibration_horizons(r),
     "clinical_impact": lambda r: figure_clinical_impact(r),

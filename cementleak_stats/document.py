@@ -188,6 +188,7 @@ class StudyReport:
             "assessment": r.assessment is not None,
             "intervals": r.assessment is not None and len(r.assessment.corrected_ci) > 0,
             "horizons": r.assessment is not None and len(r.assessment.horizons) > 1,
+            "comparator": r.assessment is not None and r.assessment.development.comparison is not None,
             "citation": bool(self.spec.study.citation),
             "narrative_discussion": "discussion" in r.narrative,
             # a report in another language that carries the English abstract too (report.language)

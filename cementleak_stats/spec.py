@@ -329,12 +329,14 @@ class RiskGroupRule(_Frozen):
         return self
 
 
-class Comparator(_Frozen):
+class Comparator(_Words):
     """``analysis.comparator``: an existing score (one variable of the study file) compared with
     the model; it enters a one-predictor Cox model fitted on the development cohort."""
 
     variable: str
     label: str = ""
+
+    _TEXT = ("label",)
 
 
 class Analysis(_Frozen):

@@ -200,3 +200,27 @@ def test_horizons_in_the_study_file():
     with pytest.raises(ValueError, match="at most the follow-up"):
         Outcome.model_validate({"time": "t", "event": "e", "horizons": [12, 24], "followup": 12})
     assert Outcome.model_validate({"time": "t", "event": "e", "horizon": 12, "followup": 12}).all_horizons == (12,)
+
+
+def test_a_reversed_score_is_reported_as_it_is():
+    """C < 0.5 (a score whose direction is reversed) is never folded to 1 - C, and is said."""
+    import pandas as pd
+
+    from cementleak_stats.assessment import reversed_notes
+    from cementleak_stats.validation.discrimination import dynamic_auc, harrell_c
+
+    spec, model, cohort, perf, _ = case("gbsg2")
+    t, e = cohort[spec.outcome.time].to_numpy(float), cohort[spec.outcome.event].to_numpy()
+    lp = perf.risks[risk_column(5.0)].to_numpy()
+    assert harrell_c(t, e, -lp).estimate == pytest.approx(1 - harrell_c(t, e, lp).estimate, rel=1e-12)
+    assert dynamic_auc(t, e, -lp, horizon=5.0).estimate == pytest.approx(1 - perf.value(5.0, "auc"), rel=1e-9)
+    note = reversed_notes(pd.DataFrame({"index": ["C"], "apparent": [0.42]}))
+    assert len(note) == 1 and "0.420, below 0.5" in note[0] and "not as 1 - C" in note[0]
+    assert reversed_notes(pd.DataFrame({"index": ["C"], "apparent": [0.7]})) == ()
+
+
+def test_a_validation_cohort_without_follow_up_to_a_horizon_is_named():
+    spec = load_spec(CASES["gbsg2"])
+    t, e = np.array([0.5, 1.0, 2.0, 3.0, 4.0]), np.array([1, 0, 1, 0, 0])
+    found = horizon_findings(spec, t, e, where=" in the validation cohort")
+    assert "nobody is followed up to horizon (5 years in the validation cohort" in found[0].rule

@@ -10,7 +10,7 @@ weights come from the one reverse Kaplan-Meier, :func:`cementleak_stats.km.censo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ class TimeDependentAUC:
         :func:`dynamic_auc`), and estimate -/+ z se clipped to [0, 1].
     time : the horizon; left_limit : evaluated just below it.
     n_cases, n_controls : patients with the event by then / known event-free then.
+    influence : (n,) the influence function of the AUC (per patient, weights taken as known;
+        None without ``variance``): what a difference of two AUCs on the same patients needs.
     """
 
     estimate: float
@@ -48,6 +50,7 @@ class TimeDependentAUC:
     n_cases: int
     n_controls: int
     alpha: float = 0.05
+    influence: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def dynamic_auc(
@@ -127,6 +130,7 @@ def dynamic_auc(
     n_ctrl = len(s_ctrl)
     auc = float((w * won).sum() / (w.sum() * n_ctrl))
     se = lo = hi = np.nan
+    infl = None
     if variance:
         g_t = 1.0  # the control weight 1/G(t) is a constant factor of nu, mu and their IFs: it cancels
         # per control: weighted cases that out-score it (ties 1/2)
@@ -150,7 +154,7 @@ def dynamic_auc(
         z = stats.norm.ppf(1 - alpha / 2)
         lo, hi = max(0.0, auc - z * se), min(1.0, auc + z * se)
     return TimeDependentAUC(estimate=auc, se=se, ci_low=lo, ci_high=hi, time=float(horizon), left_limit=left_limit,
-                            n_cases=int(case.sum()), n_controls=n_ctrl, alpha=alpha)
+                            n_cases=int(case.sum()), n_controls=n_ctrl, alpha=alpha, influence=infl)
 
 
 def time_dependent_auc(
