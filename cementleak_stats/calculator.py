@@ -90,7 +90,8 @@ def model_cohorts(r: StudyResults) -> dict:
             row = frame.set_index("measure").loc[measure]
             return {k: _number(row[k]) for k in ("estimate", "ci_low", "ci_high")}
 
-        out["validation"] = {"label": v.label, "kind": v.kind, "n": v.n, "events": v.n_events,
+        # the study file's name of the cohort, in the report's language (the same words as v.label in English)
+        out["validation"] = {"label": s.validation.display_label if s.validation is not None else v.label, "kind": v.kind, "n": v.n, "events": v.n_events,
                              "c_index": est(v.discrimination, "c_index"), "auc": est(v.discrimination, "auc"),
                              "o_e": est(v.calibration, "o_e_km"), "calibration_slope": est(v.calibration, "calibration_slope"),
                              "ici": _number(v.estimate("ici"))}
@@ -248,7 +249,7 @@ def calculator_html(r: StudyResults) -> str:
     model = export_model(r)
     fields = []
     for p in model["predictors"]:
-        lab = html.escape(p["label"] + (f" ({p['unit']})" if p["unit"] else ""))
+        lab = html.escape(T("{label} ({unit})", label=p["label"], unit=p["unit"]) if p["unit"] else p["label"])
         if p["kind"] == "continuous":
             span = T("{low} to {high}", low=format(p["min"], "g"), high=format(p["max"], "g"))
             fields.append(f'<label>{lab} <input id="cl-{p["name"]}" type="number" step="any" min="{p["min"]:g}" '

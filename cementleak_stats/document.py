@@ -189,6 +189,7 @@ class StudyReport:
             "intervals": r.assessment is not None and len(r.assessment.corrected_ci) > 0,
             "horizons": r.assessment is not None and len(r.assessment.horizons) > 1,
             "comparator": r.assessment is not None and r.assessment.development.comparison is not None,
+            "lasso": getattr(r, "lasso", None) is not None,
             "citation": bool(self.spec.study.citation),
             "narrative_discussion": "discussion" in r.narrative,
             # a report in another language that carries the English abstract too (report.language)
@@ -260,6 +261,10 @@ class StudyReport:
         if a.selection == "univariable_screen":
             return T("Each of the {n} candidate predictors was tested alone; those with P < {p} entered the "
                      "multivariable model.", n=len(self.spec.candidates), p=f"{a.screen_p_value:g}")
+        if a.selection == "lasso":
+            return T("The {n} candidate predictors entered a Cox LASSO whose penalty was chosen by {k}-fold "
+                     "cross-validation (lambda.{rule}); the variables it kept entered the multivariable model.",
+                     n=len(self.spec.candidates), k=a.lasso_folds, rule=a.lasso_lambda)
         return T("The multivariable model contains the {n} predictors named in the study file before the analysis "
                  "(prespecified); no variable was selected on the data.", n=len(a.predictors))
 
@@ -268,6 +273,8 @@ class StudyReport:
         """'a univariable screen and a multivariable model' / 'a prespecified multivariable model'."""
         if self.spec.analysis.selection == "univariable_screen":
             return T("a univariable screen (P < {p}) and a multivariable model", p=f"{self.spec.analysis.screen_p_value:g}")
+        if self.spec.analysis.selection == "lasso":
+            return T("a cross-validated Cox LASSO and a multivariable model")
         return T("a prespecified multivariable model")
 
     @property

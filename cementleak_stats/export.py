@@ -77,6 +77,10 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         from .assessment import results_tables as assessment_tables
 
         tables.update(assessment_tables(r.assessment))
+    if r.lasso is not None:  # analysis.selection: lasso
+        from .validation.selection import results_tables as lasso_tables
+
+        tables.update(lasso_tables(r.lasso))
     if r.outcomes is not None:
         tables["outcomes_tests"] = r.outcomes.tests
         tables["outcomes_descriptive"] = r.outcomes.descriptives

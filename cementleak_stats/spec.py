@@ -340,7 +340,11 @@ class Comparator(_Words):
 
 
 class Analysis(_Frozen):
-    selection: Literal["univariable_screen", "prespecified"] = "univariable_screen"
+    selection: Literal["univariable_screen", "prespecified", "lasso"] = "univariable_screen"
+    #: ``selection: lasso``: the penalty of the cross-validated Cox LASSO (glmnet's lambda.min or
+    #: lambda.1se) and the number of folds
+    lasso_lambda: Literal["min", "1se"] = "min"
+    lasso_folds: int = Field(10, ge=3, le=50)
     #: risk groups from the nomogram's total points (default: tertiles of the development cohort)
     risk_groups: RiskGroupRule = RiskGroupRule()
     #: an existing score to compare the model with (ΔC, ΔAUC, NRI, IDI, decision curve)

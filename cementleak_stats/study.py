@@ -28,6 +28,7 @@ from .errors import AnalysisError
 from .imputation import ImputedCoxModel, fit_imputed_cox
 from .models.cox import (CoxModel, fit_cox_model, forest_data, hr_unit_notes, model_tests, select_predictors,
                          univariable_screen)
+from .models.lasso import lasso_select
 from .models.ph import PHTest, proportional_hazards_test
 from .needs import require_events, require_parameters
 from .nomogram import Nomogram, build_nomogram
@@ -39,6 +40,7 @@ from .validation.calibration import SmoothCalibration, calibrate_km, calibrate_s
 from .validation.discrimination import concordance_table
 from .validation.external import CohortValidation, split_cohort, validate_in_cohort
 from .validation.indices import validate_cox
+from .validation.selection import LassoResult, validate_lasso
 
 #: progress(step, done, total): called while the long steps run (the CLI draws a bar)
 Progress = Callable[[str, int, int], None]
@@ -89,6 +91,8 @@ class StudyResults:
     validation_cohort: CohortValidation | None = None
     #: every horizon with intervals, risk groups, a comparator (assessment.py), both cohorts
     assessment: ModelAssessment | None = None
+    #: the Cox LASSO selection and the validation repeating it (``analysis.selection: lasso``)
+    lasso: LassoResult | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -210,7 +214,15 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
                                       management_column=spec.outcome.event_details[1])
     step("univariable screen")
     screen = univariable_screen(spec, cohort)
-    predictors = select_predictors(spec, screen)
+    lasso = None
+    if spec.analysis.selection == "lasso":  # the screen is still reported; the LASSO selects
+        step("LASSO selection")
+        lasso = lasso_select(spec, cohort, rng=_rngs(spec.analysis.seed, 10)[8], n_folds=spec.analysis.lasso_folds,
+                             rule=spec.analysis.lasso_lambda)
+        predictors = lasso.selected
+        screen = screen.assign(selected=screen["variable"].isin(predictors))
+    else:
+        predictors = select_predictors(spec, screen)
     if not predictors:
         raise AnalysisError(f"no candidate passed the univariable screen (P < {spec.analysis.screen_p_value}); "
                             "lower the bar or list analysis.predictors with selection: prespecified")
@@ -240,6 +252,9 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
                         progress=bar("bootstrap validation" + (" (standard and honest)" if screened else "")))
     validation = both[both["method"] == "standard"].reset_index(drop=True)
     honest = both[both["method"] == "honest"].reset_index(drop=True) if screened else None
+    lasso_result = None if lasso is None else validate_lasso(
+        spec, model, cohort, lasso, n_boot=B, rng=_rngs(spec.analysis.seed, 10)[9],
+        progress=bar("bootstrap validation (the LASSO repeated)"))
     calibration = CalibrationResult(
         groups=calibrate_km(spec, model, cohort, m=spec.analysis.calibration_group_size, n_boot=B, rng=r_cal,
                             progress=bar("bootstrap calibration")),
@@ -279,8 +294,8 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
         checks=checks, logistic=logistic, model_imputed=imputed,
         notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
-        + assessment.notes,
-        validation_cohort=validation_cohort, assessment=assessment,
+        + assessment.notes + (() if lasso is None else lasso.notes),
+        validation_cohort=validation_cohort, assessment=assessment, lasso=lasso_result,
     )
 
 

@@ -185,6 +185,8 @@ class DocumentMeta(_Strict):
     abstract: str | None = None
     keywords: tuple[str, ...] = ()
     lang: str = "en"
+    #: the table of contents' title (Quarto's ``toc-title``; pandoc's DOCX writer prints it)
+    toc_title: str | None = None
     toc: bool = False
     toc_depth: int = Field(default=3, ge=1, le=6)
     number_sections: bool = False

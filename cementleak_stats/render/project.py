@@ -143,6 +143,8 @@ def _metadata_file(config: DocumentConfig, doc_dir: Path, dest: Path, printed: d
         value = printed.get(key) or getattr(m, key)
         if value:
             data[key] = value if isinstance(value, str) else str(value)
+    if m.toc_title:
+        data["toc-title"] = m.toc_title
     if m.author:
         # plain strings: pandoc's HTML and DOCX writers print a structured author as "true"
         data["author"] = [a if isinstance(a, str) else ", ".join(filter(None, (a.name, a.affiliation, a.email))) for a in m.author]

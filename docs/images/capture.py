@@ -4,8 +4,8 @@
     python docs/images/capture.py _output    # writes docs/images/*.png
 
 Needs headless Chromium (Debian ``chromium``), ``pdftoppm`` (poppler-utils) and Pillow.
-Three images: the HTML report's first screen, the PDF page with the nomogram, and the
-journal-club slide with the worked example.  Each is downscaled to stay under 400 KB.
+Four images: the HTML report's first screen, the PDF page with the nomogram, the
+journal-club slide with the worked example, and the nomogram page of the report in Chinese.  Each is downscaled to stay under 400 KB.
 """
 
 from __future__ import annotations
@@ -72,6 +72,13 @@ def main() -> None:
         # the slide with the worked example (reveal.js: #/<index>, the title slide is 0)
         chromium_screenshot((report / "slides.html").as_uri() + "#/6", shot, width=1280, height=720)
         save_small(Image.open(shot), HERE / "slides.png", width=960)
+        # the same nomogram page of the report in Chinese (report.language: [en, zh])
+        zh = report / "index.zh.pdf"
+        if zh.exists():
+            page = pdf_page_with(zh, "图 4:")
+            subprocess.run(["pdftoppm", "-r", "110", "-png", "-singlefile", "-f", str(page), "-l", str(page),
+                            str(zh), str(Path(tmp) / "page")], check=True)
+            save_small(Image.open(Path(tmp) / "page.png"), HERE / "report-pdf-zh.png", width=900)
 
 
 if __name__ == "__main__":
