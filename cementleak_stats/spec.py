@@ -16,7 +16,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: languages a study file may write its words in (``label: {en: CT value, zh: CT值}``)
+TEXT_LANGUAGES: tuple[str, ...] = ("en", "zh")
+
+
 class SpecRuleError(ValueError):
     """A broken study-file rule, with how to fix it (pydantic keeps it in the error's context)."""
 
@@ -40,13 +44,99 @@ class SpecRuleError(ValueError):
         self.at = at
 
 
+class _Words(_Frozen):
+    """A part of the study file whose words (``_TEXT`` fields) may be written per language.
+
+    ``label: {en: CT value, zh: CT值}`` keeps the English text in ``label`` (what the package
+    and the English report use) and the others in ``translations`` (``{zh: {label: CT值}}``),
+    which :meth:`StudySpec.localized` puts in place for a report in that language.  A
+    ``level_labels`` entry may be per language too: ``{mild: {en: Mild, zh: 轻度}}``.
+    """
+
+    _TEXT: ClassVar[tuple[str, ...]] = ()
+    #: the words in other languages, by language and field (from ``field: {en: ..., zh: ...}``)
+    translations: dict[Literal["zh"], dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_language(cls, data: object) -> object:
+        if not isinstance(data, dict) or not any(isinstance(data.get(f), dict) for f in cls._TEXT):
+            return data
+        data = dict(data)
+        other: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (data.get("translations") or {}).items()
+                                             if isinstance(v, dict)}
+
+        def split(field: str, value: dict) -> object:
+            unknown = [k for k in value if k not in TEXT_LANGUAGES]
+            if unknown:
+                raise SpecRuleError(f"{field}: unknown language {unknown} (languages: {', '.join(TEXT_LANGUAGES)})",
+                                    f"write {field}: {{en: English text, zh: 中文}}")
+            for lang, text in value.items():
+                if lang != "en":
+                    other.setdefault(lang, {})[field] = text
+            return value.get("en")
+
+        for f in cls._TEXT:
+            value = data.get(f)
+            if f == "level_labels" and isinstance(value, dict):
+                english = {}
+                for level, text in value.items():
+                    if isinstance(text, dict):
+                        unknown = [k for k in text if k not in TEXT_LANGUAGES]
+                        if unknown:
+                            raise SpecRuleError(f"level_labels: unknown language {unknown} for level '{level}'",
+                                                f"write {level}: {{en: English text, zh: 中文}}")
+                        for lang, t in text.items():
+                            if lang != "en":
+                                other.setdefault(lang, {}).setdefault("level_labels", {})[level] = t
+                        if "en" in text:
+                            english[level] = text["en"]
+                    else:
+                        english[level] = text
+                data[f] = english
+            elif isinstance(value, dict):
+                english = split(f, value)
+                if english is None:
+                    if f in cls.model_fields and cls.model_fields[f].is_required():
+                        raise SpecRuleError(f"{f}: the English text is missing (only {sorted(value)} given)",
+                                            f"add `en:` to {f}, e.g. {f}: {{en: English text, zh: 中文}}")
+                    del data[f]
+                else:
+                    data[f] = english
+        data["translations"] = other
+        return data
+
+    def localized(self, lang: str) -> _Words:
+        """This part with its words in ``lang`` where the study file gives them (English elsewhere)."""
+        return _localize(self, lang)  # type: ignore[return-value]
+
+
+def _localize(model: BaseModel, lang: str) -> BaseModel:
+    """``model`` with the ``lang`` words of every :class:`_Words` inside it put in place."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            update[name] = _localize(value, lang)
+        elif isinstance(value, tuple) and value and all(isinstance(v, BaseModel) for v in value):
+            update[name] = tuple(_localize(v, lang) for v in value)
+    if isinstance(model, _Words):
+        words = dict(model.translations.get(lang, {}))  # type: ignore[call-overload]
+        if "level_labels" in words:
+            words["level_labels"] = {**getattr(model, "level_labels"), **words["level_labels"]}
+        update.update(words)
+    return model.model_copy(update=update) if update else model
+
+
 #: what a ``name`` must look like: it is the identifier used in results, tables and model terms;
 #: the column's header in the data file (any text) goes in ``column``
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class Variable(_Frozen):
+class Variable(_Words):
     """One column of the cohort table."""
+
+    _TEXT = ("label", "unit", "description", "level_labels")
 
     name: str = Field(pattern=IDENTIFIER)
     label: str
@@ -135,7 +225,9 @@ class Variable(_Frozen):
     @property
     def display(self) -> str:
         """Label with unit, for tables and axes: ``CT value (HU)``."""
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        from .i18n import T
+
+        return T("{label} ({unit})", label=self.label, unit=self.unit) if self.unit else self.label
 
 
 #: Days per time unit when follow-up times are computed from dates (``outcome.start``/``end``):
@@ -147,7 +239,7 @@ DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
 DEFAULT_EVENT_CODES = {"0": 0, "1": 1, "false": 0, "true": 1, "False": 0, "True": 1, "FALSE": 0, "TRUE": 1}
 
 
-class Outcome(_Frozen):
+class Outcome(_Words):
     """Time-to-event outcome.
 
     The follow-up time is either a column (``time``, header ``time_column``) or computed from two
@@ -176,9 +268,13 @@ class Outcome(_Frozen):
     #: every horizon the performance is reported at, the first one the nomogram's main horizon
     #: (``horizons: [12, 6]``; default ``[horizon]``; ``horizon:`` may then be left out)
     horizons: tuple[float, ...] = ()
-    #: variables that describe the event (e.g. its type and management), tabulated among the
-    #: patients with the event; their reference level means "no event"
-    event_details: tuple[str, ...] = ()
+    #: one or two variables that describe the event (e.g. its type and how it was treated),
+    #: tabulated among the patients with the event; their reference level means "no event"
+    event_details: tuple[str, ...] = Field((), max_length=2)
+    #: what time is measured from, for the report's prose ("surgery", "diagnosis"); optional
+    time_origin: str = ""
+
+    _TEXT = ("time_label", "event_label", "time_origin")
 
     @model_validator(mode="before")
     @classmethod
@@ -267,12 +363,16 @@ class Outcome(_Frozen):
         return DAYS_PER_UNIT[self.time_unit]
 
 
-class Timepoint(_Frozen):
+class Timepoint(_Words):
     name: str
     label: str
 
+    _TEXT = ("label",)
 
-class Measure(_Frozen):
+
+class Measure(_Words):
+    _TEXT = ("label", "unit")
+
     name: str = Field(pattern=IDENTIFIER)
     label: str
     unit: str | None = None
@@ -286,11 +386,13 @@ class Measure(_Frozen):
 
     @property
     def display(self) -> str:
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        from .i18n import T
+
+        return T("{label} ({unit})", label=self.label, unit=self.unit) if self.unit else self.label
 
 
-class Repeated(_Frozen):
-    """Long-format repeated outcome table (e.g. VAS and ODI at three time points)."""
+class Repeated(_Words):
+    """Long-format repeated outcome table (e.g. a pain score and a disability index at three time points)."""
 
     file: str
     id: str
@@ -299,14 +401,18 @@ class Repeated(_Frozen):
     measures: tuple[Measure, ...]
     population: str = ""
 
+    _TEXT = ("population",)
 
-class Exclusion(_Frozen):
+
+class Exclusion(_Words):
     """An exclusion rule: rows where ``column op value`` holds are excluded (and counted)."""
 
     column: str
     op: Literal["<", "<=", ">", ">=", "==", "!=", "missing"]
     value: float | str | None = None
     reason: str
+
+    _TEXT = ("reason",)
 
 
 class RiskGroupRule(_Frozen):
@@ -366,6 +472,8 @@ class Analysis(_Frozen):
     #: events); the report then says the model is penalized.
     penalizer: float = Field(0.0, ge=0, le=100)
     #: also refit the model as a logistic regression of the event by the horizon (a sensitivity
+    #: analysis for outcomes whose timing carries little information)
+    logistic_sensitivity: bool = False
 
     @field_validator("decision_thresholds")
     @classmethod
@@ -377,7 +485,7 @@ class Analysis(_Frozen):
         return v
 
 
-class Validation(_Frozen):
+class Validation(_Words):
     """A validation cohort: another file (temporal or external) or a share held out of this one.
 
     ``validation: {cohort_file: ..., kind: temporal | external, label: ...}`` reads another
@@ -394,6 +502,8 @@ class Validation(_Frozen):
     period_column: str | None = None
     #: seed of a random split (default ``analysis.seed``)
     seed: int | None = Field(None, ge=0)
+
+    _TEXT = ("label",)
 
     @model_validator(mode="after")
     def _one_source(self) -> Validation:
@@ -416,11 +526,15 @@ class Validation(_Frozen):
     @property
     def display_label(self) -> str:
         """The study file's label, else a name for the kind of cohort."""
-        return self.label or {"temporal": "Temporal validation cohort", "external": "External validation cohort",
-                              "split": "Held-out validation set"}[self.cohort_kind]
+        from .i18n import T
+
+        return self.label or T({"temporal": "Temporal validation cohort", "external": "External validation cohort",
+                                "split": "Held-out validation set"}[self.cohort_kind])
 
 
-class StudyInfo(_Frozen):
+class StudyInfo(_Words):
+    _TEXT = ("title", "short_title", "centre", "period", "population")
+
     title: str
     short_title: str = ""
     id_column: str
@@ -431,6 +545,30 @@ class StudyInfo(_Frozen):
     citation: str = ""
     authors: tuple[str, ...] = ()
     #: folder (relative to the study file) with the text only the authors can write:
+    #: background.md, discussion.md, limitations.md, question.md (see ``cementleak new``)
+    narrative: str = "narrative"
+
+
+class Report(_Frozen):
+    """How the report is written: ``report: {language: en | zh | [zh, en]}``.
+
+    The first language is the report's; with more than one, every one is rendered from the same
+    run (``index.html`` and ``index.zh.html``, ...), and a Chinese report carries the English
+    abstract too when English is among them (as Chinese journals ask).
+    """
+
+    language: tuple[Literal["en", "zh"], ...] = ("en",)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: object) -> object:
+        v = [v] if isinstance(v, str) else v
+        if isinstance(v, (list, tuple)):
+            if not v:
+                raise SpecRuleError("report.language is empty", "write `language: en`, `zh` or `[zh, en]`")
+            if len(set(v)) != len(v):
+                raise SpecRuleError(f"report.language lists a language twice: {list(v)}", "list each language once")
+        return v
 
 
 class StudySpec(_Frozen):
@@ -445,6 +583,8 @@ class StudySpec(_Frozen):
     repeated: Repeated | None = None
     #: a validation cohort (another file, or a split of this one); None = internal validation only
     validation: Validation | None = None
+    #: the report's language(s)
+    report: Report = Report()
     #: directory the study file lives in; relative data paths are resolved against it
     base_dir: Path = Path(".")
     #: path of the study file itself (for provenance)
@@ -525,6 +665,10 @@ class StudySpec(_Frozen):
         return (self.base_dir / self.cohort_file).resolve()
 
     @property
+    def narrative_dir(self) -> Path:
+        return (self.base_dir / self.study.narrative).resolve()
+
+    @property
     def validation_path(self) -> Path | None:
         """The validation cohort's file (None without one, or for a split)."""
         v = self.validation
@@ -550,11 +694,68 @@ class StudySpec(_Frozen):
             return self.outcome.event_label
         return self.variable(name).label
 
+    def localized(self, lang: str) -> StudySpec:
+        """The study with its words in ``lang`` (labels, units, level labels, title, ...) where the
+        study file gives them, English elsewhere; for presenting results, never for computing."""
+        return self if lang == "en" else _localize(self, lang)  # type: ignore[return-value]
+
+    def missing_translations(self, lang: str) -> list[str]:
+        """Words the report in ``lang`` shows in English because the study file gives no
+        ``lang`` text for them ('variable 'sex': label', ...); empty for English."""
+        if lang == "en":
+            return []
+        out = []
+
+        def check(owner: str, part: _Words, fields: tuple[str, ...]) -> None:
+            have = part.translations.get(lang, {})  # type: ignore[call-overload]
+            for f in fields:
+                value = getattr(part, f, None)
+                if f == "level_labels":
+                    shown = [lv for lv in getattr(part, "levels", ())
+                             if any(c.isalpha() for c in part.level_label(lv))]  # type: ignore[attr-defined]
+                    lacking = [lv for lv in shown if lv not in have.get("level_labels", {})]
+                    if lacking:
+                        out.append(f"{owner}: level_labels of {', '.join(lacking)}")
+                elif f == "unit":
+                    if value and _unit_words(str(value)) and f not in have:
+                        out.append(f"{owner}: unit")
+                elif value and f not in have:
+                    out.append(f"{owner}: {f}")
+
+        check("study", self.study, ("title", "population", "centre", "period"))
+        check("outcome", self.outcome, ("time_label", "event_label", "time_origin"))
+        for v in self.variables:
+            if not v.identifying:
+                check(f"variable '{v.name}'", v, ("label", "unit", "level_labels"))
+        if self.repeated is not None:
+            check("repeated", self.repeated, ("population",))
+            for t in self.repeated.timepoints:
+                check(f"timepoint '{t.name}'", t, ("label",))
+            for m in self.repeated.measures:
+                check(f"measure '{m.name}'", m, ("label", "unit"))
+        for i, ex in enumerate(self.exclusions, start=1):
+            check(f"exclusion rule {i}", ex, ("reason",))
+        if self.validation is not None:
+            check("validation", self.validation, ("label",))
+        return out
+
     def digest(self) -> str:
         """SHA-256 of the study file's bytes (or of the parsed spec when built in code)."""
         if self.source is not None and self.source.exists():
             return hashlib.sha256(self.source.read_bytes()).hexdigest()
         return hashlib.sha256(self.model_dump_json(exclude={"base_dir", "source"}).encode()).hexdigest()
+
+
+def _unit_words(unit: str) -> bool:
+    """Whether a unit is written in words a reader of another language needs translated
+    ('years', 'points'), not in symbols every language prints alike ('HU', 'mL', 'kg/m²', '%')."""
+    import re
+
+    return any(w.lower() not in _UNIT_SYMBOLS for w in re.findall(r"[a-z]{3,}", unit))
+
+
+#: lower-case runs in unit symbols that are not words
+_UNIT_SYMBOLS = {"mmol", "mol", "mmhg", "kcal", "cmh", "pmol", "nmol", "umol", "µmol"}
 
 
 # --- study-file errors in words ------------------------------------------------------------
