@@ -34,6 +34,8 @@ from .figures import (
     risk_ticks,
 )
 from .figures._util import format_p
+from .i18n import T, active, has, mark
+from .i18n import text as tr_text
 from .km import km_by_group, risk_groups
 from .models.cox import term_label
 from .study import StudyResults
@@ -59,11 +61,11 @@ def _fmt_g(x: object) -> str:
 def fmt_p(p: float) -> str:
     """``P = 0.042`` / ``P < 0.001`` for prose."""
     s = format_p(p)
-    return f"P {s[0]} {s[1:]}" if s.startswith("<") else f"P = {s}"
+    return T("P {op} {value}", op=s[0], value=s[1:]) if s.startswith("<") else T("P = {value}", value=s)
 
 
 def fmt_ci(est: float, low: float, high: float, digits: int = 2) -> str:
-    return f"{fmt_num(est, digits)} ({fmt_num(low, digits)} to {fmt_num(high, digits)})"
+    return T("{est} ({low} to {high})", est=fmt_num(est, digits), low=fmt_num(low, digits), high=fmt_num(high, digits))
 
 
 def fmt_pct(x: float, digits: int = 0) -> str:
@@ -75,10 +77,10 @@ def fmt_pct(x: float, digits: int = 0) -> str:
 
 def _cox_display(spec, frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return pd.DataFrame({
-        "Predictor": labels,
-        "β (SE)": [f"{fmt_num(b, 3)} ({fmt_num(s, 3)})" for b, s in zip(frame["coef"], frame["se"])],
-        "HR (95% CI)": [fmt_ci(h, lo, hi) for h, lo, hi in zip(frame["hr"], frame["ci_low"], frame["ci_high"])],
-        "P value": [format_p(p) for p in frame["p_value"]],
+        T("Predictor"): labels,
+        T("β (SE)"): [f"{fmt_num(b, 3)}{mark(' (')}{fmt_num(s, 3)}{mark(')')}" for b, s in zip(frame["coef"], frame["se"])],
+        T("HR (95% CI)"): [fmt_ci(h, lo, hi) for h, lo, hi in zip(frame["hr"], frame["ci_low"], frame["ci_high"])],
+        T("P value"): [format_p(p) for p in frame["p_value"]],
     })
 
 
@@ -90,21 +92,23 @@ def table_cox_multivariable(r: StudyResults) -> pd.DataFrame:
 def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
     s = r.screen
     out = _cox_display(r.spec, s, [_screen_label(r, row) for row in s.itertuples()])
-    out["Selected"] = np.where(s["selected"], "yes", "")
+    out[T("Selected")] = np.where(s["selected"], T("yes"), "")
     return out
 
 
 def _screen_label(r: StudyResults, row) -> str:
+    if active() != "en" and isinstance(row.variable, str):  # the cached label is English
+        return label_of_term(r, row.term, row.variable, per=getattr(row, "per", 1))
     return row.label if isinstance(row.label, str) else label_of_term(r, row.term, row.variable)
 
 
-def label_of_term(r: StudyResults, term: str, variable: str | None) -> str:
+def label_of_term(r: StudyResults, term: str, variable: str | None, *, per: float = 1) -> str:
     """Display label of a term given by name ('Cement viscosity: low vs high'); 'Intercept' else."""
     if not isinstance(variable, str):
-        return "Intercept" if "intercept" in term.lower() else term
+        return T("Intercept") if "intercept" in term.lower() else term
     for t in variable_terms(r.spec.variable(variable)):
         if t.name == term:
-            return term_label(r.spec, t, 1)  # numbers per 1 unit (odds ratios, coefficients)
+            return term_label(r.spec, t, per if per == per else 1)  # per 1 unit by default (odds ratios, coefficients)
     return term
 
 
@@ -112,8 +116,8 @@ def table_model_equation(r: StudyResults) -> pd.DataFrame:
     """Everything needed to compute a prediction (TRIPOD 22): coefficients, centres, S0(horizon)."""
     m = r.model
     rows = [(term_label(r.spec, t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
-    tab = pd.DataFrame(rows, columns=["Term", "Coefficient β", "Centre (mean of the term)"])
-    extra = pd.DataFrame([[f"Baseline survival S0({r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}) at the centre",
+    tab = pd.DataFrame(rows, columns=[T("Term"), T("Coefficient β"), T("Centre (mean of the term)")])
+    extra = pd.DataFrame([[T("Baseline survival S0({horizon}) at the centre", horizon=_horizon_words(r)),
                            fmt_num(m.baseline_survival(), 5), ""]], columns=tab.columns)
     return pd.concat([tab, extra], ignore_index=True)
 
@@ -131,10 +135,10 @@ def table_ph(r: StudyResults) -> pd.DataFrame:
     t = t[t["scope"] != "coefficient"]
     by_name = _ph_labels(r)
     return pd.DataFrame({
-        "Term": [by_name.get(x, "Global test" if x == "GLOBAL" else x) for x in t["term"]],
+        T("Term"): [by_name.get(x, T("Global test") if x == "GLOBAL" else x) for x in t["term"]],
         "χ²": [fmt_num(x, 2) for x in t["chisq"]],
-        "df": [f"{d:g}" for d in t["df"]],
-        "P value": [format_p(p) for p in t["p_value"]],
+        T("df"): [f"{d:g}" for d in t["df"]],
+        T("P value"): [format_p(p) for p in t["p_value"]],
     })
 
 
@@ -146,29 +150,29 @@ _INDEX_LABELS = {
 
 
 def _index_label(x: str) -> str:
-    return _INDEX_LABELS.get(str(x).lower(), str(x))
+    return T(_INDEX_LABELS[str(x).lower()]) if str(x).lower() in _INDEX_LABELS else str(x)
 
 
 def table_validation(r: StudyResults) -> pd.DataFrame:
     v = r.validation
     out = pd.DataFrame({
-        "Index": [_index_label(i) for i in v["index"]],
-        "Apparent": [fmt_num(x, 3) for x in v["apparent"]],
-        "Optimism": [fmt_num(x, 3) for x in v["optimism"]],
-        "Corrected": [fmt_num(x, 3) for x in v["corrected"]],
+        T("Index"): [_index_label(i) for i in v["index"]],
+        T("Apparent"): [fmt_num(x, 3) for x in v["apparent"]],
+        T("Optimism"): [fmt_num(x, 3) for x in v["optimism"]],
+        T("Corrected"): [fmt_num(x, 3) for x in v["corrected"]],
     })
     if r.validation_honest is not None:
         h = r.validation_honest.set_index("index")
-        out["Optimism (screen repeated)"] = [fmt_num(float(h.loc[i, "optimism"]), 3) if i in h.index else "–" for i in v["index"]]
-        out["Corrected (screen repeated)"] = [fmt_num(float(h.loc[i, "corrected"]), 3) if i in h.index else "–" for i in v["index"]]
+        out[T("Optimism (screen repeated)")] = [fmt_num(float(h.loc[i, "optimism"]), 3) if i in h.index else "–" for i in v["index"]]
+        out[T("Corrected (screen repeated)")] = [fmt_num(float(h.loc[i, "corrected"]), 3) if i in h.index else "–" for i in v["index"]]
     return out
 
 
 def table_concordance(r: StudyResults) -> pd.DataFrame:
     c = r.concordance
     return pd.DataFrame({
-        "Measure": list(c["label"]) if "label" in c else [_index_label(m) for m in c["measure"]],
-        "Estimate (95% CI)": [fmt_ci(e, lo, hi, 3) if np.isfinite(lo) else fmt_num(e, 3)
+        T("Measure"): [tr_text(x) for x in c["label"]] if "label" in c else [_index_label(m) for m in c["measure"]],
+        T("Estimate (95% CI)"): [fmt_ci(e, lo, hi, 3) if np.isfinite(lo) else fmt_num(e, 3)
                               for e, lo, hi in zip(c["estimate"], c["ci_low"], c["ci_high"])],
     })
 
@@ -181,12 +185,16 @@ def table_decision_summary(r: StudyResults, thresholds=(0.05, 0.10, 0.20, 0.30, 
         row = d.iloc[i]
         rows.append((fmt_pct(row["threshold"]), fmt_num(row["net_benefit_model"], 3), fmt_num(row["net_benefit_all"], 3),
                      "0", fmt_num(row["interventions_avoided"], 1)))
-    return pd.DataFrame(rows, columns=["Threshold", "Net benefit: model", "Net benefit: treat all", "Treat none",
-                                       "Interventions avoided per 100"])
+    return pd.DataFrame(rows, columns=[T("Threshold"), T("Net benefit: model"), T("Net benefit: treat all"),
+                                       T("Treat none"), T("Interventions avoided per 100")])
 
 
 def table_baseline_display(r: StudyResults) -> pd.DataFrame:
     """Table 1 with the level folded into the first column (indented), as journals print it."""
+    if active() != "en":  # the cached display is in English: again from the tidy rows
+        from .tables import baseline_display
+
+        return fold_levels(baseline_display(r.baseline, r.spec))
     return fold_levels(r.baseline.display)
 
 
@@ -202,19 +210,30 @@ def fold_levels(display: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
+def table_event_details_display(r: StudyResults) -> pd.DataFrame:
+    """What the events were (``outcome.event_details``); empty without them."""
+    if r.event_details is None:
+        return pd.DataFrame()
+    if active() == "en":
+        return r.event_details.display
+    from .tables import table_event_details  # counts again, in the study's words of the active language
+
+    return table_event_details(r.spec, r.analysed, r.spec.outcome.event_details).display
+
+
 def table_flow(r: StudyResults) -> pd.DataFrame:
     f = r.data.flow
-    return pd.DataFrame({"Step": f["reason"], "Patients": f["n"], "Excluded": f["excluded"]})
+    return pd.DataFrame({T("Step"): [tr_text(x) for x in f["reason"]], T("Patients"): f["n"], T("Excluded"): f["excluded"]})
 
 
 def table_checks(r: StudyResults) -> pd.DataFrame:
     c = r.checks
     return pd.DataFrame({
-        "Check": c["check"],
-        "Value": [_fmt_g(v) for v in c["value"]],
-        "Threshold": [_fmt_g(v) for v in c["threshold"]],
-        "Met": np.where(c["ok"], "yes", "**no**"),
-        "Note": c["note"],
+        T("Check"): [tr_text(x) for x in c["check"]],
+        T("Value"): [_fmt_g(v) for v in c["value"]],
+        T("Threshold"): [_fmt_g(v) for v in c["threshold"]],
+        T("Met"): np.where(c["ok"], T("yes"), T("**no**")),
+        T("Note"): [tr_text(x) for x in c["note"]],
     })
 
 
@@ -223,9 +242,9 @@ def table_logistic(r: StudyResults) -> pd.DataFrame:
     t = t[t["variable"].notna()]
     labels = [label_of_term(r, a, b) for a, b in zip(t["term"], t["variable"])]
     return pd.DataFrame({
-        "Predictor": labels,
-        "OR (95% CI)": [fmt_ci(o, lo, hi) for o, lo, hi in zip(t["odds_ratio"], t["ci_low"], t["ci_high"])],
-        "P value": [format_p(p) for p in t["p_value"]],
+        T("Predictor"): labels,
+        T("OR (95% CI)"): [fmt_ci(o, lo, hi) for o, lo, hi in zip(t["odds_ratio"], t["ci_low"], t["ci_high"])],
+        T("P value"): [format_p(p) for p in t["p_value"]],
     })
 
 
@@ -233,11 +252,22 @@ def table_outcomes_descriptive(r: StudyResults) -> pd.DataFrame:
     if r.outcomes is None:
         return pd.DataFrame()
     d = r.outcomes.descriptives
+    measures, timepoints = _repeated_words(r, d)
     return pd.DataFrame({
-        "Measure": d["measure_label"], "Time point": d["timepoint_label"], "n": d["n"],
-        "Mean (SD)": [f"{fmt_num(m, 1)} ({fmt_num(s, 1)})" for m, s in zip(d["mean"], d["sd"])],
-        "Median [Q1, Q3]": [f"{fmt_num(m, 1)} [{fmt_num(a, 1)}, {fmt_num(b, 1)}]" for m, a, b in zip(d["median"], d["q1"], d["q3"])],
+        T("Measure"): measures, T("Time point"): timepoints, "n": d["n"],
+        T("Mean (SD)"): [f"{fmt_num(m, 1)}{mark(' (')}{fmt_num(s, 1)}{mark(')')}" for m, s in zip(d["mean"], d["sd"])],
+        T("Median [Q1, Q3]"): [f"{fmt_num(m, 1)} [{fmt_num(a, 1)}, {fmt_num(b, 1)}]" for m, a, b in zip(d["median"], d["q1"], d["q3"])],
     })
+
+
+def _repeated_words(r: StudyResults, d: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Measure and time-point labels of a repeated-measures frame, in the study's words (which
+    may be another language's than the cached labels)."""
+    if active() == "en" or r.spec.repeated is None or "measure" not in d or "timepoint" not in d:
+        return list(d["measure_label"]), list(d["timepoint_label"])
+    m = {x.name: x.display for x in r.spec.repeated.measures}
+    t = {x.name: x.label for x in r.spec.repeated.timepoints}
+    return [m.get(x, x) for x in d["measure"]], [t.get(str(x), str(x)) for x in d["timepoint"]]
 
 
 def table_outcomes_tests(r: StudyResults) -> pd.DataFrame:
@@ -245,19 +275,19 @@ def table_outcomes_tests(r: StudyResults) -> pd.DataFrame:
         return pd.DataFrame()
     t = r.outcomes.tests
     return pd.DataFrame({
-        "Measure": t["measure"].map({m.name: m.label for m in r.spec.repeated.measures}) if r.spec.repeated else t["measure"],
-        "Test": t["test"],
-        "Comparison": [_timepoint_words(r, c) for c in t["comparison"]],
-        "Statistic": [fmt_num(x, 2) for x in t["statistic"]],
-        "P value": [format_p(p) for p in t["p_value"]],
-        "P (Holm)": [format_p(p) if pd.notna(p) else "" for p in t["p_adjusted"]],
+        T("Measure"): t["measure"].map({m.name: m.label for m in r.spec.repeated.measures}) if r.spec.repeated else t["measure"],
+        T("Test"): [tr_text(x) for x in t["test"]],
+        T("Comparison"): [_timepoint_words(r, c) for c in t["comparison"]],
+        T("Statistic"): [fmt_num(x, 2) for x in t["statistic"]],
+        T("P value"): [format_p(p) for p in t["p_value"]],
+        T("P (Holm)"): [format_p(p) if pd.notna(p) else "" for p in t["p_adjusted"]],
     })
 
 
 def _timepoint_words(r: StudyResults, text: str) -> str:
     for tp in r.spec.repeated.timepoints if r.spec.repeated else ():
         text = " ".join(tp.label if w == tp.name else w for w in str(text).split(" "))
-    return text
+    return text if active() == "en" else tr_text(text) if text == "all timepoints" else text.replace(" vs ", T(" vs "))
 
 
 def table_tripod(r: StudyResults) -> pd.DataFrame:
@@ -268,23 +298,40 @@ def table_tripod(r: StudyResults) -> pd.DataFrame:
         present.discard("@sec-external")
     t = tripod_checklist(present)
     answered = t["status"] != "to be completed by the authors"
-    return pd.DataFrame({"Item": t["item"], "Topic": [f"*{a}.* {b}" for a, b in zip(t["section"], t["topic"])],
-                         "Answered in": np.where(answered, t["where"], "— to be completed by the authors")})
+    return pd.DataFrame({T("Item"): t["item"],
+                         T("Topic"): [f"*{T(a)}{mark('.')}* {T(b)}" if active() == "en" else f"*{T(a)}*{mark(': ')}{T(b)}"
+                                      for a, b in zip(t["section"], t["topic"])],
+                         T("Answered in"): np.where(answered, [_tripod_where(w) for w in t["where"]],
+                                                    T("— to be completed by the authors"))})
+
+
+def _tripod_where(where: str) -> str:
+    """'@sec-cohort (study period ...)' in the active language (the place stays a reference)."""
+    if active() == "en" or not where:
+        return where
+    place, _, what = where.partition(" (")
+    return f"{T(place)}{mark(' (')}{T(what.removesuffix(')'))}{mark(')')}"
 
 
 def table_colophon(r: StudyResults) -> pd.DataFrame:
     t = r.provenance.table()
-    return pd.DataFrame({"Item": t["item"], "Value": [f"`{v}`" if len(v) > 20 else v for v in t["value"]]})
+    return pd.DataFrame({T("Item"): [tr_text(x) for x in t["item"]],
+                         T("Value"): [tr_text(v) if v in _WORDS_IN_COLOPHON and active() != "en" else f"`{v}`" if len(v) > 20 else v
+                                      for v in t["value"]]})
+
+
+#: colophon values that are words (the rest are names, hashes and versions): translated, not code
+_WORDS_IN_COLOPHON = {"unknown", "not installed", "yes (generated by cementleak simulate; not real patients)"}
 
 
 def table_nomogram_points(r: StudyResults) -> pd.DataFrame:
     p = r.nomogram.points
-    return pd.DataFrame({"Predictor": p["label"], "Value": p["value"], "Points": [fmt_num(x, 1) for x in p["points"]]})
+    return pd.DataFrame({T("Predictor"): p["label"], T("Value"): p["value"], T("Points"): [fmt_num(x, 1) for x in p["points"]]})
 
 
 TABLES: dict[str, Callable[[StudyResults], pd.DataFrame]] = {
     "baseline": lambda r: table_baseline_display(r),
-    "event_details": lambda r: r.event_details.display if r.event_details is not None else pd.DataFrame(),
+    "event_details": lambda r: table_event_details_display(r),
     "flow": table_flow,
     "cox_univariable": table_cox_univariable,
     "cox_multivariable": table_cox_multivariable,
@@ -316,13 +363,23 @@ def _event_words(r: StudyResults) -> str:
 
 
 def _horizon_words(r: StudyResults) -> str:
-    return f"{r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}"
+    key = "{n} " + r.spec.outcome.time_unit
+    return T(key, n=f"{r.spec.outcome.horizon:g}") if active() == "en" or has(key) else f"{r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}"
+
+
+def _unit_words(r: StudyResults) -> str:
+    """The time unit alone ('months'; '月' in Chinese)."""
+    return T(r.spec.outcome.time_unit) if active() == "en" or has(r.spec.outcome.time_unit) else r.spec.outcome.time_unit
 
 
 def figure_forest(r: StudyResults) -> Figure:
     from .models.cox import forest_data  # noqa: F401  (frame already in the results)
 
-    ax = plot_forest(r.forest)
+    forest = r.forest
+    if active() != "en":  # the cached labels are English
+        per = dict(zip(r.model.summary["term"], r.model.summary["per"])) if "per" in r.model.summary else {}
+        forest = forest.assign(label=[label_of_term(r, t, v, per=per.get(t, 1)) for t, v in zip(forest["term"], forest["variable"])])
+    ax = plot_forest(forest, xlabel=T("Hazard ratio (95% CI)"), hr_header=T("HR (95% CI)"), reference_text=T("Reference"))
     return ax.figure
 
 
@@ -342,8 +399,10 @@ def figure_km(r: StudyResults) -> Figure:
     ticks = _time_ticks(r.spec.outcome.horizon)
     curves, at_risk = km_by_group(cohort[r.spec.outcome.time].to_numpy(float), cohort[r.spec.outcome.event].to_numpy(),
                                   groups, at_risk_times=ticks)
-    ax = plot_km(curves, at_risk=at_risk, failure=True, xlabel=f"{r.spec.outcome.time_label} ({r.spec.outcome.time_unit})",
-                 ylabel=f"Cumulative incidence of {_event_words(r)}", legend_title="Predicted risk group", xticks=ticks)
+    ax = plot_km(curves, at_risk=at_risk, failure=True,
+                 xlabel=T("{label} ({unit})", label=r.spec.outcome.time_label, unit=_unit_words(r)),
+                 ylabel=T("Cumulative incidence of {event}", event=_event_words(r)), legend_title=T("Predicted risk group"),
+                 at_risk_label=T("Number at risk"), xticks=ticks)
     return ax.figure
 
 
@@ -351,8 +410,9 @@ def figure_schoenfeld(r: StudyResults) -> Figure:
     by_name = _ph_labels(r)
     res = r.ph.residuals.assign(label=lambda f: f["term"].map(by_name))
     tests = r.ph.table[r.ph.table["scope"] != "coefficient"]
-    tests = tests.assign(label=lambda f: f["term"].map(by_name).fillna("Global"))
-    return plot_schoenfeld(res, tests, xlabel=f"Time ({r.spec.outcome.time_unit}; axis spaced on the Kaplan-Meier scale)")
+    tests = tests.assign(label=lambda f: f["term"].map(by_name).fillna(T("Global")))
+    return plot_schoenfeld(res, tests, xlabel=T("Time ({unit}; axis spaced on the Kaplan-Meier scale)", unit=_unit_words(r)),
+                           ylabel=T("Scaled Schoenfeld residual"))
 
 
 def figure_nomogram(r: StudyResults) -> Figure:
@@ -366,9 +426,10 @@ def figure_nomogram(r: StudyResults) -> Figure:
     for h, nh, predicted in _assessment.nomogram_horizons(r):
         reach = tuple(float(x) for x in nh.risk_from_points(np.array([0.0, max(total)])))
         ticks = np.array(risk_ticks(predicted, reach=reach))  # the cohort's 5th-95th percentile at least
-        axes.append((f"Risk of {_event_words(r)} by {_assessment.horizon_words(r, h)}",
+        axes.append((T("Risk of {event} by {horizon}", event=_event_words(r), horizon=_assessment.horizon_words(r, h)),
                      pd.DataFrame({"risk": ticks, "total_points": nh.points_for_risk(ticks)})))
-    ax = plot_nomogram(points, axes[0][1], risk_label=axes[0][0], total_ticks=total, more_risks=axes[1:])
+    ax = plot_nomogram(points, axes[0][1], risk_label=axes[0][0], points_label=T("Points"), total_label=T("Total points"),
+                       total_ticks=total, more_risks=axes[1:])
     return ax.figure
 
 
@@ -380,18 +441,20 @@ def figure_calibration(r: StudyResults) -> Figure:
 def calibration_figure(r: StudyResults, groups: pd.DataFrame, *, smooth: pd.DataFrame, predictions: np.ndarray,
                        apparent_label: str = "Apparent") -> Figure:
     """Calibration at the horizon of KM groups (bias-corrected too when ``groups`` has it) and a smooth curve."""
-    ax = plot_calibration(groups, smooth=smooth, predictions=predictions, apparent_label=apparent_label,
-                          horizon_label=f"{_event_words(r)} by {_horizon_words(r)}",
-                          xlabel=f"Predicted probability of {_event_words(r)} by {_horizon_words(r)}",
-                          ylabel="Observed probability (Kaplan-Meier)")
+    ax = plot_calibration(groups, smooth=smooth, predictions=predictions, apparent_label=T(apparent_label),
+                          corrected_label=T("Bias-corrected"), smooth_label=T("Smoothed"), ideal_label=T("Ideal"),
+                          horizon_label=T("{event} by {horizon}", event=_event_words(r), horizon=_horizon_words(r)),
+                          xlabel=T("Predicted probability of {event} by {horizon}", event=_event_words(r), horizon=_horizon_words(r)),
+                          ylabel=T("Observed probability (Kaplan-Meier)"))
     return ax.figure
 
 
 def figure_risk_distribution(r: StudyResults) -> Figure:
     ev = r.analysed[r.spec.outcome.event].to_numpy()
     frame = pd.DataFrame({"predicted": r.predictions["risk_at_horizon"].to_numpy(),
-                          "group": np.where(ev == 1, f"{r.spec.outcome.event_label}", f"No {_event_words(r)}")})
-    ax = plot_risk_distribution(frame, xlabel=f"Predicted risk of {_event_words(r)} by {_horizon_words(r)}")
+                          "group": np.where(ev == 1, f"{r.spec.outcome.event_label}", T("No {event}", event=_event_words(r)))})
+    ax = plot_risk_distribution(frame, xlabel=T("Predicted risk of {event} by {horizon}", event=_event_words(r), horizon=_horizon_words(r)),
+                                ylabel=T("Patients"))
     return ax.figure
 
 
@@ -403,8 +466,10 @@ def decision_figure(frame: pd.DataFrame) -> Figure:
     """Net benefit and interventions avoided of a decision-curve frame (:func:`~.decision.net_benefit`)."""
     with figure_theme():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.42), layout="constrained")
-        plot_decision_curve(frame, model_label="Nomogram", ax=axes[0])
-        plot_interventions_avoided(frame, label="Nomogram", ax=axes[1])
+        plot_decision_curve(frame, model_label=T("Nomogram"), all_label=T("Treat all"), none_label=T("Treat none"),
+                            xlabel=T("Threshold probability"), ylabel=T("Net benefit"), ax=axes[0])
+        plot_interventions_avoided(frame, label=T("Nomogram"), xlabel=T("Threshold probability"),
+                                   ylabel=T("Net interventions avoided\nper 100 patients"), ax=axes[1])
     return fig
 
 
@@ -414,6 +479,14 @@ def figure_trajectories(r: StudyResults) -> Figure | None:
     o = r.outcomes
     long = pd.concat([o.trajectories(m).assign(measure=lab) for m, lab in
                       o.long[["measure", "measure_label"]].drop_duplicates().itertuples(index=False)], ignore_index=True)
+    if active() != "en" and r.spec.repeated is not None:  # the cached labels are English: the study's words
+        rep = r.spec.repeated
+        tp = dict(zip(o.long["timepoint_label"].astype(str), o.long["timepoint"].astype(str)))
+        words = {t.name: t.label for t in rep.timepoints}
+        ms = dict(zip(o.long["measure_label"], o.long["measure"]))
+        displays = {m.name: m.display for m in rep.measures}
+        long["timepoint"] = long["timepoint"].cat.rename_categories(lambda c: words.get(tp.get(str(c), ""), str(c)))
+        long["measure"] = [displays.get(ms.get(x, ""), x) for x in long["measure"]]
     return plot_outcome_panels(long)
 
 
@@ -438,28 +511,28 @@ def note_decision(r: StudyResults) -> str:
     """Why the decision curves are jagged, and what the triangles on the axis edges mean."""
     d = r.decision_curve.sort_values("threshold")
     first, last = d.iloc[0], d.iloc[-1]
-    return (f"Net benefit at a threshold is estimated from the patients whose predicted risk is at or above it "
-            f"({int(first['n_treated'])} of {len(r.analysed)} at {fmt_pct(first['threshold'])}, "
-            f"{int(last['n_treated'])} at {fmt_pct(last['threshold'])}); where they are few, one patient more or less "
-            "moves the curve visibly, so its jagged course there is sampling noise, not a property of the model. "
-            "The interventions-avoided curve divides the difference from treating all by the threshold odds pt/(1 − pt), which "
-            "magnifies the same noise at low thresholds. A triangle on an axis edge marks where a curve leaves the "
-            "plotted range.")
+    return T("Net benefit at a threshold is estimated from the patients whose predicted risk is at or above it "
+             "({n_first} of {n} at {t_first}, {n_last} at {t_last}); where they are few, one patient more or less "
+             "moves the curve visibly, so its jagged course there is sampling noise, not a property of the model. "
+             "The interventions-avoided curve divides the difference from treating all by the threshold odds pt/(1 − pt), "
+             "which magnifies the same noise at low thresholds. A triangle on an axis edge marks where a curve leaves the "
+             "plotted range.", n_first=int(first['n_treated']), n=len(r.analysed), t_first=fmt_pct(first['threshold']),
+             n_last=int(last['n_treated']), t_last=fmt_pct(last['threshold']))
 
 
 def note_schoenfeld(r: StudyResults) -> str:
     """How to read the time axis of the Schoenfeld residual plot."""
-    return ("Scaled Schoenfeld residuals with a LOWESS smooth, one panel per model term; a flat smooth supports "
-            "proportional hazards. As in R plot(cox.zph), the time axis is spaced on the Kaplan-Meier scale "
-            f"(1 − S(t): periods with many events take more room) and labelled in {r.spec.outcome.time_unit}.")
+    return T("Scaled Schoenfeld residuals with a LOWESS smooth, one panel per model term; a flat smooth supports "
+             "proportional hazards. As in R plot(cox.zph), the time axis is spaced on the Kaplan-Meier scale "
+             "(1 − S(t): periods with many events take more room) and labelled in {unit}.", unit=_unit_words(r))
 
 
 def note_nomogram(r: StudyResults) -> str:
     """Which predicted risks the nomogram's risk axis covers."""
     risk = r.predictions["risk_at_horizon"].to_numpy(float)
     p5, p95 = np.quantile(risk, [0.05, 0.95])
-    return (f"The risk axis is labelled over the predicted risks of the cohort: 90% of the patients have a risk "
-            f"between {_risk_words(p5)} and {_risk_words(p95)}.")
+    return T("The risk axis is labelled over the predicted risks of the cohort: 90% of the patients have a risk "
+             "between {low} and {high}.", low=_risk_words(p5), high=_risk_words(p95))
 
 
 def _risk_words(x: float) -> str:
