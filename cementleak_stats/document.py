@@ -301,7 +301,7 @@ class StudyReport:
                                k=len(v.levels), ref=v.level_label(v.ref_level)))
         if "nominal" in kinds:
             parts.append(T("nominal ones as indicators of each level against the reference level"))
-        return T("Predictors entered the model as follows: {parts}.", parts=_and(parts))
+        return T("Predictors entered the model as follows: {parts}.", parts=series(parts, clauses=True))
 
     @property
     def measures(self) -> str:
