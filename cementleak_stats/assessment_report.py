@@ -282,6 +282,66 @@ def figure_comparator_decision(r: StudyResults, which: str = "development") -> F
     return ax.figure
 
 
+def _lasso_labels(r: StudyResults) -> dict[str, str]:
+    from .design import variable_terms
+    from .models.cox import term_label
+
+    return {t.name: term_label(r.spec, t, 1) for v in r.lasso.selection.variables for t in variable_terms(r.spec.variable(v))}
+
+
+def _lasso_lines(r: StudyResults) -> dict[str, float]:
+    sel = r.lasso.selection
+    return {"λ min (smallest deviance)": sel.lambda_min, "λ 1-SE": sel.lambda_1se}
+
+
+def figure_lasso_path(r: StudyResults) -> Figure | None:
+    """Coefficient paths of the candidate terms (standardized scale)."""
+    from .figures.lasso import plot_lasso_path
+
+    if r.lasso is None:
+        return None
+    sel = r.lasso.selection
+    path = sel.path.assign(coef=sel.path["coef"] * sel.path["term"].map(sel.term_sd))
+    return plot_lasso_path(path, labels=_lasso_labels(r), chosen=_lasso_lines(r)).figure
+
+
+def figure_lasso_cv(r: StudyResults) -> Figure | None:
+    from .figures.lasso import plot_lasso_cv
+
+    return None if r.lasso is None else plot_lasso_cv(r.lasso.selection.cv, chosen=_lasso_lines(r)).figure
+
+
+def table_lasso(r: StudyResults) -> pd.DataFrame:
+    """Every candidate term: its LASSO coefficient at the chosen penalty, whether its variable was
+    selected, and how often the bootstrap replicates selected it."""
+    if r.lasso is None:
+        return pd.DataFrame()
+    sel, freq = r.lasso.selection, r.lasso.selection_frequency.set_index("variable")["frequency"]
+    from .design import variable_terms
+
+    var_of = {t.name: v for v in sel.variables for t in variable_terms(r.spec.variable(v))}
+    labels = _lasso_labels(r)
+    return pd.DataFrame({
+        "Term": [labels[t] for t in sel.terms],
+        f"LASSO coefficient (λ = {P.fmt_num(sel.lambda_chosen, 4)})": [P.fmt_num(float(sel.coef[t]), 4) for t in sel.terms],
+        "Selected": ["yes" if var_of[t] in sel.selected else "" for t in sel.terms],
+        "Selected in bootstrap replicates": [P.fmt_pct(float(freq[var_of[t]])) for t in sel.terms],
+    })
+
+
+def table_lasso_validation(r: StudyResults) -> pd.DataFrame:
+    """Harrell's C and the calibration slope corrected with the LASSO repeated in every replicate."""
+    if r.lasso is None:
+        return pd.DataFrame()
+    v = r.lasso.validation.set_index("index")
+    std = r.validation.set_index("index")
+    names = {"C": "Harrell's C", "Dxy": "Somers' Dxy", "Slope": "Calibration slope"}
+    return pd.DataFrame({"Index": list(names.values()),
+                         "Apparent": [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
+                         "Corrected: model refitted": [P.fmt_num(float(std.loc[i, "corrected"]), 3) for i in names],
+                         "Corrected: LASSO repeated": [P.fmt_num(float(v.loc[i, "corrected"]), 3) for i in names]})
+
+
 def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figure | None:
     c = _cohort(r, which)
     if c is None:
@@ -515,6 +575,8 @@ TABLES = {
     "risk_groups": lambda r: table_risk_groups(r),
     "validation_risk_groups": lambda r: table_risk_groups(r, "validation"),
     "points_formula": table_points_formula,
+    "lasso": table_lasso,
+    "lasso_validation": table_lasso_validation,
     "comparator": lambda r: table_comparator(r),
     "reclassification": lambda r: table_reclassification(r),
     "validation_comparator": lambda r: table_comparator(r, "validation"),
@@ -527,6 +589,8 @@ TABLES = {
 FIGURES = {
     "risk_groups": lambda r: figure_risk_groups(r),
     "validation_risk_groups": lambda r: figure_risk_groups(r, "validation"),
+    "lasso_path": figure_lasso_path,
+    "lasso_cv": figure_lasso_cv,
     "comparator_decision": lambda r: figure_comparator_decision(r),
     "validation_comparator_decision": lambda r: figure_comparator_decision(r, "validation"),
     "roc": lambda r: figure_roc(r),
