@@ -98,8 +98,10 @@ def translation_problems(spec: StudySpec) -> list[Problem]:
             continue
         words = names.get(lang, lang)
         for where in spec.missing_translations(lang):
-            out.append(Problem(source, f"no {words} text for {where}: the {words} report shows it in English",
-                               column=where, fix=f"write it per language, e.g. label: {{en: ..., {lang}: ...}}"))
+            example = (f"level_labels: {{level: {{{lang}: ...}}}}" if "level_labels" in where
+                       else f"{where.rsplit(': ', 1)[-1]}: {{en: ..., {lang}: ...}}")
+            out.append(Problem(source, f"no {words} text: the {words} report shows it in English", column=where,
+                               fix=f"write it per language, e.g. {example}"))
         try:
             narrative = read_narrative(spec)
         except InputError:
