@@ -18,17 +18,9 @@
 #   t = u (1 - 1e-6), risks by t from survfit(fit, newdata)
 #   net benefit of the comparator's risk at u (survfit Kaplan-Meier, Vickers et al. 2008)
 source("tests/reference/survival_common.R")   # prepare(), fit_cox(), screen_reference()
+source("tests/reference/selected_model.R")     # model_vars()
 suppressPackageStartupMessages({library(prodlim)})
 out <- "tests/reference"
-
-model_vars <- function(spec, p) {
-  sel <- spec$analysis$selection
-  if (!is.null(sel) && sel == "prespecified") return(unlist(spec$analysis$predictors))
-  screen <- screen_reference(spec, p)
-  pv <- tapply(screen$variable_p_value, screen$variable, `[`, 1)
-  cand <- unique(screen$variable)
-  cand[pv[cand] < spec$analysis$screen_p_value]
-}
 
 compare_in <- function(fit, fit_c, d, horizons, thresholds) {
   sf <- survfit(fit); sfc <- survfit(fit_c)

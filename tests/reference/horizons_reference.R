@@ -25,6 +25,7 @@
 #   counts in tests/reference/data/horizons_counts_<name>.csv (written by tests/test_horizons.py
 #   --make-counts, i.e. the package's draw_bootstrap_counts), and the clinical impact curve.
 source("tests/reference/survival_common.R")   # prepare(), fit_cox(), screen_reference()
+source("tests/reference/selected_model.R")     # model_vars()
 suppressPackageStartupMessages({library(prodlim); library(rms)})
 out <- "tests/reference"
 
@@ -40,15 +41,7 @@ horizon_reference <- function(name, study_file, data_file, horizons, thresholds 
   spec <- yaml::read_yaml(study_file)
   p <- prepare(spec, read.csv(data_file, stringsAsFactors = FALSE))
   d <- p$data
-  sel <- spec$analysis$selection
-  if (!is.null(sel) && sel == "prespecified") {
-    vars <- unlist(spec$analysis$predictors)
-  } else {
-    screen <- screen_reference(spec, p)
-    pv <- tapply(screen$variable_p_value, screen$variable, `[`, 1)
-    cand <- unique(screen$variable)
-    vars <- cand[pv[cand] < spec$analysis$screen_p_value]
-  }
+  vars <- model_vars(spec, p)
   fit <- fit_cox(vars, d)
   sf <- survfit(fit)
   lp <- unname(predict(fit, type = "lp"))

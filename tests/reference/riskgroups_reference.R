@@ -12,17 +12,9 @@
 # Per group: survfit at the horizon (1 - KM, Greenwood SE); survdiff(Surv(t, e) ~ group) (log-rank);
 #   coxph(Surv(t, e) ~ group, ties = "efron") (HR against the lowest group, Wald CI and P).
 source("tests/reference/survival_common.R")   # prepare(), screen_reference()
+source("tests/reference/selected_model.R")     # model_vars()
 suppressPackageStartupMessages({library(rms)})
 out <- "tests/reference"
-
-model_vars <- function(spec, p) {
-  sel <- spec$analysis$selection
-  if (!is.null(sel) && sel == "prespecified") return(unlist(spec$analysis$predictors))
-  screen <- screen_reference(spec, p)
-  pv <- tapply(screen$variable_p_value, screen$variable, `[`, 1)
-  cand <- unique(screen$variable)
-  cand[pv[cand] < spec$analysis$screen_p_value]
-}
 
 compare <- function(t, e, group, u) {
   k <- sort(unique(group))
