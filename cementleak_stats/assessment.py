@@ -158,11 +158,9 @@ def assess_model(
         label, rows, dca = validation_cohort
         val = _cohort(spec, model, rows, dca, label=label, n_boot=B, calibration_rng=None, rng=r_nb, nomogram=nomogram,
                       cutoffs=dev.risk_groups, comparator=comparator, comparison_rng=r_cmp)
+    # the interval method is said where the intervals are shown (report/_sections/intervals.qmd);
+    # notes are only for what is unusual about this fit
     notes = reversed_notes(validation_table, dev, val)
-    if len(ci):
-        notes += (f"Intervals of the optimism-corrected indices: two-stage bootstrap (Noma et al. 2021), {outer} outer "
-                 f"samples each validated with {inner} inner replicates, 2.5th-97.5th percentiles of the corrected "
-                 "values; rms validate gives no interval.",)
     return ModelAssessment(development=dev, corrected_ci=ci, validation=val, notes=notes)
 
 
