@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .design import variable_terms
-from .i18n import T, has, mark
+from .i18n import T, has, is_cjk, mark
 from .study import StudyResults
 
 
@@ -261,7 +261,7 @@ def calculator_html(r: StudyResults) -> str:
     data = json.dumps(model, sort_keys=True).replace("</", "<\\/")
     # a JavaScript string literal (single-quoted, as the script writes its others)
     invalid = "'" + T("Enter values within the ranges shown.").replace("\\", "\\\\").replace("'", "\\'").replace("</", "<\\/") + "'"
-    synthetic = (f'<p class="cl-note"><strong>{T("Synthetic data:")}</strong> '
+    synthetic = (f'<p class="cl-note"><strong>{T("Synthetic data:")}</strong>{"" if is_cjk() else " "}'
                  + T("this calculator is fitted to a synthetic cohort and is for demonstration and teaching only.")
                  + '</p>') if model["synthetic"] else ""
     synthetic += f'<p class="cl-note" id="cl-tested">{html.escape(tested_note(model["cohorts"]))}</p>'
