@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import presentation as P
+from .i18n import T, active, mark
+from .i18n import series as _i18n_series
+from .i18n import text as tr_text
 from .figures import PAGE_WIDTH, figure_theme, plot_calibration
 from .figures.performance import plot_clinical_impact, plot_roc
 from .figures.theme import new_panels, panel_letter
@@ -58,7 +61,7 @@ def _cohort(r: StudyResults, which: str) -> CohortAssessment | None:
 def horizon_words(r: StudyResults, h: float) -> str:
     """'6 months', '1 year': a horizon in the study's time unit (singular for 1)."""
     unit = r.spec.outcome.time_unit
-    from .i18n import T, active, has
+    from .i18n import has
 
     if active() != "en" and has("{n} " + unit):  # '6个月' in a report in Chinese
         return T("{n} " + unit, n=f"{h:g}")
@@ -78,7 +81,7 @@ def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
     if c is None:
         return pd.DataFrame()
     m = c.performance.measures
-    out = {"Measure": [WORDS[k] for k in WORDS]}
+    out = {T("Measure"): [T(WORDS[k]) for k in WORDS]}
     for h in c.performance.horizons:
         part = m[m["horizon"] == h].set_index("measure")
         out[_h(r, h)] = [_est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
@@ -94,10 +97,10 @@ def table_corrected_ci(r: StudyResults) -> pd.DataFrame:
     v = r.validation.set_index("index")
     names = {"C": "Harrell's C", "Dxy": "Somers' Dxy", "Slope": "Calibration slope"}
     return pd.DataFrame({
-        "Index": list(names.values()),
-        "Apparent": [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
-        "Optimism": [P.fmt_num(float(v.loc[i, "optimism"]), 3) for i in names],
-        "Optimism-corrected (95% CI)": [_est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
+        T("Index"): [T(x) for x in names.values()],
+        T("Apparent"): [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
+        T("Optimism"): [P.fmt_num(float(v.loc[i, "optimism"]), 3) for i in names],
+        T("Optimism-corrected (95% CI)"): [_est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
                                         for i in names],
     })
 
@@ -109,11 +112,11 @@ def table_net_benefit_ci(r: StudyResults, which: str = "development") -> pd.Data
         return pd.DataFrame()
     d = c.net_benefit_ci
     return pd.DataFrame({
-        "Threshold": [P.fmt_pct(x) for x in d["threshold"]],
-        "Net benefit: model (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
-        "Net benefit: treat all (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Threshold"): [P.fmt_pct(x) for x in d["threshold"]],
+        T("Net benefit: model (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
+        T("Net benefit: treat all (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in
                                             zip(d["net_benefit_all"], d["all_ci_low"], d["all_ci_high"])],
-        "Model − treat all (95% CI)": [_est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Model − treat all (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in
                                        zip(d["difference"], d["difference_ci_low"], d["difference_ci_high"])],
     })
 
@@ -124,11 +127,12 @@ def figure_roc(r: StudyResults, which: str = "development") -> Figure | None:
     if c is None:
         return None
     perf = c.performance
-    names = {h: f"{_h(r, h)}: AUC {_est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
+    names = {h: f"{_h(r, h)}{mark(': ')}AUC {_est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
              for h in perf.horizons}
     order = sorted(perf.horizons)
     frame = pd.concat([perf.roc[perf.roc["horizon"] == h].assign(curve=names[h]) for h in order], ignore_index=True)
-    return plot_roc(frame).figure
+    return plot_roc(frame, xlabel=T("1 − specificity (false-positive rate)"), ylabel=T("Sensitivity (true-positive rate)"),
+                    chance_label=T("Chance")).figure
 
 
 def figure_calibration_horizons(r: StudyResults, which: str = "development") -> Figure | None:
@@ -146,10 +150,12 @@ def figure_calibration_horizons(r: StudyResults, which: str = "development") -> 
             g = perf.groups[perf.groups["horizon"] == h]
             if "corrected" in g.columns:  # a bias correction can overshoot past 0 or 1: drawn at the edge (the CSV keeps it)
                 g = g.assign(corrected=g["corrected"].clip(0.0, 1.0))
-            plot_calibration(g, horizon_label=f"{event} by {_h(r, h)}", smooth=perf.smooth[perf.smooth["horizon"] == h],
+            plot_calibration(g, horizon_label=T("{event} by {horizon}", event=event, horizon=_h(r, h)),
+                             smooth=perf.smooth[perf.smooth["horizon"] == h],
                              predictions=perf.risks[f"risk_{h:g}"].to_numpy(), ax=ax,
-                             xlabel=f"Predicted risk by {_h(r, h)}", ylabel="Observed (Kaplan-Meier)",
-                             apparent_label="Kaplan-Meier, groups" if which != "development" else "Apparent")
+                             xlabel=T("Predicted risk by {horizon}", horizon=_h(r, h)), ylabel=T("Observed (Kaplan-Meier)"),
+                             apparent_label=T("Kaplan-Meier, groups") if which != "development" else T("Apparent"),
+                             corrected_label=T("Bias-corrected"), smooth_label=T("Smoothed"), ideal_label=T("Ideal"))
             handles, labels = ax.get_legend_handles_labels()
             ax.get_legend().remove()
             panel_letter(ax, i)
@@ -169,24 +175,24 @@ def table_risk_groups(r: StudyResults, which: str = "development") -> pd.DataFra
     def span(lo: float, hi: float, fmt) -> str:
         if not np.isfinite(lo):
             return f"< {fmt(hi)}"
-        return f"≥ {fmt(lo)}" if not np.isfinite(hi) else f"{fmt(lo)} to < {fmt(hi)}"
+        return f"≥ {fmt(lo)}" if not np.isfinite(hi) else T("{low} to < {high}", low=fmt(lo), high=fmt(hi))
 
     def hr_text(group: int) -> str:
         if group not in hr.index:
-            return "1 (reference)"
+            return T("1 (reference)")
         row = hr.loc[group]
-        return _est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else "not estimable"
+        return _est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else T("not estimable")
 
     return pd.DataFrame({
-        "Group": s["label"],
-        "Total points": [span(lo, hi, lambda x: P.fmt_num(x, 1)) for lo, hi in zip(s["points_low"], s["points_high"])],
-        f"Predicted risk by {_h(r, g.horizon)}": [span(lo, hi, lambda x: P.fmt_pct(x, 1)) for lo, hi in
-                                                  zip(s["risk_low"], s["risk_high"])],
-        "Patients": s["n"], "Events": s["events"],
-        "Observed risk (95% CI)": [f"{P.fmt_pct(o, 1)} ({P.fmt_pct(lo, 1)} to {P.fmt_pct(hi, 1)})" if n else "–"
-                                   for o, lo, hi, n in zip(s["observed_risk"], s["ci_low"], s["ci_high"], s["n"])],
-        "Mean predicted risk": [P.fmt_pct(x, 1) if np.isfinite(x) else "–" for x in s["predicted_risk"]],
-        "HR (95% CI)": [hr_text(int(x)) for x in s["group"]],
+        T("Group"): [tr_text(x) for x in s["label"]],
+        T("Total points"): [span(lo, hi, lambda x: P.fmt_num(x, 1)) for lo, hi in zip(s["points_low"], s["points_high"])],
+        T("Predicted risk by {horizon}", horizon=_h(r, g.horizon)): [span(lo, hi, lambda x: P.fmt_pct(x, 1)) for lo, hi in
+                                                                     zip(s["risk_low"], s["risk_high"])],
+        T("Patients"): s["n"], T("Events"): s["events"],
+        T("Observed risk (95% CI)"): [T("{est} ({low} to {high})", est=P.fmt_pct(o, 1), low=P.fmt_pct(lo, 1), high=P.fmt_pct(hi, 1))
+                                      if n else "–" for o, lo, hi, n in zip(s["observed_risk"], s["ci_low"], s["ci_high"], s["n"])],
+        T("Mean predicted risk"): [P.fmt_pct(x, 1) if np.isfinite(x) else "–" for x in s["predicted_risk"]],
+        T("HR (95% CI)"): [hr_text(int(x)) for x in s["group"]],
     })
 
 
@@ -198,8 +204,11 @@ def table_points_formula(r: StudyResults) -> pd.DataFrame:
     f = a.development.risk_groups.formula
     terms = f[f["term"] != "constant"]
     const = float(f.loc[f["term"] == "constant", "constant"].iloc[0])
-    return pd.DataFrame({"Term": [*terms["label"], "Constant (every term 0)"],
-                         "Points per unit of the term": [*(P.fmt_num(x, 3) for x in terms["points_per_unit"]),
+    variable_of = {t.name: t.variable for t in r.model.terms}
+    labels = list(terms["label"]) if active() == "en" else \
+        [P.label_of_term(r, t, variable_of.get(t)) if t in variable_of else tr_text(lab) for t, lab in zip(terms["term"], terms["label"])]
+    return pd.DataFrame({T("Term"): [*labels, T("Constant (every term 0)")],
+                         T("Points per unit of the term"): [*(P.fmt_num(x, 3) for x in terms["points_per_unit"]),
                                                          P.fmt_num(const, 2)]})
 
 
@@ -218,12 +227,16 @@ def figure_risk_groups(r: StudyResults, which: str = "development") -> Figure | 
     curves, at_risk = km_by_group(rows[r.spec.outcome.time].to_numpy(float), rows[r.spec.outcome.event].to_numpy(),
                                   groups, at_risk_times=ticks)
     lr = g.logrank.iloc[0]
-    test = f"log-rank χ² = {P.fmt_num(lr['chisq'], 1)}, df = {int(lr['df'])}, {P.fmt_p(lr['p_value'])}" \
-        if np.isfinite(lr["chisq"]) else ""
+    test = "log-rank " + T("χ² = {chisq}, df = {df}, {p}", chisq=P.fmt_num(lr['chisq'], 1), df=int(lr['df']),
+                           p=P.fmt_p(lr['p_value'])) if np.isfinite(lr["chisq"]) else ""
+    if active() != "en":  # the group labels were written in English by the analysis
+        groups = groups.rename_categories([tr_text(c) for c in groups.categories])
+        curves, at_risk = km_by_group(rows[r.spec.outcome.time].to_numpy(float), rows[r.spec.outcome.event].to_numpy(),
+                                      groups, at_risk_times=ticks)
     ax = plot_km(curves, at_risk=at_risk, failure=True, xticks=ticks,
-                 xlabel=f"{r.spec.outcome.time_label} ({r.spec.outcome.time_unit})",
-                 ylabel=f"Cumulative incidence of {P._event_words(r)}",
-                 legend_title=f"Risk group (nomogram total points){'; ' + test if test else ''}")
+                 xlabel=T("{label} ({unit})", label=r.spec.outcome.time_label, unit=P._unit_words(r)),
+                 ylabel=T("Cumulative incidence of {event}", event=P._event_words(r)), at_risk_label=T("Number at risk"),
+                 legend_title=T("Risk group (nomogram total points)") + (mark("; ") + test if test else ""))
     return ax.figure
 
 
@@ -238,12 +251,20 @@ def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFram
     if cmp is None:
         return pd.DataFrame()
     d = cmp.discrimination
-    names = ["Harrell's C" if m == "c_index" else f"Time-dependent AUC at {_h(r, h)}" for m, h in zip(d["measure"], d["horizon"])]
+    names = [T("Harrell's C") if m == "c_index" else T("Time-dependent AUC at {horizon}", horizon=_h(r, h))
+             for m, h in zip(d["measure"], d["horizon"])]
     return pd.DataFrame({
-        "Measure": names, "Model": [P.fmt_num(x, 3) for x in d["model"]], cmp.label: [P.fmt_num(x, 3) for x in d["comparator"]],
-        "Difference (95% CI)": [_est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
-        "P value": [P.format_p(p) if np.isfinite(p) else "–" for p in d["p_value"]],
+        T("Measure"): names, T("Model"): [P.fmt_num(x, 3) for x in d["model"]],
+        _comparator_label(r, cmp): [P.fmt_num(x, 3) for x in d["comparator"]],
+        T("Difference (95% CI)"): [_est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
+        T("P value"): [P.format_p(p) if np.isfinite(p) else "–" for p in d["p_value"]],
     })
+
+
+def _comparator_label(r: StudyResults, cmp) -> str:
+    """The existing score's name, in the study file's words of the report's language."""
+    c = getattr(r.spec.analysis, "comparator", None)
+    return c.label if active() != "en" and c is not None and getattr(c, "label", "") else cmp.label
 
 
 #: rows of the reclassification table
@@ -257,8 +278,8 @@ def table_reclassification(r: StudyResults, which: str = "development") -> pd.Da
     if cmp is None:
         return pd.DataFrame()
     t = cmp.reclassification.set_index("measure")
-    return pd.DataFrame({"Measure": list(RECLASSIFICATION_WORDS.values()),
-                         "Estimate (95% CI)": [_est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
+    return pd.DataFrame({T("Measure"): [T(x) for x in RECLASSIFICATION_WORDS.values()],
+                         T("Estimate (95% CI)"): [_est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
                                                for m in RECLASSIFICATION_WORDS]})
 
 
@@ -272,9 +293,11 @@ def figure_comparator_decision(r: StudyResults, which: str = "development") -> F
         return None
     d = cmp.decision_curve.sort_values("threshold")
     with figure_theme():
-        ax = plot_decision_curve(d, model_label="Model (nomogram)")
+        ax = plot_decision_curve(d, model_label=T("Model (nomogram)"), all_label=T("Treat all"), none_label=T("Treat none"),
+                                 xlabel=T("Threshold probability"), ylabel=T("Net benefit"))
         colour = OKABE_ITO["blue"]
-        ax.plot(d["threshold"], d["net_benefit_comparator"], color=colour, linewidth=1.4, linestyle="-.", label=cmp.label,
+        ax.plot(d["threshold"], d["net_benefit_comparator"], color=colour, linewidth=1.4, linestyle="-.",
+                label=_comparator_label(r, cmp),
                 gid="dca-comparator", zorder=3)
         clip_marks(ax, d["threshold"].to_numpy(float), d["net_benefit_comparator"].to_numpy(float), ylim=ax.get_ylim(),
                    color=colour)
@@ -291,7 +314,7 @@ def _lasso_labels(r: StudyResults) -> dict[str, str]:
 
 def _lasso_lines(r: StudyResults) -> dict[str, float]:
     sel = r.lasso.selection
-    return {"λ min (smallest deviance)": sel.lambda_min, "λ 1-SE": sel.lambda_1se}
+    return {T("λ min (smallest deviance)"): sel.lambda_min, T("λ 1-SE"): sel.lambda_1se}
 
 
 def figure_lasso_path(r: StudyResults) -> Figure | None:
@@ -302,13 +325,15 @@ def figure_lasso_path(r: StudyResults) -> Figure | None:
         return None
     sel = r.lasso.selection
     path = sel.path.assign(coef=sel.path["coef"] * sel.path["term"].map(sel.term_sd))
-    return plot_lasso_path(path, labels=_lasso_labels(r), chosen=_lasso_lines(r)).figure
+    return plot_lasso_path(path, labels=_lasso_labels(r), chosen=_lasso_lines(r),
+                           ylabel=T("Coefficient (standardized term)")).figure
 
 
 def figure_lasso_cv(r: StudyResults) -> Figure | None:
     from .figures.lasso import plot_lasso_cv
 
-    return None if r.lasso is None else plot_lasso_cv(r.lasso.selection.cv, chosen=_lasso_lines(r)).figure
+    return None if r.lasso is None else plot_lasso_cv(r.lasso.selection.cv, chosen=_lasso_lines(r),
+                                                      ylabel=T("Cross-validated partial-likelihood deviance")).figure
 
 
 def table_lasso(r: StudyResults) -> pd.DataFrame:
@@ -322,10 +347,10 @@ def table_lasso(r: StudyResults) -> pd.DataFrame:
     var_of = {t.name: v for v in sel.variables for t in variable_terms(r.spec.variable(v))}
     labels = _lasso_labels(r)
     return pd.DataFrame({
-        "Term": [labels[t] for t in sel.terms],
-        f"LASSO coefficient (λ = {P.fmt_num(sel.lambda_chosen, 4)})": [P.fmt_num(float(sel.coef[t]), 4) for t in sel.terms],
-        "Selected": ["yes" if var_of[t] in sel.selected else "" for t in sel.terms],
-        "Selected in bootstrap replicates": [P.fmt_pct(float(freq[var_of[t]])) for t in sel.terms],
+        T("Term"): [labels[t] for t in sel.terms],
+        T("LASSO coefficient (λ = {value})", value=P.fmt_num(sel.lambda_chosen, 4)): [P.fmt_num(float(sel.coef[t]), 4) for t in sel.terms],
+        T("Selected"): [T("yes") if var_of[t] in sel.selected else "" for t in sel.terms],
+        T("Selected in bootstrap replicates"): [P.fmt_pct(float(freq[var_of[t]])) for t in sel.terms],
     })
 
 
@@ -336,10 +361,10 @@ def table_lasso_validation(r: StudyResults) -> pd.DataFrame:
     v = r.lasso.validation.set_index("index")
     std = r.validation.set_index("index")
     names = {"C": "Harrell's C", "Dxy": "Somers' Dxy", "Slope": "Calibration slope"}
-    return pd.DataFrame({"Index": list(names.values()),
-                         "Apparent": [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
-                         "Corrected: model refitted": [P.fmt_num(float(std.loc[i, "corrected"]), 3) for i in names],
-                         "Corrected: LASSO repeated": [P.fmt_num(float(v.loc[i, "corrected"]), 3) for i in names]})
+    return pd.DataFrame({T("Index"): [T(x) for x in names.values()],
+                         T("Apparent"): [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
+                         T("Corrected: model refitted"): [P.fmt_num(float(std.loc[i, "corrected"]), 3) for i in names],
+                         T("Corrected: LASSO repeated"): [P.fmt_num(float(v.loc[i, "corrected"]), 3) for i in names]})
 
 
 def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figure | None:
@@ -347,8 +372,10 @@ def figure_clinical_impact(r: StudyResults, which: str = "development") -> Figur
     if c is None:
         return None
     ci = c.clinical_impact
-    return plot_clinical_impact(ci, per=int(ci["per"].iloc[0]),
-                                event_label=f"Number high risk with {P._event_words(r)}").figure
+    per = int(ci["per"].iloc[0])
+    return plot_clinical_impact(ci, per=per, high_label=T("Number classed high risk"), xlabel=T("Threshold probability"),
+                                ylabel=T("Number per {per} patients", per=f"{per:,}"),
+                                event_label=T("Number high risk with {event}", event=P._event_words(r))).figure
 
 
 def nomogram_horizons(r: StudyResults) -> list[tuple[float, Nomogram, np.ndarray]]:
@@ -401,6 +428,8 @@ class AssessmentText:
     def horizons(self) -> str:
         """'12 and 6 months'."""
         hs = self._r.spec.outcome.all_horizons
+        if active() != "en":  # '12个月和6个月'
+            return _series([_h(self._r, h) for h in hs])
         return f"{_series([f'{h:g}' for h in hs])} {self._r.spec.outcome.time_unit}"
 
     def _measure(self, measure: str, which: str = "development", digits: int = 3) -> str:
@@ -408,8 +437,9 @@ class AssessmentText:
         if c is None:
             return "–"
         perf = c.performance
-        parts = [f"{_est_ci(perf.value(h, measure), perf.value(h, measure, 'ci_low'), perf.value(h, measure, 'ci_high'), digits)} "
-                 f"at {_h(self._r, h)}" for h in perf.horizons]
+        parts = [T("{value} at {horizon}", value=_est_ci(perf.value(h, measure), perf.value(h, measure, 'ci_low'),
+                                                         perf.value(h, measure, 'ci_high'), digits), horizon=_h(self._r, h))
+                 for h in perf.horizons]
         return _series(parts)
 
     @property
@@ -451,22 +481,23 @@ class AssessmentText:
         g = self._groups()
         if g is None:
             return "–"
-        return {"tertiles of the development cohort": "the tertiles of the development cohort's total points",
-                "prespecified (points)": "cut-offs of the total points prespecified in the study file",
-                "prespecified (risk)": "cut-offs of the predicted risk prespecified in the study file"}.get(g.source, g.source)
+        words = {"tertiles of the development cohort": "the tertiles of the development cohort's total points",
+                 "prespecified (points)": "cut-offs of the total points prespecified in the study file",
+                 "prespecified (risk)": "cut-offs of the predicted risk prespecified in the study file"}
+        return T(words[g.source]) if g.source in words else g.source
 
     @property
     def groups_cutoffs(self) -> str:
         """'111.8 and 142.0 points'."""
         g = self._groups()
-        return "–" if g is None else f"{_series([P.fmt_num(c, 1) for c in g.cutoffs])} points"
+        return "–" if g is None else T("{values} points", values=_series([P.fmt_num(c, 1) for c in g.cutoffs]))
 
     def _logrank(self, which: str) -> str:
         g = self._groups(which)
         if g is None:
             return "–"
         lr = g.logrank.iloc[0]
-        return f"χ² = {P.fmt_num(lr['chisq'], 1)}, df = {int(lr['df'])}, {P.fmt_p(lr['p_value'])}"
+        return T("χ² = {chisq}, df = {df}, {p}", chisq=P.fmt_num(lr['chisq'], 1), df=int(lr['df']), p=P.fmt_p(lr['p_value']))
 
     @property
     def groups_logrank(self) -> str:
@@ -480,8 +511,8 @@ class AssessmentText:
         g = self._groups(which)
         if g is None:
             return "–"
-        return _series([f"{P.fmt_pct(o, 1)} ({lab.lower()})" for o, lab in zip(g.summary["observed_risk"], g.summary["label"])
-                        if np.isfinite(o)])
+        return _series([f"{P.fmt_pct(o, 1)}{mark(' (')}{tr_text(lab).lower()}{mark(')')}"
+                        for o, lab in zip(g.summary["observed_risk"], g.summary["label"]) if np.isfinite(o)])
 
     @property
     def groups_observed(self) -> str:
@@ -505,7 +536,7 @@ class AssessmentText:
     @property
     def comparator(self) -> str:
         cmp = _comparison(self._r, "development")
-        return "–" if cmp is None else cmp.label
+        return "–" if cmp is None else _comparator_label(self._r, cmp)
 
     @property
     def comparator_c(self) -> str:
@@ -566,7 +597,7 @@ IMPACT_THRESHOLD = 0.20
 
 
 def _series(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return _i18n_series(items)  # 'a, b and c' ('a、b和c' in Chinese)
 
 
 #: display tables and figures of this module, registered in presentation.TABLES / FIGURES

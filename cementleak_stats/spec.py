@@ -737,6 +737,9 @@ class StudySpec(_Frozen):
             check(f"exclusion rule {i}", ex, ("reason",))
         if self.validation is not None:
             check("validation", self.validation, ("label",))
+        comparator = getattr(self.analysis, "comparator", None)
+        if isinstance(comparator, _Words):
+            check("analysis.comparator", comparator, ("label",))
         return out
 
     def digest(self) -> str:

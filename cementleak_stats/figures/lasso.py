@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..i18n import T
 from ._util import require_columns
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, PAGE_WIDTH, colours, new_axes, themed
 
@@ -62,7 +63,7 @@ def plot_lasso_cv(cv: pd.DataFrame, *, chosen: dict[str, float] | None = None, x
     top = ax.secondary_xaxis("top")
     idx = np.unique(np.linspace(0, len(x) - 1, 6).round().astype(int))
     top.set_ticks(x[idx], [str(int(v)) for v in cv["n_nonzero"].to_numpy()[idx]])
-    top.set_xlabel("Terms in the model")
+    top.set_xlabel(T("Terms in the model"))
     return ax
 
 
