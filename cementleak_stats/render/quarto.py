@@ -56,6 +56,8 @@ QUARTO_ENV = "CEMENTLEAK_QUARTO"
 #: a kernel kept alive between the formats of a document exits after this long unused
 DAEMON_SECONDS = 120
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Quarto's line when it starts a document of a project: "[2/8] report/cox.qmd"
+_STARTED = re.compile(r"^\[\s*\d+/\d+\]\s+(\S+)")
 _KERNEL_LOST = re.compile(r"ConnectionReset|ConnectionRefused|Connection reset|Unable to start Jupyter kernel")
 
 
@@ -141,21 +143,74 @@ def _stop_kernels(transports: Path) -> None:
             continue
 
 
-def _run(command: list[str], *, cwd: Path, env: dict[str, str], root: Path) -> None:
-    """Run Quarto; a failure raises :class:`RenderError` with the end of its log."""
+def _run(command: list[str], *, cwd: Path, env: dict[str, str], source: Path, root: Path,
+         progress: Progress, name: str | None = None) -> dict[str, float]:
+    """Run Quarto in the copy ``source`` of the project ``root``; report each document it
+    starts; return the seconds each took.  A failure raises :class:`RenderError` with the end
+    of Quarto's log (the copy's paths written as the project's)."""
     try:
-        proc = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", check=False)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     except OSError as exc:
         raise RenderError([SubsetProblem(command[0], None, f"cannot run Quarto: {exc.strerror or exc}", f"install Quarto, or name it with {QUARTO_ENV}, or use --engine builtin")]) from None
-    if proc.returncode != 0:
-        lines = [_ANSI.sub("", line) for line in proc.stdout.splitlines()]
+    assert proc.stdout is not None
+    lines: list[str] = []
+    seconds: dict[str, float] = {}
+    current, t0 = None, time.perf_counter()
+    for raw in proc.stdout:
+        line = _ANSI.sub("", raw.rstrip()).replace(str(source), str(root))
+        lines.append(line)
+        m = _STARTED.match(line)
+        if m:
+            now = time.perf_counter()
+            if current:
+                seconds[current] = now - t0
+            current, t0 = m.group(1), now
+            progress(current, "quarto render")
+    code = proc.wait()
+    if current:
+        seconds[current] = time.perf_counter() - t0
+    if code != 0:
         errors = [line for line in lines if line.startswith("ERROR") or "Error:" in line]
-        reason = errors[-1] if errors else f"exit code {proc.returncode}"
-        document = display_path(Path(command[2]), root)
+        reason = errors[-1] if errors else f"exit code {code}"
         raise RenderError(
-            [SubsetProblem(document, None, f"quarto render failed (exit code {proc.returncode}): {reason[:300]}", "see Quarto's log above; --engine builtin renders without Quarto")],
+            [SubsetProblem(current or name or display_path(root, None), None, f"quarto render failed (exit code {code}): {reason[:300]}", "see Quarto's log above; --engine builtin renders without Quarto")],
             details="\n".join(lines[-60:]),
         )
+    return seconds
+
+
+def _groups(docs: list[_Document], formats: dict[Path, list[str]], n: int) -> list[list[_Document]]:
+    """``n`` groups of about equal work, documents with several formats first (each later
+    format costs about half a document: the kernel is kept alive)."""
+    groups: list[list[_Document]] = [[] for _ in range(n)]
+    load = [0.0] * n
+    for d in sorted(docs, key=lambda d: -len(formats[d.path])):
+        i = load.index(min(load))
+        groups[i].append(d)
+        load[i] += 1 + 0.5 * (len(formats[d.path]) - 1)
+    return [g for g in groups if g]
+
+
+def _copy_project(root: Path, dest: Path, documents: list[_Document], settings: dict, skip: set[Path]) -> None:
+    """A copy of the project in ``dest`` whose ``_quarto.yml`` renders ``documents`` only.
+
+    Files are hard links (no data is duplicated; Quarto writes new files and never edits a
+    source); hidden entries and ``skip`` (the output and scratch directories) are left out.
+    """
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n.startswith(".") or Path(folder, n).resolve() in skip}
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(root, dest, ignore=ignore, copy_function=link, symlinks=True)
+    config = dict(settings)
+    config["project"] = {**(settings.get("project") or {}), "render": [d.path.relative_to(root).as_posix() for d in documents]}
+    (dest / "_quarto.yml").unlink(missing_ok=True)
+    (dest / "_quarto.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def render_with_quarto(
@@ -204,37 +259,58 @@ def render_with_quarto(
                 "XDG_RUNTIME_DIR": str(runtime),
             }
             todo = [d for d in docs if set(d.outputs) & wanted]
+            formats = {d.path: [f for f in d.outputs if f in wanted] for d in todo}
+            workers = max(1, min(len(todo), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
+            seconds: dict[str, float] = {}
 
-            def render_one(d: _Document) -> float:
-                formats = [f for f in d.outputs if f in wanted]
-                to = [] if formats == list(d.outputs) else ["--to", ",".join(formats)]
-                # Quarto executes a document once per format: in one kernel kept alive, the
-                # document reads the results and draws its figures once (document.load_report)
-                daemon = ["--execute-daemon", str(DAEMON_SECONDS)] if len(formats) > 1 else []
-                report(d.display, f"quarto render ({', '.join(formats)})")
-                t0 = time.perf_counter()
-                command = [quarto, "render", str(d.path), *to, "--output-dir", str(staging)]
-                try:
-                    _run(command + daemon, cwd=root, env=env, root=root)
-                except RenderError as exc:
-                    # Quarto restarts a kept-alive kernel when a module it imported changed on
-                    # disk meanwhile, and may then lose the connection: run it once without
-                    if not daemon or not _KERNEL_LOST.search(exc.details):
-                        raise
-                    report(d.display, "quarto render again, one kernel per format")
-                    _run(command, cwd=root, env=env, root=root)
-                return time.perf_counter() - t0
+            def render_group(i: int, group: list[_Document]) -> None:
+                """One Quarto run renders the group's documents, each in its own formats, in a
+                copy of the project (its own .quarto/ and intermediate files: runs in parallel
+                do not meet)."""
+                source, output = scratch / f"source-{i}", scratch / f"output-{i}"
+                _copy_project(root, source, group, settings, skip={out, scratch})
+                # Quarto executes a document once per format: with the kernel kept alive between
+                # them, the document reads the results and draws each figure once
+                daemon = ["--execute-daemon", str(DAEMON_SECONDS)] if any(len(formats[d.path]) > 1 for d in group) else []
+                if all(formats[d.path] == list(d.outputs) for d in group):
+                    commands = [(group, [quarto, "render", str(source), "--output-dir", str(output)])]
+                else:  # a subset of the formats: --to for each document
+                    commands = [([d], [quarto, "render", str(source / d.path.relative_to(root)), "--to", ",".join(formats[d.path]),
+                                       "--output-dir", str(output)]) for d in group]
+                for documents, command in commands:
+                    if len(documents) == 1:  # Quarto names the documents of a project, not a single one
+                        report(documents[0].display, "quarto render")
+                    t0 = time.perf_counter()
+                    run = {"cwd": source, "env": env, "source": source, "root": root, "progress": report,
+                           "name": documents[0].display if len(documents) == 1 else None}
+                    try:
+                        seconds.update(_run(command + daemon, **run))
+                    except RenderError as exc:
+                        # Quarto restarts a kept-alive kernel when a module it imported changed
+                        # on disk meanwhile, and may then lose the connection: run it again without
+                        if not daemon or not _KERNEL_LOST.search(exc.details):
+                            raise
+                        report(exc.problems[0].file, "quarto render again, one kernel per format")
+                        seconds.update(_run(command, **run))
+                    if len(documents) == 1:
+                        seconds[documents[0].display] = time.perf_counter() - t0
+                for d in group:
+                    for f in formats[d.path]:
+                        made = output / d.outputs[f]
+                        if made.is_file():
+                            (staging / d.outputs[f]).parent.mkdir(parents=True, exist_ok=True)
+                            os.replace(made, staging / d.outputs[f])
 
-            # the document with the most formats first: it takes longest
-            order = sorted(todo, key=lambda d: -len(d.outputs))
-            workers = max(1, min(len(order), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
+            staging.mkdir()
             with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(render_group, i, g) for i, g in enumerate(_groups(todo, formats, workers))]
                 try:
-                    seconds = dict(zip((d.display for d in order), pool.map(render_one, order)))
+                    for future in futures:
+                        future.result()
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
-            timings = tuple((d.display, "quarto render", seconds[d.display]) for d in todo)
+            timings = tuple((d.display, "quarto render", seconds.get(d.display, 0.0)) for d in todo)
             files = [RenderedFile(d.display, f, rel) for d in todo for f, rel in d.outputs.items() if f in wanted]
             missing = [str(f.path) for f in files if not (staging / f.path).is_file()]
             if missing:

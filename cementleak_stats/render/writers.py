@@ -115,6 +115,13 @@ def write_docx(job: WriteJob, fmt: DocxFormat, out: Path) -> list[str]:
 def write_pdf(job: WriteJob, fmt: TypstFormat, out: Path) -> list[str]:
     typ = out.with_suffix(".typ") if fmt.keep_typ else job.build_dir / (out.stem + ".typ")
     extra = ["--standalone", f"--template={TEMPLATES / 'report.typ'}", f"--variable=papersize:{fmt.papersize}", f"--variable=fontsize:{fmt.fontsize}", *_toc(fmt)]
+    if fmt.margin:
+        extra.append(f"--variable=margin:{fmt.margin.typst()}")
+    for name in fmt.include_in_header:
+        header = (job.doc_dir / name).resolve()
+        if not header.is_file():
+            raise RenderError([SubsetProblem(job.display, None, f"include-in-header '{name}' (format typst) does not exist", "name a Typst file relative to the document, or to the project in _quarto.yml")])
+        extra.append(f"--include-in-header={header}")
     warnings = _pandoc(job, "typst", typ, extra)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     try:
@@ -127,13 +134,6 @@ def write_pdf(job: WriteJob, fmt: TypstFormat, out: Path) -> list[str]:
     return warnings + [f"{job.display} (typst): {getattr(w, 'message', w)}" for w in typst_warnings]
 
 
-def reveal_assets(dest: Path) -> Path:
-    """A reveal.js tree for pandoc (``dist/``, ``plugin/``) with our theme, built in ``dest``."""
-    spec = importlib.util.find_spec("sphinx_revealjs")  # locates the files without importing Sphinx
-    src = Path(next(iter(spec.submodule_search_locations))) / "_static" / "revealjs" if spec and spec.submodule_search_locations else None
-    if src is None or not (src / "dist" / "reveal.js").exists():
-        raise RenderError([SubsetProblem("slides", None, "reveal.js files not found", "pip install sphinx-revealjs (it ships reveal.js; no CDN is used)")])
-    if not dest.exists():
 def _font_paths(job: WriteJob) -> list[str]:
     """Typst's extra font folders: the Chinese fonts for a document in Chinese (``lang: zh``)."""
     import yaml
@@ -149,6 +149,13 @@ def _font_paths(job: WriteJob) -> list[str]:
         raise RenderError([SubsetProblem(job.display, None, str(exc), "install the fonts, then render again")]) from None
 
 
+def reveal_assets(dest: Path) -> Path:
+    """A reveal.js tree for pandoc (``dist/``, ``plugin/``) with our theme, built in ``dest``."""
+    spec = importlib.util.find_spec("sphinx_revealjs")  # locates the files without importing Sphinx
+    src = Path(next(iter(spec.submodule_search_locations))) / "_static" / "revealjs" if spec and spec.submodule_search_locations else None
+    if src is None or not (src / "dist" / "reveal.js").exists():
+        raise RenderError([SubsetProblem("slides", None, "reveal.js files not found", "pip install sphinx-revealjs (it ships reveal.js; no CDN is used)")])
+    if not dest.exists():
         (dest / "dist" / "theme").mkdir(parents=True)
         for name in ("reset.css", "reveal.css", "reveal.js"):
             shutil.copyfile(src / "dist" / name, dest / "dist" / name)
@@ -168,8 +175,8 @@ def write_slides(job: WriteJob, fmt: RevealjsFormat, out: Path) -> list[str]:
         f"--variable=revealjs-url:{assets}",
         "--variable=theme:cementleak",
         f"--slide-level={fmt.slide_level}",
-        "--variable=width:1280",
-        "--variable=height:720",
+        f"--variable=width:{fmt.width}",
+        f"--variable=height:{fmt.height}",
         "--variable=center:false",
         "--variable=transition:none",
         *_toc(fmt),
