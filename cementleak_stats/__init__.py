@@ -1,7 +1,8 @@
-"""cementleak_stats: a clinical prediction study of bone cement leakage after vertebroplasty.
+"""cementleak_stats: a clinical prediction study from one study file.
 
 Cox model, nomogram, bootstrap validation and calibration, decision curve and a Quarto report,
-all driven by a study file (see ``study.yaml``).
+all driven by a study file (see ``study.yaml``; the shipped example reproduces a published
+cohort study whose words live only in its study file and narrative).
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -354,8 +354,9 @@ def logistic_sensitivity(
     -----
     Outcome y = 1 if the event occurred at or before the horizon.  Patients censored before
     the horizon have an unknown outcome and are excluded (counted); patients with a missing
-    predictor are excluded (counted).  Leakage is detected at surgery, so a binary model is a
-    natural alternative to the Cox model: similar odds ratios and hazard ratios support the
+    predictor are excluded (counted).  When the event is found at one moment (e.g. during an
+    intervention), its timing carries little information and a binary model is a natural
+    alternative to the Cox model: similar odds ratios and hazard ratios support the
     Cox results.  Fitted by Newton-Raphson (:class:`statsmodels.discrete.discrete_model.Logit`);
     separation or non-convergence is reported in ``notes`` rather than hidden.
     """

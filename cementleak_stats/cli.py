@@ -19,8 +19,8 @@ from .errors import EXIT_INPUT_ERROR, AnalysisError, InputError
 
 app = typer.Typer(
     name="cementleak",
-    help="Cement leakage after vertebroplasty: validate data, simulate the synthetic cohort, "
-    "run the Cox/nomogram analysis and render the study report.",
+    help="A clinical prediction study from one study file: create a study folder, validate its data, "
+    "run the Cox/nomogram analysis and render the study report (and the shipped example's synthetic cohort).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -102,6 +102,9 @@ def validate(
     findings = analysis_needs(spec, data.analysed)
     errors = [f.problem(spec.cohort_file) for f in findings if f.severity == "error"]
     warnings = [f.problem(spec.cohort_file) for f in findings if f.severity == "warning"]
+    from .narrative import translation_problems
+
+    warnings += translation_problems(spec)  # words a report in another language shows in English
     try:
         save(errors + warnings)
     except InputError as bad:
@@ -121,12 +124,32 @@ def validate(
 
 
 @app.command()
+def new(
+    folder: Annotated[Path, typer.Argument(help="The study folder to create (must not exist or be empty).")],
+    title: Annotated[str, typer.Option(help="The study's title (default: from the folder name); edit it in study.yaml later.")] = "",
+) -> None:
+    """Create a new study folder: a commented study.yaml, narrative files to fill in, data/, and the report's documents."""
+    from .new_study import create_study
+
+    try:
+        made = create_study(folder, title=title)
+    except InputError as exc:
+        _fail(exc)
+    console.print(f"Created {made.folder}/ with study.yaml, narrative/, data/, _quarto.yml and report/.", highlight=False)
+    console.print("Next:", highlight=False)
+    console.print(f"  1. put your cohort file in {made.folder}/data/ and describe its columns in {made.folder}/study.yaml", highlight=False)
+    console.print(f"  2. cd {made.folder} && cementleak validate", highlight=False)
+    console.print("  3. write narrative/background.md, discussion.md, limitations.md (optional; neutral text otherwise)", highlight=False)
+    console.print("  4. cementleak report        (HTML, PDF, Word and slides into _output/)", highlight=False)
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Directory to write cohort.csv, outcomes.csv and the data dictionary into.")] = Path("data"),
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the documented seed of the shipped cohort).")] = None,
     n: Annotated[int, typer.Option(help="Number of patients.")] = 100,
 ) -> None:
-    """Generate the SYNTHETIC PVP cohort (seeded; same seed, byte-identical files)."""
+    """Generate the shipped example's SYNTHETIC cohort (seeded; same seed, byte-identical files)."""
     from .cohort.simulate import DEFAULT_SEED, write_synthetic
 
     try:
@@ -228,12 +251,13 @@ def report(
     to: Annotated[str, typer.Option(help="Comma-separated formats: html, pdf, docx, slides.")] = "html,pdf,docx,slides",
     project: Annotated[Path, typer.Option(help="Quarto project directory (holds _quarto.yml).")] = Path("."),
     timings_json: Annotated[Path | None, typer.Option("--timings", help="Also write the time breakdown (step, seconds) to this JSON file.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language(s) of the report, comma-separated: en, zh (Simplified Chinese), "
+                                      "or zh,en; default the study file's report.language. Chinese documents are *.zh.qmd "
+                                      "(index.zh.html, index.zh.pdf, ...).")] = "",
 ) -> None:
     """Validate, analyse (cached) and render the study report, the audit documents and the slides into _output/."""
     import atexit
     import os
-    import shutil
-    import subprocess
     import time
 
     from filelock import FileLock, Timeout
@@ -242,6 +266,7 @@ def report(
     from .render import RenderError, render_project
     from .render.config import load_project
     from .render.project import lock_path
+    from .render.quarto import QUARTO_ENV, find_quarto, render_with_quarto
 
     if engine not in ("auto", "quarto", "builtin"):
         err_console.print(f"[bold red]--engine must be auto, quarto or builtin[/] (got {engine!r})")
@@ -251,14 +276,26 @@ def report(
     if bad:
         err_console.print(f"[bold red]Unknown format(s) {bad}[/]; choose from html, pdf, docx, slides")
         raise typer.Exit(EXIT_INPUT_ERROR)
-    use_quarto = engine == "quarto" or (engine == "auto" and shutil.which("quarto") is not None)
-    if engine == "quarto" and shutil.which("quarto") is None:
-        err_console.print("[bold red]The quarto CLI is not on PATH[/]; use --engine builtin (or auto).")
+    quarto = find_quarto() if engine != "builtin" else None
+    use_quarto = quarto is not None
+    if engine == "quarto" and quarto is None:
+        err_console.print(f"[bold red]No quarto CLI found[/] (on PATH, or named by {QUARTO_ENV}); use --engine builtin (or auto).")
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    from .i18n import LANGUAGES, document_language
+
+    languages = [x.strip() for x in lang.split(",") if x.strip()]
+    unknown = [x for x in languages if x not in LANGUAGES]
+    if unknown:
+        err_console.print(f"[bold red]Unknown language(s) {unknown}[/]; choose from {', '.join(LANGUAGES)} (e.g. --lang zh,en)")
         raise typer.Exit(EXIT_INPUT_ERROR)
     try:
         spec, results, secs = _analysis(study)
     except (InputError, AnalysisError) as exc:
         _fail(exc)
+    languages = languages or list(spec.report.language)
+
+    def wanted(document: Path) -> bool:  # the documents of the report's languages
+        return document_language(document) in languages
     timings = [("analysis (validate + compute or load cache)", secs)]
     os.environ["CEMENTLEAK_STUDY"] = str(Path(study).resolve())
     # the documents read these results: unchanged results, documents and code reuse their outputs
@@ -277,28 +314,28 @@ def report(
     atexit.register(discard_results, staged)  # any failure below: the staged files go
     timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    rep = None
-    if use_quarto:
-        quarto_to = {"html": "html", "pdf": "typst", "docx": "docx", "slides": "revealjs"}
-        for f in formats:
-            subprocess.run(["quarto", "render", str(project), "--to", quarto_to[f]], check=True)
-    else:
 
-        def show(document: str, step: str) -> None:
-            err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
+    def show(document: str, step: str) -> None:
+        err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
 
-        try:
-            rep = render_project(project, to=formats, progress=show)
-        except RenderError as exc:
-            err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
-            err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
-            raise typer.Exit(EXIT_INPUT_ERROR) from None
-        for f in rep.files:
-            console.print(f"wrote {f.path}")
+    try:
+        if quarto is not None:  # the real Quarto CLI, with this interpreter (render/quarto.py)
+            rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted)
+        else:
+            rep = render_project(project, to=formats, progress=show, select=wanted)
+    except RenderError as exc:
+        if quarto is not None and exc.details:
+            err_console.print(escape(exc.details), highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
+        err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
+        discard_results(staged)
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    for f in rep.files:
+        console.print(f"wrote {f.path}")
     timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
     _commit_report_results(staged, out / "results", lock_path(out))
-    if rep is not None:  # per document and format (documents run two at a time)
-        timings += [(f"  {document}: {step}", sec) for document, step, sec in rep.timings]
+    # per document and format (the built-in engine runs documents two at a time)
+    timings += [(f"  {document}: {step}", sec) for document, step, sec in rep.timings]
     table = Table(title="Time")
     table.add_column("step")
     table.add_column("seconds", justify="right")

@@ -196,16 +196,18 @@ class StudyReport:
             "english_abstract": self.lang != "en" and "en" in self.spec.report.language,
         }
 
-    def metadata(self, *, title: bool = False, short_title: bool = False) -> str:
+    def metadata(self, *, title: bool = False, short_title: bool = False, banner: bool = False) -> str:
         """A YAML metadata block for an ``output: asis`` cell: the section flags (``cl``) and,
         when asked, the study's title as the document's title.  Quarto and the built-in engine
-        both read it (pandoc merges metadata blocks wherever they stand)."""
+        both read it (pandoc merges metadata blocks wherever they stand).  ``banner`` appends the
+        synthetic-data banner (:meth:`banner`), so that a document's preamble is one call."""
         data: dict[str, object] = {}
         if title or short_title:
             study = self.spec.study
             data["title"] = (study.short_title or study.title) if short_title else study.title
         data["cl"] = self.sections()
-        return "\n---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=10_000) + "---\n\n"
+        block = "\n---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=10_000) + "---\n\n"
+        return block + (self.banner() if banner else "")
 
     def narrative(self, part: str) -> str:
         """The authors' text for ``part`` (background, discussion, limitations, question), or

@@ -57,7 +57,6 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         "decision_curve": r.decision_curve,
         "table1": r.baseline.tidy,
         "study_checks": r.checks,
-        "logistic_sensitivity": r.logistic.table,
         "patient_flow": r.data.flow,
         "baseline_survival": r.model.baseline,
     }
@@ -65,6 +64,8 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         tables["validation_honest"] = r.validation_honest
     if r.event_details is not None:
         tables["event_details"] = r.event_details.tidy
+    if r.logistic is not None:
+        tables["logistic_sensitivity"] = r.logistic.table
     if r.model_imputed is not None:
         tables["cox_multiple_imputation"] = r.model_imputed.pooled
     if r.validation_cohort is not None:  # the model applied unchanged to another cohort (or a held-out split)

@@ -1,4 +1,4 @@
-"""Repeated patient-reported outcomes (e.g. VAS and ODI before surgery, at 3 days, at 12 months).
+"""Repeated patient-reported outcomes (e.g. a pain score and a disability index before and after an intervention).
 
 Everything is driven by ``spec.repeated``: the id and timepoint columns, the timepoints in
 their clinical order and the measures (name, label, unit).  The input is the long table the

@@ -238,6 +238,8 @@ def table_checks(r: StudyResults) -> pd.DataFrame:
 
 
 def table_logistic(r: StudyResults) -> pd.DataFrame:
+    if r.logistic is None:
+        return pd.DataFrame()
     t = r.logistic.table
     t = t[t["variable"].notna()]
     labels = [label_of_term(r, a, b) for a, b in zip(t["term"], t["variable"])]

@@ -2,7 +2,7 @@
 
 Data flow (DESIGN.md): StudySpec -> validated data -> Table 1 -> univariable screen ->
 multivariable Cox -> PH test, discrimination, nomogram -> bootstrap validation (standard and
-honest) and calibration -> decision curve -> VAS/ODI outcomes -> study checks.  Documents and
+honest) and calibration -> decision curve -> repeated measures -> study checks.  Documents and
 the CLI only read the :class:`StudyResults`; nothing is computed twice.
 
 The results are cached on disk, keyed by a hash of the data files, the study file and the
@@ -12,7 +12,7 @@ package (version + source digest): a second call with the same inputs loads them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,10 @@ from .models.ph import PHTest, proportional_hazards_test
 from .needs import require_events, require_parameters
 from .nomogram import Nomogram, build_nomogram
 from .outcomes import OutcomesResult, analyze_outcomes
+from .narrative import narrative_files, read_narrative
 from .provenance import Provenance, collect_provenance
 from .spec import StudySpec
-from .tables import BaselineTable, CrossCounts, table_baseline, table_leakage_types
+from .tables import BaselineTable, CrossCounts, table_baseline, table_event_details
 from .validation.calibration import SmoothCalibration, calibrate_km, calibrate_smooth, calibration_summary
 from .validation.discrimination import concordance_table
 from .validation.external import CohortValidation, split_cohort, validate_in_cohort
@@ -79,7 +80,8 @@ class StudyResults:
     decision_curve: pd.DataFrame
     outcomes: OutcomesResult | None
     checks: pd.DataFrame
-    logistic: LogisticResult
+    #: the logistic sensitivity analysis (``analysis.logistic_sensitivity``), else None
+    logistic: LogisticResult | None
     #: the multivariable model pooled over multiple imputations (``analysis.missing_data:
     #: multiple_imputation``), else None; every other result is complete-case
     model_imputed: ImputedCoxModel | None = None
@@ -93,10 +95,18 @@ class StudyResults:
     assessment: ModelAssessment | None = None
     #: the Cox LASSO selection and the validation repeating it (``analysis.selection: lasso``)
     lasso: LassoResult | None = None
+    #: the authors' own text by part (background, discussion, limitations, question), as read
+    #: from the study's narrative folder; parts the study does not have are absent
+    narrative: dict[str, str] = field(default_factory=dict)
 
     @property
     def analysed(self) -> pd.DataFrame:
         return self.data.analysed
+
+
+def _input_files(spec: StudySpec, data: StudyData) -> list[Path]:
+    """Every file the results depend on besides the study file: data and narrative text."""
+    return [*data.files, *narrative_files(spec)]
 
 
 def _rngs(seed: int, k: int) -> list[np.random.Generator]:
@@ -209,9 +219,8 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     step("baseline table")
     baseline = table_baseline(spec, cohort)
     details = None
-    if len(spec.outcome.event_details) >= 2:
-        details = table_leakage_types(spec, cohort, type_column=spec.outcome.event_details[0],
-                                      management_column=spec.outcome.event_details[1])
+    if spec.outcome.event_details:
+        details = table_event_details(spec, cohort, spec.outcome.event_details)
     step("univariable screen")
     screen = univariable_screen(spec, cohort)
     lasso = None
@@ -268,7 +277,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     step("study checks")
     c_index = float(conc.loc[conc["measure"] == "c_index", "estimate"].iloc[0])
     checks = study_checks(spec, cohort, n_parameters=len(model.terms), c_statistic=c_index, lr_statistic=model.lr_chisq)
-    logistic = logistic_sensitivity(spec, cohort, predictors=predictors)
+    logistic = logistic_sensitivity(spec, cohort, predictors=predictors) if spec.analysis.logistic_sensitivity else None
     validation_cohort = None
     if data.validation is not None:
         step("validation cohort")
@@ -286,7 +295,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         step("multiple imputation")
         imputed = fit_imputed_cox(spec, incomplete, predictors, m=spec.analysis.imputations, rng=r_mi,
                                   penalizer=spec.analysis.penalizer)
-    prov = collect_provenance(spec, data.files)
+    prov = collect_provenance(spec, _input_files(spec, data))
     return StudyResults(
         spec=spec, provenance=prov, data=data, baseline=baseline, event_details=details, screen=screen,
         predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
@@ -296,6 +305,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
         + assessment.notes + (() if lasso is None else lasso.notes),
         validation_cohort=validation_cohort, assessment=assessment, lasso=lasso_result,
+        narrative=read_narrative(spec),
     )
 
 
@@ -311,7 +321,7 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
     notice when an entry is ignored or cannot be stored.
     """
     data = load_study_data(spec)
-    prov = collect_provenance(spec, data.files)
+    prov = collect_provenance(spec, _input_files(spec, data))
     path = cache_path(cache_dir or spec.base_dir, prov.cache_key())
     # what compute_study puts in results.data (the complete cases when it imputes)
     shown = _complete_cases(spec, data) if spec.analysis.missing_data == "multiple_imputation" else data

@@ -133,7 +133,7 @@ def test_forest_data_labels_from_spec():
         "Fractured level: thoracic vs thoracolumbar",
         "Fractured level: lumbar vs thoracolumbar",
         "Cortical (wall) fracture: yes vs no",
-        "CT value (per 1 HU)",
+        "CT value (per HU)",
         "Fracture severity (Genant): per level (mild < moderate < severe)",
     ]
     np.testing.assert_allclose(fd["hr"], model.summary["hr"])
@@ -257,7 +257,7 @@ def test_non_finite_se_is_reported():
     diags = _post_fit_diagnostics(case.spec, design, case.time, case.event, np.array([-0.3, -0.06]),
                                   np.array([0.19, np.nan]), [], False)
     assert [(d.kind, d.term) for d in diags] == [("nan_se", "age")]
-    assert "Age at release (per 1 years)" in diags[0].message and "#412" in diags[0].message
+    assert "Age at release (per year)" in diags[0].message and "#412" in diags[0].message
 
 
 def test_missing_values_and_no_events_raise():
@@ -274,7 +274,7 @@ def test_term_label_kinds():
     case = load_case("gbsg2")
     model = fit_cox_model(case.spec, case.cohort, ["horTh", "age", "tgrade", "menostat"])
     assert [term_label(case.spec, t) for t in model.terms] == [
-        "Hormonal therapy (tamoxifen): yes vs no", "Age (per 1 years)",
+        "Hormonal therapy (tamoxifen): yes vs no", "Age (per year)",
         "Tumour grade: II vs I", "Tumour grade: III vs I", "Menopausal status: postmenopausal vs premenopausal",
     ]
     lung = load_case("lung")

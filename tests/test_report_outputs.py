@@ -57,10 +57,33 @@ def source_text(path: Path) -> str:
     return "\n".join(out)
 
 
-def source_labels(name: str) -> dict[str, list[str]]:
-    """The ``fig-``/``tbl-`` labels a document defines, in order, by kind."""
+WHEN_META = re.compile(r'^:::+\s*\{\.content-(?P<kind>visible|hidden)\s+(?P<when>when|unless)-meta="cl\.(?P<flag>\w+)"\}')
+DIV_OPEN = re.compile(r"^:::+\s*\S")
+DIV_CLOSE = re.compile(r"^:::+\s*$")
+
+
+def source_labels(name: str, flags: dict[str, bool]) -> dict[str, list[str]]:
+    """The ``fig-``/``tbl-`` labels a document shows, in order, by kind: labels inside a
+    ``when-meta`` section that the rendered study does not have are left out (read from the
+    sources with the study's section flags, independently of the engine)."""
     labels: dict[str, list[str]] = {"fig": [], "tbl": []}
+    stack: list[bool] = []  # per open div: is its content shown
     for line in source_text(REPO / "report" / f"{name}.qmd").splitlines():
+        m = WHEN_META.match(line.strip())
+        if m:
+            truthy = bool(flags.get(m.group("flag")))
+            shown = truthy == ((m.group("kind") == "visible") == (m.group("when") == "when"))
+            stack.append(shown and all(stack))
+            continue
+        if DIV_CLOSE.match(line.strip()):
+            if stack:
+                stack.pop()
+            continue
+        if DIV_OPEN.match(line.strip()):
+            stack.append(all(stack))
+            continue
+        if not all(stack):
+            continue
         for m in LABEL.finditer(line):
             label = m.group(1) or m.group(2)
             labels[label[:3]].append(label)
@@ -137,7 +160,10 @@ def out(rendered_project) -> Outputs:
 def test_html_output_parses_with_its_title(out: Outputs, name: str) -> None:
     soup = out.soups[name]
     assert soup.find("html") is not None and soup.find("body") is not None
-    assert words(soup.title.get_text()) == front_matter(name)["title"]
+    study = load_spec(REPO / "study.yaml").study
+    # the study's title (the study file) replaces the front matter's placeholder
+    expected = {"index": study.title, "slides": study.short_title or study.title}.get(name, front_matter(name)["title"])
+    assert words(soup.title.get_text()) == expected
     assert len(out.html_text(name)) > 1000, f"{name}.html is nearly empty"
 
 
@@ -145,7 +171,7 @@ def test_pdf_opens_with_pages_figures_and_tables(out: Outputs) -> None:
     assert len(out.pdf.pages) > 5
     assert "Figure 1" in out.pdf_text and "Table 1" in out.pdf_text
     # every page of a synthetic report starts with its SYNTHETIC DATA line, then the title
-    assert out.pdf_text.removeprefix("SYNTHETIC DATA — NOT REAL PATIENTS").lstrip().startswith(front_matter("index")["title"])
+    assert out.pdf_text.removeprefix("SYNTHETIC DATA — NOT REAL PATIENTS").lstrip().startswith(load_spec(REPO / "study.yaml").study.title)
 
 
 def test_docx_has_real_word_tables_and_captions(out: Outputs) -> None:
@@ -160,7 +186,7 @@ def test_docx_has_real_word_tables_and_captions(out: Outputs) -> None:
 def test_audit_documents_fold_the_code_of_every_table_and_figure(out: Outputs, name: str) -> None:
     """An auditor opens the code of each table and figure (folded: ``<details>``)."""
     folded = [words(d.get_text(" ")) for d in out.soups[name].select("details.code-fold")]
-    labels = source_labels(name)
+    labels = source_labels(name, StudyReport(out.results).sections())
     calls = [c for c in folded if re.search(r"R\.(table|figure|example_table)\(", c)]
     assert len(calls) == len(labels["fig"]) + len(labels["tbl"]), f"{name}.html: code of a table or figure is not available"
 
@@ -191,7 +217,7 @@ def test_pdf_and_docx_have_no_unresolved_reference(out: Outputs, fmt: str) -> No
 
 @pytest.mark.parametrize("name", HTML_DOCUMENTS)
 def test_html_has_every_labelled_table_and_figure(out: Outputs, name: str) -> None:
-    labels = source_labels(name)
+    labels = source_labels(name, StudyReport(out.results).sections())
     soup = out.soups[name]
     figures = [f for f in soup.find_all("figure") if f.find("img") is not None]
     tables = [t for t in soup.find_all("table") if t.find("caption") is not None]
@@ -209,7 +235,7 @@ def test_html_has_every_labelled_table_and_figure(out: Outputs, name: str) -> No
 
 
 def test_pdf_numbers_every_table_and_figure(out: Outputs) -> None:
-    labels = source_labels("index")
+    labels = source_labels("index", StudyReport(out.results).sections())
     for kind, key in (("Figure", "fig"), ("Table", "tbl")):
         for k in range(1, len(labels[key]) + 1):
             assert f"{kind} {k}:" in out.pdf_text, f"{kind} {k} missing from the PDF"
@@ -217,7 +243,7 @@ def test_pdf_numbers_every_table_and_figure(out: Outputs) -> None:
 
 
 def test_docx_has_every_table_and_figure(out: Outputs) -> None:
-    labels = source_labels("index")
+    labels = source_labels("index", StudyReport(out.results).sections())
     d = out.docx
     table_caps = [p.text for p in d.paragraphs if p.style.name == "Table Caption"]
     figure_caps = [p.text for p in d.paragraphs if p.style.name == "Image Caption"]

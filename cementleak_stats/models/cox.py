@@ -22,6 +22,7 @@ columns), with a ridge-penalized fit as the documented fallback.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from scipy import linalg, stats
 
 from ..design import Design, Term, encode
 from ..errors import AnalysisError
+from ..i18n import T, active
 from ..spec import StudySpec, Variable
 from .coxfit import efron_baseline_cumhaz, step_at
 from .screen import RUNAWAY_LOG_HR, screen_rule, screen_selects
@@ -218,8 +220,8 @@ def format_per(per: float) -> str:
 def per_text(var: Variable, per: float = 1.0) -> str:
     """``per year``, ``per 10 years``, ``per 10⁻⁶ mL``, ``per 1`` (no unit)."""
     if per == 1:
-        return f"per 1 {var.unit}" if var.unit else "per 1"
-    return f"per {format_per(per)}" + (f" {var.unit}" if var.unit else "")
+        return T("per {unit}", unit=_singular(var.unit)) if var.unit else T("per 1")
+    return T("per {n} {unit}", n=format_per(per), unit=var.unit) if var.unit else T("per {n}", n=format_per(per))
 
 
 def hr_unit_notes(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> tuple[str, ...]:
@@ -255,16 +257,26 @@ def hr_unit_notes(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> tup
 def term_label(spec: StudySpec, term: Term, per: float | None = None) -> str:
     """Display label of a model term, from the study file.
 
-    ``Cortical (wall) fracture: yes vs no`` for a level of a categorical variable;
-    ``CT value (per 1 HU)`` for a continuous one; ``Fracture severity (Genant): per level
-    (mild < moderate < severe)`` for an ordinal variable coded as a score.
+    ``Smoker: yes vs no`` for a level of a categorical variable; ``Albumin (per g/L)``,
+    ``Age (per year)`` for a continuous one (the study file's unit, singular); ``ASA grade: per level (I < II < III < IV)`` for an ordinal variable coded as
+    a score.
     """
     var = spec.variable(term.variable)
     if var.kind == "continuous":  # per: the unit of the reported HR (default the study file's `per:`, else 1)
-        return f"{var.label} ({per_text(var, float(per if per is not None else var.per or 1))})"
+        return T("{label} ({per})", label=var.label, per=per_text(var, float(per if per is not None else var.per or 1)))
     if var.kind == "ordinal" and var.coding == "score":
-        return f"{var.label}: per level ({' < '.join(var.levels)})"
-    return f"{var.label}: {var.level_label(term.level)} vs {var.level_label(var.ref_level)}"
+        levels = var.levels if active() == "en" else [var.level_label(lv) for lv in var.levels]
+        return T("{label}: per level ({levels})", label=var.label, levels=" < ".join(levels))
+    return T("{label}: {level} vs {reference}", label=var.label, level=var.level_label(term.level),
+             reference=var.level_label(var.ref_level))
+
+
+def _singular(unit: str) -> str:
+    """The unit of one step: "years" -> "year", "nodes" -> "node"; symbols ("mL", "kg/m²",
+    "HU", "g/dl") and short words stay as they are."""
+    if re.fullmatch(r"[a-z]{3,}ies", unit):
+        return unit[:-3] + "y"
+    return unit[:-1] if re.fullmatch(r"[a-z]{2,}[^s]s", unit) else unit
 
 
 def _describe(spec: StudySpec, term: Term) -> str:

@@ -3,12 +3,15 @@
 ``cementleak report --engine quarto`` (or ``auto`` when a Quarto CLI is found) calls
 :func:`render_with_quarto`.  What it guarantees, and how:
 
-* **Each document in its own formats, in one Quarto run.**  ``quarto render FILE`` (no
-  ``--to``) renders a document to exactly the formats its front matter lists; the
-  ``format:`` options of ``_quarto.yml`` are their defaults and add no format (Quarto's rule,
-  which the built-in engine follows too).  Documents run two at a time, as in the built-in
-  engine (Quarto renders a project's documents one after the other); ``--to`` a subset of
-  the formats passes that subset.
+* **Each document in its own formats.**  ``quarto render`` of a project (no ``--to``)
+  renders each document to exactly the formats its front matter lists; the ``format:``
+  options of ``_quarto.yml`` are their defaults and add no format (Quarto's rule, which the
+  built-in engine follows too).  Quarto renders a project's documents one after the other, so
+  two runs go at a time (as the built-in engine's two workers), each on a copy of the project
+  (hard links: no data is duplicated) whose ``_quarto.yml`` lists its share of the documents:
+  Quarto's start-up, its Jupyter probes and its Sass build are paid once per run, and its own
+  files (``.quarto/``, intermediate notebooks) stay out of the project.  A subset of the formats
+  (``--to``) renders each document with ``quarto render FILE --to ...``.
 * **Executed once for all its formats.**  Quarto executes a document once per format; for a
   document with several formats the kernel is kept alive between them
   (``--execute-daemon``), and the document's ``load_report()`` returns the results it read
