@@ -75,6 +75,23 @@ def lock_path(output_dir: Path) -> Path:
     return output_dir.parent / ".render.lock"
 
 
+def acquire_output_lock(out: Path) -> FileLock:
+    """Take the render lock of the output directory ``out`` without waiting (both engines).
+
+    Raises
+    ------
+    RenderError
+        when another render holds it, saying to wait.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(out)), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RenderError([SubsetProblem(str(out), None, f"another render is writing this output directory (lock {lock_path(out).name} is held)", "wait for it to finish, then run again")]) from None
+    return lock
+
+
 def discover_documents(project: ProjectConfig, output_dir: Path) -> list[Path]:
     """The ``.qmd`` files to render: ``project.render`` globs (``!glob`` excludes), else every
     ``.qmd`` whose path has no part starting with ``_`` or ``.`` (Quarto's rule)."""
@@ -326,12 +343,7 @@ def render_project(
     documents = [d for d in discover_documents(project, out) if select is None or select(d)]
     if not documents:
         raise RenderError([SubsetProblem(display_path(root, None), None, "no .qmd document to render")])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(out)), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise RenderError([SubsetProblem(str(out), None, f"another render is writing this output directory (lock {lock_path(out).name} is held)", "wait for it to finish, then run again")]) from None
+    lock = acquire_output_lock(out)
     try:
         scratch = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
         try:
