@@ -10,8 +10,8 @@
   two runs go at a time (as the built-in engine's two workers), each on a copy of the project
   (hard links: no data is duplicated) whose ``_quarto.yml`` lists its share of the documents:
   Quarto's start-up, its Jupyter probes and its Sass build are paid once per run, and its own
-  files (``.quarto/``, intermediate notebooks) stay out of the project.  A subset of the formats
-  (``--to``) renders each document with ``quarto render FILE --to ...``.
+  files (``.quarto/``, intermediate notebooks) stay out of the project.  For a subset of the
+  formats (``--to``) the copy's front matter lists only those.
 * **Executed once for all its formats.**  Quarto executes a document once per format; for a
   document with several formats the kernel is kept alive between them
   (``--execute-daemon``), and the document's ``load_report()`` returns the results it read
@@ -56,7 +56,7 @@ from .project import Progress, RenderedFile, RenderReport, _swap, acquire_output
 #: environment variable naming the Quarto executable (else ``quarto`` on ``PATH``)
 QUARTO_ENV = "CEMENTLEAK_QUARTO"
 #: a kernel kept alive between the formats of a document exits after this long unused
-DAEMON_SECONDS = 120
+DAEMON_SECONDS = 60
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: Quarto's line when it starts a document of a project: "[2/8] report/cox.qmd"
 _STARTED = re.compile(r"^\[\s*\d+/\d+\]\s+(\S+)")
@@ -79,9 +79,12 @@ class _Document:
     outputs: dict[str, Path]
 
 
+#: a document's front matter (the YAML between its first two ``---`` lines)
+_FRONT = re.compile(r"---[ \t]*\r?\n(.*?\r?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", re.S)
+
+
 def _front_matter(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    m = re.match(r"---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", text, re.S)
+    m = _FRONT.match(path.read_text(encoding="utf-8"))
     data = yaml.safe_load(m.group(1)) if m else None
     return data if isinstance(data, dict) else {}
 
@@ -181,25 +184,44 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], source: Path, ro
     return seconds
 
 
-def _groups(docs: list[_Document], formats: dict[Path, list[str]], n: int) -> list[list[_Document]]:
-    """``n`` groups of about equal work, documents with several formats first.  Each later
-    format of a document costs about two documents (measured: the report in HTML, PDF and
-    Word takes about five times as long as an audit document in HTML: Quarto's filters run
-    once per format on the largest document)."""
-    groups: list[list[_Document]] = [[] for _ in range(n)]
+@dataclass(frozen=True)
+class _Unit:
+    """Formats of one document that one Quarto run renders."""
+
+    document: _Document
+    formats: tuple[str, ...]
+
+    @property
+    def weight(self) -> float:
+        """Work, in audit documents (measured: the report in HTML, PDF and Word takes about five
+        times as long as an audit document in HTML; Quarto's filters run once per format on the
+        largest document, and later formats reuse the kept-alive kernel)."""
+        return 1 + 2 * (len(self.formats) - 1)
+
+
+def _units(docs: list[_Document], formats: dict[Path, list[str]]) -> list[_Unit]:
+    """What the runs render: each document in the wanted formats it lists."""
+    return [_Unit(d, tuple(formats[d.path])) for d in docs]
+
+
+def _groups(units: list[_Unit], n: int) -> list[list[_Unit]]:
+    """``n`` groups of about equal work: the heaviest first, each to the lightest group."""
+    groups: list[list[_Unit]] = [[] for _ in range(n)]
     load = [0.0] * n
-    for d in sorted(docs, key=lambda d: -len(formats[d.path])):
+    for u in sorted(units, key=lambda u: -u.weight):
         i = load.index(min(load))
-        groups[i].append(d)
-        load[i] += 1 + 2 * (len(formats[d.path]) - 1)
+        groups[i].append(u)
+        load[i] += u.weight
     return [g for g in groups if g]
 
 
-def _copy_project(root: Path, dest: Path, documents: list[_Document], settings: dict, skip: set[Path]) -> None:
-    """A copy of the project in ``dest`` whose ``_quarto.yml`` renders ``documents`` only.
+def _copy_project(root: Path, dest: Path, units: list[_Unit], settings: dict, skip: set[Path]) -> None:
+    """A copy of the project in ``dest`` whose ``_quarto.yml`` renders the units' documents,
+    each only in the unit's formats (the copy's front matter lists just those).
 
     Files are hard links (no data is duplicated; Quarto writes new files and never edits a
-    source); hidden entries and ``skip`` (the output and scratch directories) are left out.
+    source; a changed file is written anew); hidden entries and ``skip`` (the output and
+    scratch directories) are left out.
     """
     def ignore(folder: str, names: list[str]) -> set[str]:
         return {n for n in names if n.startswith(".") or Path(folder, n).resolve() in skip}
@@ -210,11 +232,22 @@ def _copy_project(root: Path, dest: Path, documents: list[_Document], settings: 
         except OSError:
             shutil.copy2(src, dst)
 
+    def rewrite(path: Path, text: str) -> None:
+        path.unlink(missing_ok=True)
+        path.write_text(text, encoding="utf-8")
+
     shutil.copytree(root, dest, ignore=ignore, copy_function=link, symlinks=True)
     config = dict(settings)
-    config["project"] = {**(settings.get("project") or {}), "render": [d.path.relative_to(root).as_posix() for d in documents]}
-    (dest / "_quarto.yml").unlink(missing_ok=True)
-    (dest / "_quarto.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config["project"] = {**(settings.get("project") or {}), "render": [u.document.path.relative_to(root).as_posix() for u in units]}
+    rewrite(dest / "_quarto.yml", yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    for u in units:
+        if list(u.formats) != list(u.document.outputs):
+            copy = dest / u.document.path.relative_to(root)
+            text = copy.read_text(encoding="utf-8")
+            m = _FRONT.match(text)
+            front = _front_matter(copy)
+            front["format"] = {f: o for f, o in _formats(front.get("format")).items() if f in u.formats}
+            rewrite(copy, "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n" + (text[m.end():] if m else text))
 
 
 def render_with_quarto(
@@ -262,47 +295,43 @@ def render_with_quarto(
             workers = max(1, min(len(todo), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
             seconds: dict[str, float] = {}
 
-            def render_group(i: int, group: list[_Document]) -> None:
-                """One Quarto run renders the group's documents, each in its own formats, in a
-                copy of the project (its own .quarto/ and intermediate files: runs in parallel
-                do not meet)."""
+            def render_group(i: int, group: list[_Unit]) -> None:
+                """One Quarto run renders the group's documents in their formats, in a copy of the
+                project (its own .quarto/ and intermediate files: runs at the same time do not meet)."""
                 source, output = scratch / f"source-{i}", scratch / f"output-{i}"
                 _copy_project(root, source, group, settings, skip={out, scratch})
+                command = [quarto, "render", str(source), "--output-dir", str(output)]
                 # Quarto executes a document once per format: with the kernel kept alive between
                 # them, the document reads the results and draws each figure once
-                daemon = ["--execute-daemon", str(DAEMON_SECONDS)] if any(len(formats[d.path]) > 1 for d in group) else []
-                if all(formats[d.path] == list(d.outputs) for d in group):
-                    commands = [(group, [quarto, "render", str(source), "--output-dir", str(output)])]
-                else:  # a subset of the formats: --to for each document
-                    commands = [([d], [quarto, "render", str(source / d.path.relative_to(root)), "--to", ",".join(formats[d.path]),
-                                       "--output-dir", str(output)]) for d in group]
-                for documents, command in commands:
-                    if len(documents) == 1:  # Quarto names the documents of a project, not a single one
-                        report(documents[0].display, "quarto render")
-                    t0 = time.perf_counter()
-                    run = {"cwd": source, "env": env, "source": source, "root": root, "progress": report,
-                           "name": documents[0].display if len(documents) == 1 else None}
-                    try:
-                        seconds.update(_run(command + daemon, **run))
-                    except RenderError as exc:
-                        # Quarto restarts a kept-alive kernel when a module it imported changed
-                        # on disk meanwhile, and may then lose the connection: run it again without
-                        if not daemon or not _KERNEL_LOST.search(exc.details):
-                            raise
-                        report(exc.problems[0].file, "quarto render again, one kernel per format")
-                        seconds.update(_run(command, **run))
-                    if len(documents) == 1:
-                        seconds[documents[0].display] = time.perf_counter() - t0
-                for d in group:
-                    for f in formats[d.path]:
-                        made = output / d.outputs[f]
+                daemon = ["--execute-daemon", str(DAEMON_SECONDS)] if any(len(u.formats) > 1 for u in group) else []
+                run = {"cwd": source, "env": env, "source": source, "root": root, "progress": report,
+                       "name": group[0].document.display if len(group) == 1 else None}
+                if len(group) == 1:  # Quarto names the documents of a run only when there are several
+                    report(group[0].document.display, f"quarto render ({', '.join(group[0].formats)})")
+                t0 = time.perf_counter()
+                try:
+                    times = _run(command + daemon, **run)
+                except RenderError as exc:
+                    # Quarto restarts a kept-alive kernel when a module it imported changed on
+                    # disk meanwhile, and may then lose the connection: run it again without
+                    if not daemon or not _KERNEL_LOST.search(exc.details):
+                        raise
+                    report(exc.problems[0].file, "quarto render again, one kernel per format")
+                    times = _run(command, **run)
+                if len(group) == 1:
+                    times = {group[0].document.display: time.perf_counter() - t0}
+                for name, sec in times.items():
+                    seconds[name] = seconds.get(name, 0.0) + sec
+                for u in group:
+                    for f in u.formats:
+                        made = output / u.document.outputs[f]
                         if made.is_file():
-                            (staging / d.outputs[f]).parent.mkdir(parents=True, exist_ok=True)
-                            os.replace(made, staging / d.outputs[f])
+                            (staging / u.document.outputs[f]).parent.mkdir(parents=True, exist_ok=True)
+                            os.replace(made, staging / u.document.outputs[f])
 
             staging.mkdir()
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(render_group, i, g) for i, g in enumerate(_groups(todo, formats, workers))]
+                futures = [pool.submit(render_group, i, g) for i, g in enumerate(_groups(_units(todo, formats), workers))]
                 try:
                     for future in futures:
                         future.result()
