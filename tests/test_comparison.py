@@ -7,8 +7,6 @@ benefit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import cache
 from pathlib import Path
 
@@ -16,24 +14,17 @@ import numpy as np
 import pytest
 
 from cementleak_stats.assessment import fit_comparator
-from cementleak_stats.cohort.io import load_study_data
 from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
-from cementleak_stats.spec import load_spec
+from reference_cases import CASES, reference_case
+
 from cementleak_stats.validation.comparison import RECLASSIFICATION, compare_with, reclassification
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "tests" / "reference"
-CASES = {"shipped": ROOT / "study.yaml", "gbsg2": ROOT / "tests" / "studies" / "gbsg2" / "study.yaml"}
 
 
 @cache
 def case(name: str):
-    ref = json.loads((REF / f"comparator_{name}.json").read_text())
-    data_file = ROOT / ref["source"]["data_file"]
-    if hashlib.md5(data_file.read_bytes()).hexdigest() != ref["source"]["data_md5"]:
-        pytest.fail(f"{data_file} changed after its R reference: rerun Rscript tests/reference/comparator_reference.R")
-    spec = load_spec(CASES[name])
-    data = load_study_data(spec)
+    ref, spec, data = reference_case("comparator", name)
     dev = data.analysed
     model = fit_cox_model(spec, dev, select_predictors(spec, univariable_screen(spec, dev)))
     comp = fit_comparator(spec, dev)

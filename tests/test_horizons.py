@@ -5,19 +5,18 @@ on the shipped SYNTHETIC study (horizons 12 and 6 months) and on GBSG-2 (5, 1 an
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cementleak_stats.cohort.io import load_study_data
 from cementleak_stats.decision import net_benefit, threshold_grid
 from cementleak_stats.errors import AnalysisError
 from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
 from cementleak_stats.needs import horizon_findings
+from reference_cases import CASES, reference_case
+
 from cementleak_stats.spec import load_spec
 from cementleak_stats.validation.horizons import check_risks, performance_at_horizons, risk_column
 from cementleak_stats.validation.indices import cox_indices, validate_cox
@@ -27,17 +26,12 @@ from cementleak_stats.validation.resample import cox_data, cox_fit_fn
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference"
-CASES = {"shipped": ROOT / "study.yaml", "gbsg2": ROOT / "tests" / "studies" / "gbsg2" / "study.yaml"}
 
 
 @cache
 def case(name: str):
-    ref = json.loads((REF / f"horizons_{name}.json").read_text())
-    data_file = ROOT / ref["source"]["data_file"]
-    if hashlib.md5(data_file.read_bytes()).hexdigest() != ref["source"]["data_md5"]:
-        pytest.fail(f"{data_file} changed after its R reference: rerun Rscript tests/reference/horizons_reference.R")
-    spec = load_spec(CASES[name])
-    cohort = load_study_data(spec).analysed
+    ref, spec, data = reference_case("horizons", name)
+    cohort = data.analysed
     model = fit_cox_model(spec, cohort, select_predictors(spec, univariable_screen(spec, cohort)))
     assert list(model.variables) == ref["variables"]
     perf = performance_at_horizons(spec, model, cohort)  # apparent calibration (no bootstrap)

@@ -6,34 +6,26 @@ development cut-offs carried unchanged to the SYNTHETIC second centre.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cementleak_stats.cohort.io import load_study_data
 from cementleak_stats.errors import AnalysisError
 from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
 from cementleak_stats.nomogram import build_nomogram, predict_risk
 from cementleak_stats.riskgroups import risk_groups_in
-from cementleak_stats.spec import RiskGroupRule, load_spec
+from reference_cases import CASES, reference_case
+
+from cementleak_stats.spec import RiskGroupRule
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "tests" / "reference"
-CASES = {"shipped": ROOT / "study.yaml", "gbsg2": ROOT / "tests" / "studies" / "gbsg2" / "study.yaml"}
 
 
 @cache
 def case(name: str):
-    ref = json.loads((REF / f"riskgroups_{name}.json").read_text())
-    data_file = ROOT / ref["source"]["data_file"]
-    if hashlib.md5(data_file.read_bytes()).hexdigest() != ref["source"]["data_md5"]:
-        pytest.fail(f"{data_file} changed after its R reference: rerun Rscript tests/reference/riskgroups_reference.R")
-    spec = load_spec(CASES[name])
-    data = load_study_data(spec)
+    ref, spec, data = reference_case("riskgroups", name)
     cohort = data.analysed
     model = fit_cox_model(spec, cohort, select_predictors(spec, univariable_screen(spec, cohort)))
     nomo = build_nomogram(spec, model, cohort)
