@@ -75,12 +75,25 @@ def test_includes_keep_the_line_numbers_of_the_included_file(fixtures: Path) -> 
     doc = parse_document(fixtures / "project" / "report.qmd")
     lines = [b for b in doc.blocks if isinstance(b, MdLine)]
     methods = next(b for b in lines if b.heading and b.heading.ident == "sec-methods")
-    assert methods.origin == Origin("_methods.qmd", 1)
+    assert methods.origin == Origin("parts/_methods.qmd", 1)
     detail_ref = next(b for b in lines if b.refs and b.refs[0].labels == ("sec-intro",))
-    assert detail_ref.origin == Origin("_detail.qmd", 3)
+    assert detail_ref.origin == Origin("parts/_detail.qmd", 3)
     # the include of _methods.qmd sits at line 25 of report.qmd; what follows keeps its own numbering
     results = next(b for b in lines if b.heading and b.heading.ident == "sec-results")
     assert results.origin == Origin("report.qmd", 27)
+
+
+def test_an_include_inside_an_included_file_is_relative_to_the_main_document(tmp_path: Path) -> None:
+    # Quarto 1.10 (quarto.org/docs/authoring/includes): "relative references (links, images, other
+    # includes, etc.) inside the included file resolve based on the directory of the main file"
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "_a.qmd").write_text("A.\n\n{{< include parts/_b.qmd >}}\n", encoding="utf-8")
+    (tmp_path / "parts" / "_b.qmd").write_text("From b.\n", encoding="utf-8")
+    doc = write(tmp_path / "d.qmd", "{{< include parts/_a.qmd >}}\n")
+    assert check_document(doc) == []
+    (tmp_path / "parts" / "_a.qmd").write_text("A.\n\n{{< include _b.qmd >}}\n", encoding="utf-8")  # relative to _a.qmd
+    (problem,) = check_document(doc)
+    assert (problem.file, problem.line) == ("parts/_a.qmd", 3) and "main document" in problem.fix
 
 
 def test_missing_include_names_the_including_line(tmp_path: Path) -> None:

@@ -37,12 +37,13 @@ STRUCTURE = re.compile(r"^#\|\s*label:\s*(\S+)|\{#((?:fig|tbl|sec)-[\w-]+)[\s}]|
                        r"(content-(?:visible|hidden))")
 
 
-def expanded(path: Path) -> list[str]:
-    """The lines of a ``.qmd`` with its includes expanded (paths relative to the including file)."""
+def expanded(path: Path, main: Path | None = None) -> list[str]:
+    """The lines of a ``.qmd`` with its includes expanded (paths relative to the main document, as in Quarto)."""
+    main = main or path
     out: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         m = INCLUDE.match(line.strip())
-        out += expanded(path.parent / m.group(1)) if m else [line]
+        out += expanded(main.parent / m.group(1), main) if m else [line]
     return out
 
 

@@ -14,7 +14,7 @@ The supported subset (anything else is a :class:`SubsetProblem`):
   ordinary fenced code blocks (```` ```python ````, ```` ```{.python} ````) and raw blocks
   (```` ```{=html} ````) are shown, not run;
 * inline `` `{python} expr` ``;
-* ``{{< include path >}}`` alone on a line (relative to the including file, or to the project
+* ``{{< include path >}}`` alone on a line (relative to the main document, as in Quarto, or to the project
   root with a leading ``/``), recursively, cycles rejected;
 * fenced divs: callouts (``.callout-note|tip|warning|important|caution`` with an optional
   ``title="..."`` or a first-line heading as title), ``.content-visible`` /
@@ -595,7 +595,9 @@ def parse_document(path: Path, *, root: Path | None = None) -> ParsedDocument:
                 scanner.feed(text, origin)
                 continue
             target_s = inc.group("path")
-            target = (root / target_s.lstrip("/")) if target_s.startswith("/") else (p.parent / target_s)
+            # as in Quarto: a relative path is relative to the main document, also inside an
+            # included file (quarto.org/docs/authoring/includes); "/..." is relative to the project
+            target = (root / target_s.lstrip("/")) if target_s.startswith("/") else (path.parent / target_s)
             target = target.resolve()
             if target in chain or target == p:
                 cycle = " -> ".join(display_path(c, root) for c in (*chain, p, target))
@@ -604,7 +606,7 @@ def parse_document(path: Path, *, root: Path | None = None) -> ParsedDocument:
             try:
                 inc_lines = target.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
-                scanner.problem(origin, f"included file '{target_s}' does not exist or cannot be read", "paths are relative to the including file")
+                scanner.problem(origin, f"included file '{target_s}' does not exist or cannot be read", "paths are relative to the main document (as in Quarto), or to the project with a leading /")
                 continue
             if _split_front_matter(inc_lines) is not None:
                 scanner.problem(Origin(display_path(target, root), 1), "an included file cannot have front matter")
