@@ -24,6 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: rich help panels import rich.markdown/markdown_it (~0.3 s) on every `--help`
+    rich_markup_mode=None,
 )
 console = Console(stderr=False)
 err_console = Console(stderr=True)

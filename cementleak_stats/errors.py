@@ -17,8 +17,10 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported only by InputError.table: the CLI's light commands never pay for it
+    import pandas as pd
 
 #: Columns of a problems table (CSV, JSON, DataFrame), in order.
 PROBLEM_FIELDS = ("file", "row", "column", "value", "rule", "fix")
@@ -156,6 +158,8 @@ class InputError(Exception):
 
     def table(self) -> pd.DataFrame:
         """The problems as a tidy DataFrame (file, row, column, value, rule, fix)."""
+        import pandas as pd
+
         return pd.DataFrame([p.as_dict() for p in self.problems], columns=list(PROBLEM_FIELDS))
 
     def to_csv(self) -> str:
