@@ -413,7 +413,7 @@ def figure_schoenfeld(r: StudyResults) -> Figure:
     res = r.ph.residuals.assign(label=lambda f: f["term"].map(by_name))
     tests = r.ph.table[r.ph.table["scope"] != "coefficient"]
     tests = tests.assign(label=lambda f: f["term"].map(by_name).fillna(T("Global")))
-    return plot_schoenfeld(res, tests, xlabel=T("Time ({unit}; axis spaced on the Kaplan-Meier scale)", unit=_unit_words(r)),
+    return plot_schoenfeld(res, tests, smooth=r.ph.smooth, xlabel=T("Time ({unit}; axis spaced on the Kaplan-Meier scale)", unit=_unit_words(r)),
                            ylabel=T("Scaled Schoenfeld residual"))
 
 

@@ -378,12 +378,16 @@ def test_km_failure_is_one_minus_survival(km_frames):
 # ---------------------------------------------------------------- Schoenfeld
 def test_schoenfeld_panels_with_p_values(zph_frames):
     frame, tests = zph_frames
-    fig = plot_schoenfeld(frame, tests)
+    smooth = frame.assign(smooth=0.5).drop(columns=["residual", "label"])  # the results carry the smooth
+    fig = plot_schoenfeld(frame, tests, smooth=smooth)
     assert isinstance(fig, Figure) and len(fig.axes) == 4
     titles = [a.get_title() for a in fig.axes]
     assert titles[0] == "First term (u)\nP = 0.410" and titles[1] == "Second term\nP < 0.001"
     assert all(len([c for c in a.get_children() if c.get_gid() == "zph-smooth"]) == 1 for a in fig.axes)
     assert fig.get_suptitle() == "Global test: P = 0.300"
+    (line,) = [c for c in fig.axes[0].get_children() if c.get_gid() == "zph-smooth"]
+    np.testing.assert_allclose(line.get_ydata(), 0.5)  # drawn as given, not smoothed again
+    assert not any(c.get_gid() == "zph-smooth" for c in plot_schoenfeld(frame, tests).axes[0].get_children())
     # the panel above the empty grid cell keeps its x tick labels
     assert any(t.get_visible() and t.get_text() for t in fig.axes[2].get_xticklabels())
 

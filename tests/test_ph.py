@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from lifelines.statistics import proportional_hazard_test
 
 from cementleak_stats.models.cox import fit_cox_model
-from cementleak_stats.models.ph import cox_zph, proportional_hazards_test
+from cementleak_stats.models.ph import cox_zph, proportional_hazards_test, schoenfeld_smooth
 
 try:
     from test_cox_support import case_ids, fit_case, load_case, model_cases
@@ -99,3 +102,30 @@ def test_other_transforms_run_and_identity_is_invariant_to_shift():
     assert np.isfinite(tab_rank["chisq"]).all()
     with pytest.raises(ValueError, match="unknown transform"):
         cox_zph(X, case.time, case.event, model.coef.to_numpy(), names=names, transform="sqrt")  # type: ignore[arg-type]
+
+
+SUMMARIES = json.loads((Path(__file__).parent / "reference" / "summaries_r.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SUMMARIES["zph_smooth"]))
+def test_schoenfeld_smooth_equals_r_lowess(name):
+    """The smooth the residual plot draws is computed with the test and equals R's lowess."""
+    case = load_case(name)
+    model = fit_cox_model(case.spec, case.cohort, case.model("main")["variables"])
+    smooth = proportional_hazards_test(case.spec, case.cohort, model).smooth
+    ref = SUMMARIES["zph_smooth"][name]
+    assert list(pd.unique(smooth["term"])) == list(ref)
+    for term, r in ref.items():
+        s = smooth[smooth["term"] == term]
+        # R 4.2: lowess(z$x, z$y[, term]) with z = cox.zph(fit, transform = "km", terms = TRUE)
+        # (tests/reference/summaries_reference.R); the residuals themselves equal R's to 1e-6
+        np.testing.assert_allclose(s["transformed_time"], r["x"], rtol=1e-12)
+        np.testing.assert_allclose(s["smooth"], r["y"], rtol=1e-6, atol=1e-8)
+
+
+def test_schoenfeld_smooth_needs_three_points():
+    res = pd.DataFrame({"term": ["a", "a", "b", "b", "b"], "transformed_time": [0.1, 0.2, 0.1, 0.2, 0.3],
+                        "residual": [1.0, 2.0, 1.0, 2.0, 3.0]})
+    out = schoenfeld_smooth(res)
+    assert list(out["term"]) == ["b"] * 3 and list(out.columns) == ["term", "transformed_time", "smooth"]
+    np.testing.assert_allclose(out["smooth"], [1.0, 2.0, 3.0])  # a straight line is its own smooth

@@ -13,7 +13,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
-from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from ..i18n import T
 from ._util import format_p, format_value, require_columns, text_width_pt, wrap_to_width
@@ -160,9 +159,9 @@ def plot_schoenfeld(
     frame: pd.DataFrame,
     tests: pd.DataFrame,
     *,
+    smooth: pd.DataFrame | None = None,
     xlabel: str = "Time (axis spaced on the Kaplan-Meier scale)",
     ylabel: str = "Scaled Schoenfeld residual",
-    frac: float = 2 / 3,
     ncols: int = 3,
     global_term: str = "GLOBAL",
     wrap: int = 34,
@@ -178,8 +177,10 @@ def plot_schoenfeld(
     tests : columns ``term`` and ``p_value`` (``cox.zph`` table); the P value goes into the
         panel title; a ``global_term`` row, if present, into the figure title.  An optional
         ``coef`` column draws the fitted (time-constant) coefficient as a dashed line.
+    smooth : the smooth of each term's residuals, columns ``term``, ``transformed_time``,
+        ``smooth`` (:func:`cementleak_stats.models.ph.schoenfeld_smooth`, computed with the
+        test); drawn as a line when given.
     xlabel, ylabel : shared axis labels.
-    frac : LOWESS span (statsmodels ``lowess`` ``frac``; 2/3 as R ``lowess``).
     ncols : panels per row.
     global_term : name of the global test row in ``tests``.
     wrap : wrap panel titles longer than about this many characters (and always to the panel's width).
@@ -187,12 +188,12 @@ def plot_schoenfeld(
     Returns
     -------
     matplotlib.figure.Figure
-        Each panel holds the residual points and a LOWESS line with gid ``zph-smooth``.
+        Each panel holds the residual points and, with ``smooth``, a line with gid ``zph-smooth``.
 
     Notes
     -----
     Under proportional hazards the smooth is flat (at the coefficient).  R draws a spline
-    with a confidence band; a LOWESS smooth (Cleveland 1979, ``statsmodels``) is used here.
+    with a confidence band; the results carry a LOWESS smooth (R ``lowess``).
 
     References
     ----------
@@ -202,6 +203,8 @@ def plot_schoenfeld(
     require_columns(frame, ("term", "transformed_time", "residual"), what="plot_schoenfeld")
     time_ticks = _time_ticks(frame) if "time" in frame.columns else None
     require_columns(tests, ("term", "p_value"), what="plot_schoenfeld (tests)")
+    if smooth is not None:
+        require_columns(smooth, ("term", "transformed_time", "smooth"), what="plot_schoenfeld (smooth)")
     terms = ordered_unique(frame["term"])
     by_term = tests.set_index("term")
     ncols = max(1, min(ncols, len(terms)))
@@ -212,9 +215,10 @@ def plot_schoenfeld(
         x = part["transformed_time"].to_numpy(float)
         y = part["residual"].to_numpy(float)
         ax.scatter(x, y, s=7, color=GREY, alpha=0.7, linewidths=0, zorder=1)
-        if len(x) >= 3:
-            fit = lowess(y, x, frac=frac, return_sorted=True)
-            ax.plot(fit[:, 0], fit[:, 1], color=OKABE_ITO["vermillion"], linewidth=1.6, gid="zph-smooth", zorder=3)
+        line = smooth[smooth["term"] == term] if smooth is not None else None
+        if line is not None and len(line):
+            ax.plot(line["transformed_time"], line["smooth"], color=OKABE_ITO["vermillion"], linewidth=1.6,
+                    gid="zph-smooth", zorder=3)
         if term in by_term.index and "coef" in by_term.columns:
             ax.axhline(float(by_term.loc[term, "coef"]), color="black", linestyle="--", linewidth=0.8, zorder=2)
         label = str(part["label"].iloc[0]) if "label" in part.columns else str(term)

@@ -73,12 +73,58 @@ class PHTest:
         ``$time``).
     transform : the time transform used.
     by : ``"term"`` (R ``terms = FALSE``) or ``"variable"`` (``terms = TRUE``).
+    smooth : the LOWESS smooth of each term's scaled residuals against transformed time
+        (:func:`schoenfeld_smooth`): ``term``, ``transformed_time``, ``smooth`` (R ``lowess``).
     """
 
     table: pd.DataFrame
     residuals: pd.DataFrame
     transform: str
     by: str
+    smooth: pd.DataFrame
+
+
+def schoenfeld_smooth(residuals: pd.DataFrame, *, frac: float = 2 / 3, iterations: int = 3) -> pd.DataFrame:
+    """A LOWESS smooth of the scaled Schoenfeld residuals of each term (what the residual plot draws).
+
+    Parameters
+    ----------
+    residuals : ``term``, ``transformed_time``, ``residual`` (:attr:`PHTest.residuals`).
+    frac, iterations : the smoother span and robustness iterations (R ``lowess`` defaults).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``term``, ``transformed_time`` (sorted within the term), ``smooth``; a term with fewer
+        than 3 residuals has no rows.
+
+    Notes
+    -----
+    statsmodels' ``lowess`` is a port of Cleveland's ``clowess``, the C routine of R ``lowess``;
+    R's default ``delta = 0.01 * diff(range(x))`` (linear interpolation between points closer
+    than delta) is passed explicitly, so the smooth equals R ``lowess(x, y)``.  R's own
+    ``plot.cox.zph`` draws a spline fit instead; the LOWESS line is the common reading aid.
+
+    References
+    ----------
+    Cleveland WS. Robust locally weighted regression and smoothing scatterplots. J Am Stat
+    Assoc 1979;74:829-836.
+    """
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    parts = []
+    for term in pd.unique(residuals["term"]):
+        part = residuals[residuals["term"] == term]
+        x = part["transformed_time"].to_numpy(float)
+        y = part["residual"].to_numpy(float)
+        if len(x) < 3:
+            continue
+        fit = lowess(y, x, frac=frac, it=iterations, delta=0.01 * float(np.ptp(x)), return_sorted=True)
+        parts.append(pd.DataFrame({"term": term, "transformed_time": fit[:, 0], "smooth": fit[:, 1]}))
+    if not parts:
+        return pd.DataFrame({"term": pd.Series(dtype=object), "transformed_time": pd.Series(dtype=float),
+                             "smooth": pd.Series(dtype=float)})
+    return pd.concat(parts, ignore_index=True)
 
 
 def _transform_time(time: np.ndarray, event: np.ndarray, transform: Transform) -> np.ndarray:
@@ -245,8 +291,8 @@ def proportional_hazards_test(
     Returns
     -------
     PHTest
-        ``table`` (term, scope, chisq, df, p_value, with a ``GLOBAL`` row) and ``residuals``
-        (term, time, transformed_time, residual) for plotting.
+        ``table`` (term, scope, chisq, df, p_value, with a ``GLOBAL`` row), ``residuals``
+        (term, time, transformed_time, residual) and their LOWESS ``smooth`` for plotting.
 
     Notes
     -----
@@ -269,7 +315,8 @@ def proportional_hazards_test(
     per_coef, residuals = cox_zph(**arrays)
     per_coef.insert(1, "scope", np.where(per_coef["term"] == "GLOBAL", "global", "coefficient"))
     if by == "term":
-        return PHTest(table=per_coef, residuals=residuals, transform=transform, by=by)
+        return PHTest(table=per_coef, residuals=residuals, transform=transform, by=by,
+                      smooth=schoenfeld_smooth(residuals))
     variables = list(model.variables)
     groups = [[j for j, t in enumerate(model.terms) if t.variable == v] for v in variables]
     table, residuals = cox_zph(**arrays, groups=groups, group_names=variables)
@@ -277,4 +324,4 @@ def proportional_hazards_test(
     several = [names[j] for grp in groups if len(grp) > 1 for j in grp]
     extra = per_coef[per_coef["term"].isin(several)]
     table = pd.concat([table, extra], ignore_index=True)
-    return PHTest(table=table, residuals=residuals, transform=transform, by=by)
+    return PHTest(table=table, residuals=residuals, transform=transform, by=by, smooth=schoenfeld_smooth(residuals))
