@@ -22,6 +22,8 @@ from cementleak_stats.outcomes import (
     holm,
     outcomes_long,
     outcomes_tests,
+    random_intercept_lmm,
+    rm_anova,
     signed_rank_test,
 )
 from cementleak_stats.spec import parse_spec
@@ -93,6 +95,20 @@ def test_rm_anova_matches_r(tests_frame, measure):
     np.testing.assert_allclose(row["statistic"], ref["F"], rtol=RTOL)
     np.testing.assert_allclose(row["p_value"], ref["p"], rtol=1e-8)
     assert row["df"] == ref["df1"]
+    # partial eta squared from R's sums of squares: SS_visit / (SS_visit + SS_residual), stratum pid:visit
+    np.testing.assert_allclose(row["effect_size"], ref["ss_time"] / (ref["ss_time"] + ref["ss_error"]), rtol=RTOL)
+
+
+def test_rm_anova_sums_of_squares_match_r(data):
+    ref = R["outcomes"]["disab"]["rm_anova"]
+    wide = data.pivot(index="pid", columns="visit", values="disab")[["base", "d3", "m12"]].dropna()
+    av = rm_anova(wide.to_numpy())
+    # R 4.2: summary(aov(value ~ visit + Error(pid/visit))) -> Sum Sq of visit and of Residuals (pid:visit)
+    np.testing.assert_allclose([av.ss_time, av.ss_error, av.f], [ref["ss_time"], ref["ss_error"], ref["F"]],
+                               rtol=RTOL)
+    assert (av.df1, av.df2) == (ref["df1"], ref["df2"])
+    with pytest.raises(ValueError, match="complete matrix"):
+        rm_anova(np.array([[1.0, np.nan], [2.0, 3.0]]))
 
 
 @pytest.mark.parametrize("measure", ["pain", "disab"])
@@ -148,12 +164,25 @@ def test_mixed_model_matches_nlme(spec, data, measure):
     ref = R["outcomes"][measure]["lme"]
     fe = res.mixed_models[res.mixed_models["measure"] == measure]
     # R nlme: lme(value ~ visit, random = ~1 | pid, method = "REML"), all available rows
+    # (patient P27 misses a visit: unbalanced); SEs from vcov(fit) = sigma^2 (X'V^-1 X)^-1
     np.testing.assert_allclose(fe["estimate"].to_numpy(), ref["estimate"], rtol=1e-6)
-    # SEs: nlme uses (X'V^-1 X)^-1; statsmodels inverts the observed information of the joint
-    # REML likelihood, whose fixed/variance cross-terms are not zero when a visit is missing
-    # (patient P27): about 2e-4 relative here, exactly equal for complete data.
-    np.testing.assert_allclose(fe["se"].to_numpy(), ref["se"], rtol=1e-3)
+    np.testing.assert_allclose(fe["se"].to_numpy(), ref["se"], rtol=1e-6)
     assert list(fe["term"]) == ["(Intercept)", "d3 vs base", "m12 vs base"]
+    wald = _row(res.tests, measure, "linear mixed model (Wald)", "all timepoints")
+    # R nlme: anova(fit, type = "marginal")["visit", ] -> F x numDF is the Wald chi-square
+    np.testing.assert_allclose(wald["statistic"], ref["visit_F"] * ref["visit_numDF"], rtol=1e-6)
+    assert wald["df"] == ref["visit_numDF"]
+
+
+@pytest.mark.parametrize("measure", ["pain", "disab"])
+def test_random_intercept_variances_match_nlme(data, measure):
+    ref = R["outcomes"][measure]["lme"]
+    d = data.dropna(subset=[measure])
+    x = np.column_stack([np.ones(len(d)), d["visit"] == "d3", d["visit"] == "m12"]).astype(float)
+    fit = random_intercept_lmm(d[measure].to_numpy(), x, d["pid"].to_numpy())
+    # R nlme: fit$sigma^2 and getVarCov(fit) of lme(value ~ visit, random = ~1 | pid, method = "REML")
+    np.testing.assert_allclose([fit.sigma2, fit.tau2], [ref["sigma2"], ref["tau2"]], rtol=1e-6)
+    assert not fit.boundary
 
 
 def test_holm_matches_r():

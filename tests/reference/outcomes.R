@@ -73,9 +73,15 @@ for (m in c("pain", "disab")) {
   for (i in seq_along(rows)) { rows[[i]]$wilcoxon_p_holm <- wa[i]; rows[[i]]$t_p_holm <- ta[i] }
   out[[m]] <- list(
     friedman = list(statistic = unname(fr$statistic), df = unname(fr$parameter), p = fr$p.value, n = nrow(cc)),
-    rm_anova = list(F = tab[1, "F value"], df1 = tab[1, "Df"], df2 = tab[2, "Df"], p = tab[1, "Pr(>F)"]),
+    rm_anova = list(F = tab[1, "F value"], df1 = tab[1, "Df"], df2 = tab[2, "Df"], p = tab[1, "Pr(>F)"],
+                    ss_time = tab[1, "Sum Sq"], ss_error = tab[2, "Sum Sq"]),
     lme = list(term = rownames(fe), estimate = unname(fe[, "Value"]), se = unname(fe[, "Std.Error"]),
-               n_obs = nrow(da)),
+               n_obs = nrow(da),
+               # joint Wald test of the visit terms with vcov(fit) = sigma^2 (X'V^-1X)^-1:
+               # anova.lme's marginal F times its numerator df is the Wald chi-square
+               visit_F = anova(fit, type = "marginal")["visit", "F-value"],
+               visit_numDF = anova(fit, type = "marginal")["visit", "numDF"],
+               sigma2 = fit$sigma^2, tau2 = as.numeric(getVarCov(fit))),
     pairwise = rows)
 }
 
