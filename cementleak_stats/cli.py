@@ -152,7 +152,7 @@ def simulate(
     n: Annotated[int, typer.Option(help="Number of patients.")] = 100,
 ) -> None:
     """Generate the shipped example's SYNTHETIC cohort (seeded; same seed, byte-identical files)."""
-    from .cohort.simulate import DEFAULT_SEED, write_synthetic
+    from .synthetic import DEFAULT_SEED, write_synthetic
 
     try:
         paths = write_synthetic(out, seed=DEFAULT_SEED if seed is None else seed, n=n)

@@ -18,7 +18,7 @@ from lifelines import CoxPHFitter
 from scipy import stats
 from test_simulate import SPEC, _assert_valid_against_spec
 
-from cementleak_stats.cohort import simulate as sim
+from cementleak_stats import synthetic as sim
 from cementleak_stats.design import encode
 from cementleak_stats.models.cox import select_predictors, univariable_screen
 from cementleak_stats.outcomes import holm, signed_rank_test

@@ -1,4 +1,4 @@
-"""The synthetic-cohort generator (cementleak_stats.cohort.simulate).
+"""The synthetic-cohort generator (cementleak_stats.synthetic).
 
 No external reference numbers here: the generator is checked against its own documented truth
 (TRUE_COEFFICIENTS, the Weibull baseline, the calibration to 27 % events) by refitting a Cox model
@@ -16,10 +16,11 @@ import pytest
 import yaml
 from lifelines import CoxPHFitter
 
-from cementleak_stats.cohort import simulate as sim
+from cementleak_stats import synthetic as sim
 from cementleak_stats.design import encode
 from cementleak_stats.errors import InputError
 from cementleak_stats.spec import load_spec, parse_spec
+from cementleak_stats.synthetic.files import _dictionary
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = load_spec(ROOT / "study.yaml")
@@ -185,7 +186,7 @@ def test_a_study_file_with_other_columns_is_refused(tmp_path: Path) -> None:
 
 
 def test_dictionary_documents_every_column_from_the_study_file() -> None:
-    d = sim._dictionary(SPEC)
+    d = _dictionary(SPEC)
     assert list(d.columns) == ["file", "column", "label", "unit", "kind", "levels", "description"]
     cohort_rows = d[d["file"] == "cohort.csv"]
     assert tuple(cohort_rows["column"]) == SPEC.columns
