@@ -214,30 +214,14 @@ def table_points_formula(r: StudyResults) -> pd.DataFrame:
 
 def figure_risk_groups(r: StudyResults, which: str = "development") -> Figure | None:
     """Cumulative incidence by risk group with numbers at risk and the log-rank test."""
-    from .figures import plot_km
-    from .km import km_by_group
-
     c = _cohort(r, which)
     if c is None:
         return None
     g = c.risk_groups
-    rows = r.analysed if which == "development" else r.data.validation.analysed
-    groups = pd.Categorical(g.patients["label"], categories=list(g.labels), ordered=True)
-    ticks = P._time_ticks(max(r.spec.outcome.all_horizons))
-    curves, at_risk = km_by_group(rows[r.spec.outcome.time].to_numpy(float), rows[r.spec.outcome.event].to_numpy(),
-                                  groups, at_risk_times=ticks)
     lr = g.logrank.iloc[0]
     test = "log-rank " + T("χ² = {chisq}, df = {df}, {p}", chisq=P.fmt_num(lr['chisq'], 1), df=int(lr['df']),
                            p=P.fmt_p(lr['p_value'])) if np.isfinite(lr["chisq"]) else ""
-    if active() != "en":  # the group labels were written in English by the analysis
-        groups = groups.rename_categories([tr_text(c) for c in groups.categories])
-        curves, at_risk = km_by_group(rows[r.spec.outcome.time].to_numpy(float), rows[r.spec.outcome.event].to_numpy(),
-                                      groups, at_risk_times=ticks)
-    ax = plot_km(curves, at_risk=at_risk, failure=True, xticks=ticks,
-                 xlabel=T("{label} ({unit})", label=r.spec.outcome.time_label, unit=P._unit_words(r)),
-                 ylabel=T("Cumulative incidence of {event}", event=P._event_words(r)), at_risk_label=T("Number at risk"),
-                 legend_title=T("Risk group (nomogram total points)") + (mark("; ") + test if test else ""))
-    return ax.figure
+    return P.risk_group_figure(r, g, legend_title=T("Risk group (nomogram total points)") + (mark("; ") + test if test else ""))
 
 
 def _comparison(r: StudyResults, which: str):

@@ -56,9 +56,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .i18n import T
 
-__all__ = ["KaplanMeier", "kaplan_meier", "censoring_survival", "median_followup", "km_by_group", "risk_groups"]
+__all__ = ["KaplanMeier", "kaplan_meier", "censoring_survival", "median_followup", "km_by_group"]
 
 
 def _segment_accumulate(x: np.ndarray, start: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
@@ -357,15 +356,3 @@ def km_by_group(time: np.ndarray, event: np.ndarray, group: Sequence[str] | pd.S
     ar = pd.concat(risk, ignore_index=True)
     ar["group"] = ar["group"].astype(cat)
     return out, ar
-
-
-def risk_groups(risk: np.ndarray, *, k: int = 3, labels: Sequence[str] = ("Low", "Intermediate", "High")) -> pd.Categorical:
-    """Groups of predicted risk by its tertiles (k quantile groups), labelled with their ranges."""
-    risk = np.asarray(risk, float)
-    codes = pd.qcut(pd.Series(risk).rank(method="first"), k, labels=False).to_numpy()
-    names = []
-    for j in range(k):
-        r = risk[codes == j]
-        names.append(T("{group} risk ({low}-{high}%)", group=T(labels[j]) if j < len(labels) else j + 1,
-                       low=f"{100 * r.min():.0f}", high=f"{100 * r.max():.0f}"))
-    return pd.Categorical.from_codes(codes, categories=names, ordered=True)

@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from .design import encode, variable_terms
 from .figures import (
@@ -36,7 +35,6 @@ from .figures import (
 from .figures._util import format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
-from .km import km_by_group, risk_groups
 from .models.cox import term_label
 from .study import StudyResults
 from .tripod import tripod_checklist
@@ -385,26 +383,26 @@ def figure_forest(r: StudyResults) -> Figure:
     return ax.figure
 
 
-def _time_ticks(horizon: float) -> list[float]:
-    """Ticks from 0 to the horizon: quarters when they are whole numbers (0, 3, 6, 9, 12 months;
-    0, 13, 26, 39, 52 weeks), else round steps plus the horizon (0, 100, 200, 300, 365 days)."""
-    if float(horizon / 4).is_integer():
-        return [float(x) for x in np.linspace(0, horizon, 5)]
-    steps = [float(t) for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(0, horizon) if 0 <= t <= horizon]
-    step = steps[1] - steps[0] if len(steps) > 1 else horizon
-    return steps + [float(horizon)] if horizon - steps[-1] >= step / 2 else steps[:-1] + [float(horizon)]
+def figure_km(r: StudyResults) -> Figure | None:
+    """Cumulative incidence by the nomogram's risk groups (:mod:`.riskgroups`: the study's
+    cut-offs, by default the tertiles of predicted risk), as the results carry the curves."""
+    if r.assessment is None:
+        return None
+    return risk_group_figure(r, r.assessment.development.risk_groups, legend_title=T("Predicted risk group"))
 
 
-def figure_km(r: StudyResults) -> Figure:
-    cohort = r.analysed
-    groups = risk_groups(r.predictions["risk_at_horizon"].to_numpy())
-    ticks = _time_ticks(r.spec.outcome.horizon)
-    curves, at_risk = km_by_group(cohort[r.spec.outcome.time].to_numpy(float), cohort[r.spec.outcome.event].to_numpy(),
-                                  groups, at_risk_times=ticks)
-    ax = plot_km(curves, at_risk=at_risk, failure=True,
+def risk_group_figure(r: StudyResults, groups, *, legend_title: str) -> Figure:
+    """Kaplan-Meier curves (as cumulative incidence) and numbers at risk of a
+    :class:`~cementleak_stats.riskgroups.RiskGroups`, drawn as computed in the analysis."""
+    curves, at_risk = groups.curves, groups.at_risk
+    if active() != "en":  # the group labels were written in English by the analysis
+        curves = curves.assign(group=curves["group"].cat.rename_categories(lambda c: tr_text(c)))
+        at_risk = at_risk.assign(group=at_risk["group"].cat.rename_categories(lambda c: tr_text(c)))
+    ticks = sorted(float(t) for t in at_risk["time"].unique())
+    ax = plot_km(curves, at_risk=at_risk, failure=True, xticks=ticks,
                  xlabel=T("{label} ({unit})", label=r.spec.outcome.time_label, unit=_unit_words(r)),
-                 ylabel=T("Cumulative incidence of {event}", event=_event_words(r)), legend_title=T("Predicted risk group"),
-                 at_risk_label=T("Number at risk"), xticks=ticks)
+                 ylabel=T("Cumulative incidence of {event}", event=_event_words(r)), legend_title=legend_title,
+                 at_risk_label=T("Number at risk"))
     return ax.figure
 
 
@@ -479,17 +477,25 @@ def figure_trajectories(r: StudyResults) -> Figure | None:
     if r.outcomes is None:
         return None
     o = r.outcomes
-    long = pd.concat([o.trajectories(m).assign(measure=lab) for m, lab in
-                      o.long[["measure", "measure_label"]].drop_duplicates().itertuples(index=False)], ignore_index=True)
+    measure_label = dict(o.long[["measure", "measure_label"]].drop_duplicates().itertuples(index=False))
+    long = pd.concat([o.trajectories(m).assign(measure=lab) for m, lab in measure_label.items()], ignore_index=True)
+    s = r.outcome_summary  # the mean and its t interval per measure and time point (computed in the analysis)
+    time_label = dict(o.long[["timepoint", "timepoint_label"]].astype(str).drop_duplicates().itertuples(index=False))
+    centres = None if s is None else pd.DataFrame({
+        "measure": s["measure"].map(measure_label), "timepoint": s["timepoint"].astype(str).map(time_label),
+        "centre": s["mean"], "low": s["ci_low"], "high": s["ci_high"]})
     if active() != "en" and r.spec.repeated is not None:  # the cached labels are English: the study's words
         rep = r.spec.repeated
-        tp = dict(zip(o.long["timepoint_label"].astype(str), o.long["timepoint"].astype(str)))
         words = {t.name: t.label for t in rep.timepoints}
-        ms = dict(zip(o.long["measure_label"], o.long["measure"]))
         displays = {m.name: m.display for m in rep.measures}
-        long["timepoint"] = long["timepoint"].cat.rename_categories(lambda c: words.get(tp.get(str(c), ""), str(c)))
-        long["measure"] = [displays.get(ms.get(x, ""), x) for x in long["measure"]]
-    return plot_outcome_panels(long)
+        to_words = {lab: words.get(name, lab) for name, lab in time_label.items()}
+        to_display = {lab: displays.get(name, lab) for name, lab in measure_label.items()}
+        long["timepoint"] = long["timepoint"].cat.rename_categories(lambda c: to_words.get(str(c), str(c)))
+        long["measure"] = long["measure"].map(lambda x: to_display.get(x, x))
+        if centres is not None:
+            centres = centres.assign(timepoint=centres["timepoint"].map(lambda x: to_words.get(x, x)),
+                                     measure=centres["measure"].map(lambda x: to_display.get(x, x)))
+    return plot_outcome_panels(long, centres=centres)
 
 
 FIGURES: dict[str, Callable[[StudyResults], Figure | None]] = {

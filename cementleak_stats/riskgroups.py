@@ -27,22 +27,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .design import encode
 from .errors import AnalysisError
-from .km import kaplan_meier
+from .km import kaplan_meier, km_by_group
 from .models.coxfit import fit_cox
 from .nomogram import Nomogram
 from .spec import StudySpec
 
-__all__ = ["RiskGroups", "total_points", "points_formula", "group_cutoffs", "risk_groups_in", "DEFAULT_LABELS"]
+__all__ = ["RiskGroups", "total_points", "points_formula", "group_cutoffs", "risk_groups_in", "at_risk_times",
+           "DEFAULT_LABELS"]
 
 #: names of the groups when the study file gives none (by number of groups)
 DEFAULT_LABELS: dict[int, tuple[str, ...]] = {2: ("Low risk", "High risk"), 3: ("Low risk", "Intermediate risk", "High risk"),
                                               4: ("Low risk", "Low-intermediate risk", "High-intermediate risk", "High risk")}
+
+
+def at_risk_times(horizon: float) -> list[float]:
+    """The times from 0 to ``horizon`` at which the numbers at risk are counted (and the curves'
+    time axis is marked): quarters when they are whole numbers (0, 3, 6, 9, 12 months; 0, 13, 26,
+    39, 52 weeks), else round steps of 1, 2, 2.5 or 5 x 10^k, at most five, plus the horizon
+    (0, 100, 200, 300, 365 days)."""
+    horizon = float(horizon)
+    if (horizon / 4).is_integer():
+        return [float(x) for x in np.linspace(0, horizon, 5)]
+    scale = 10.0 ** math.floor(math.log10(horizon / 5))
+    step = min(k * scale for k in (1, 2, 2.5, 5, 10) if k * scale >= horizon / 5 * (1 - 1e-9))
+    steps = [float(x) for x in np.arange(0.0, horizon * (1 + 1e-9), step)]
+    return steps + [horizon] if horizon - steps[-1] >= step / 2 else steps[:-1] + [horizon]
 
 
 def total_points(nomogram: Nomogram, lp: np.ndarray) -> np.ndarray:
@@ -116,6 +133,11 @@ class RiskGroups:
         infinity, which R reports with a convergence warning; here it is left empty).
     formula : the points formula (:func:`points_formula`).
     horizon : the main horizon.
+    curves : Kaplan-Meier curves by group for drawing (:func:`cementleak_stats.km.km_by_group`:
+        ``time``, ``survival``, ``ci_low``, ``ci_high``, ``n_censor``, ``group`` = the group's
+        label, ordered lowest risk first).
+    at_risk : numbers at risk by group at :func:`at_risk_times` of the longest horizon:
+        ``time``, ``group``, ``n_at_risk``.
     """
 
     cohort: str
@@ -128,6 +150,8 @@ class RiskGroups:
     hazard_ratios: pd.DataFrame
     formula: pd.DataFrame
     horizon: float
+    curves: pd.DataFrame
+    at_risk: pd.DataFrame
 
 
 def risk_groups_in(
@@ -214,5 +238,8 @@ def risk_groups_in(
         hr = pd.DataFrame(columns=["group", "label", "reference", "hr", "ci_low", "ci_high", "p_value", "note"])
     patients = pd.DataFrame({"row": np.arange(len(cohort)), "total_points": pts, "risk": risk, "group": group + 1,
                              "label": [labels[g] for g in group]})
+    curves, at_risk = km_by_group(t, e, pd.Categorical.from_codes(group, categories=list(labels), ordered=True),
+                                  at_risk_times=at_risk_times(max(spec.outcome.all_horizons)), alpha=spec.analysis.alpha)
     return RiskGroups(cohort=label, source=source, cutoffs=cutoffs, labels=labels, patients=patients, summary=summary,
-                      logrank=logrank, hazard_ratios=hr, formula=points_formula(spec, nomogram), horizon=u)
+                      logrank=logrank, hazard_ratios=hr, formula=points_formula(spec, nomogram), horizon=u,
+                      curves=curves, at_risk=at_risk)

@@ -32,6 +32,7 @@ from .models.lasso import lasso_select
 from .models.ph import PHTest, proportional_hazards_test
 from .needs import require_events, require_parameters
 from .nomogram import Nomogram, build_nomogram
+from .outcome_summaries import outcome_summary
 from .outcomes import OutcomesResult, analyze_outcomes
 from .narrative import narrative_files, read_narrative
 from .provenance import Provenance, collect_provenance
@@ -98,6 +99,9 @@ class StudyResults:
     #: the authors' own text by part (background, discussion, limitations, question), as read
     #: from the study's narrative folder; parts the study does not have are absent
     narrative: dict[str, str] = field(default_factory=dict)
+    #: what the repeated-measures figure draws per measure and time point: mean with its t
+    #: interval, median and quartiles (:func:`.outcome_summaries.outcome_summary`), else None
+    outcome_summary: pd.DataFrame | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -274,6 +278,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     dca = net_benefit(predictions["risk_at_horizon"].to_numpy(), cohort[spec.outcome.time].to_numpy(float),
                       cohort[spec.outcome.event].to_numpy(), horizon=spec.outcome.horizon, thresholds=threshold_grid(spec))
     outcomes = analyze_outcomes(spec, data.repeated) if (spec.repeated is not None and data.repeated is not None) else None
+    summary = None if outcomes is None else outcome_summary(outcomes.descriptives)
     step("study checks")
     c_index = float(conc.loc[conc["measure"] == "c_index", "estimate"].iloc[0])
     checks = study_checks(spec, cohort, n_parameters=len(model.terms), c_statistic=c_index, lr_statistic=model.lr_chisq)
@@ -300,7 +305,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         spec=spec, provenance=prov, data=data, baseline=baseline, event_details=details, screen=screen,
         predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
-        validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes,
+        validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes, outcome_summary=summary,
         checks=checks, logistic=logistic, model_imputed=imputed,
         notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
         + assessment.notes + (() if lasso is None else lasso.notes),
@@ -316,9 +321,10 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
     The cache key is :meth:`Provenance.cache_key` (study file and data bytes, code digest,
     package versions).  The data are always re-validated first, so a changed or broken input
     is never masked by a cached result.  A cache entry is used only when this user's machine
-    wrote it for these inputs (:mod:`.cache`: JSON, HMAC-signed, no pickle); the study and its
-    validated data are not stored in it but taken from this run.  ``notify`` receives a one-line
-    notice when an entry is ignored or cannot be stored.
+    wrote it for these inputs (:mod:`.cache`: JSON, HMAC-signed, no pickle); the study is not
+    stored in it but taken from this run, and so are the validated data (the entry keeps a copy
+    for :func:`results_by_key`).  ``notify`` receives a one-line notice when an entry is ignored
+    or cannot be stored.
     """
     data = load_study_data(spec)
     prov = collect_provenance(spec, _input_files(spec, data))
@@ -327,12 +333,32 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
     shown = _complete_cases(spec, data) if spec.analysis.missing_data == "multiple_imputation" else data
     shown = _held_out(spec, shown)
     if use_cache:
-        cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs={"spec": spec, "data": shown},
-                              notify=notify)
+        cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs={"spec": spec}, notify=notify)
         if cached is not None:
-            return cached
+            return replace(cached, data=shown)
     results = compute_study(spec, data=data, progress=progress)
     if use_cache:
-        store_results(path, results, inputs=prov.key_inputs(), refs={"spec": results.spec, "data": results.data},
-                      notify=notify)
+        store_results(path, results, inputs=prov.key_inputs(), refs={"spec": results.spec}, notify=notify)
+    return results
+
+
+def results_by_key(spec: StudySpec, key: str, *, cache_dir: Path | None = None,
+                   notify: Notify | None = None) -> StudyResults | None:
+    """The results a run of :func:`run_study` stored under ``key`` (:meth:`Provenance.cache_key`),
+    read without validating the data, hashing the data files or running git.
+
+    This is how a document reads the results ``cementleak report`` hands it by key: that run has
+    just validated the inputs and computed or loaded these results.  The entry must be this
+    user's (signed), be the one of ``key`` and be made from this study file.  None, with a
+    notice, when it is absent or cannot be used; the caller then runs :func:`run_study`.
+    """
+    path = cache_path(cache_dir or spec.base_dir, key)
+    results = load_results(path, StudyResults, inputs=None, refs={"spec": spec}, notify=notify)
+    why = ("no stored results" if results is None and not path.exists() else None if results is None else
+           "stored under another key" if results.provenance.cache_key() != key else
+           "made from another version of the study file" if results.provenance.study_sha256 != spec.digest() else None)
+    if why is not None:
+        if notify is not None:
+            notify(f"results {key}: {why}; running the analysis")
+        return None
     return results

@@ -130,6 +130,12 @@ def long_frame() -> pd.DataFrame:
     return df
 
 
+def _centres(long: pd.DataFrame) -> pd.DataFrame:
+    """A summary per measure and time point as the results carry it (here: mean -/+ 1)."""
+    m = long.groupby(["measure", "timepoint"], observed=True)["value"].mean().rename("centre").reset_index()
+    return m.assign(low=m["centre"] - 1, high=m["centre"] + 1)
+
+
 @pytest.fixture
 def km_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     frames = []
@@ -315,26 +321,27 @@ def test_interventions_avoided(dca_frame):
 # ---------------------------------------------------------------- trajectories
 def test_trajectories_one_line_per_patient_and_no_identifier(long_frame):
     part = long_frame[long_frame["measure"] == "Score A (0-10)"]
-    ax = plot_trajectories(part, measure_label="Score A (0-10)", ylim=(0, 10))
+    ax = plot_trajectories(part, measure_label="Score A (0-10)", ylim=(0, 10), centres=_centres(part))
     (lines,) = _gid(ax, "trajectory-individual")
     assert isinstance(lines, LineCollection) and len(lines.get_segments()) == 9
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Before", "Day 3", "Month 12"]
     assert ax.get_ylabel() == "Score A (0-10)" and ax.get_ylim() == (0, 10)
     assert not any("PID-SECRET" in s for s in _texts(ax.figure))
     (summary,) = _gid(ax, "trajectory-summary")
-    means = part.groupby("timepoint", observed=True)["value"].mean().to_numpy()
-    np.testing.assert_allclose(summary.get_ydata(), means)
+    np.testing.assert_allclose(summary.get_ydata(), _centres(part)["centre"])  # drawn as given
+    bare = plot_trajectories(part, measure_label="A")  # no summary given: none is computed
+    assert not _gid(bare, "trajectory-summary") and len(bare.get_legend().get_texts()) == 1
 
 
 def test_trajectories_median_and_missing_values(long_frame):
     part = long_frame[long_frame["measure"] == "Score B (%)"].copy()
     part.loc[part.index[0], "value"] = np.nan
-    ax = plot_trajectories(part, measure_label="B", summary="median")
+    ax = plot_trajectories(part, measure_label="B", summary="median", centres=_centres(part))
     assert "Median (IQR)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_outcome_panels(long_frame):
-    fig = plot_outcome_panels(long_frame, ylims={"Score B (%)": (0, 100)})
+    fig = plot_outcome_panels(long_frame, ylims={"Score B (%)": (0, 100)}, centres=_centres(long_frame))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert [a.get_ylabel() for a in fig.axes] == ["Score A (0-10)", "Score B (%)"]
     assert [a.get_title(loc="left") for a in fig.axes] == ["A", "B"]
@@ -544,9 +551,9 @@ def test_schoenfeld_axis_in_time_at_transformed_positions(zph_frames):
 
 def test_trajectory_legend_is_off_the_lines(long_frame):
     part = long_frame[long_frame["measure"] == "Score A (0-10)"]
-    ax = plot_trajectories(part, measure_label="Score A (0-10)")
+    ax = plot_trajectories(part, measure_label="Score A (0-10)", centres=_centres(part))
     assert legends_over_lines(ax.figure) == [] and text_overlaps(ax.figure) == []
-    fig = plot_outcome_panels(long_frame)
+    fig = plot_outcome_panels(long_frame, centres=_centres(long_frame))
     assert text_overlaps(fig) == [] and texts_outside(fig) == [] and len(fig.legends) == 1
 
 

@@ -126,3 +126,31 @@ def test_tertiles_need_distinct_scores():
     one = data.analysed.iloc[[0] * 12].reset_index(drop=True)
     with pytest.raises(AnalysisError, match="tertiles of the total points coincide"):
         risk_groups_in(spec, nomo, one)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_curves_for_the_figure_are_the_groups_kaplan_meier(name):
+    """The figure's curves are computed with the groups (one definition, one Kaplan-Meier) and
+    agree with the R-checked observed risks; numbers at risk start at the group sizes."""
+    from cementleak_stats.riskgroups import at_risk_times
+
+    spec, _, _, groups, _ = case(name)
+    s = groups.summary[groups.summary["n"] > 0]
+    assert list(groups.curves["group"].cat.categories) == list(groups.labels)
+    u = groups.horizon
+    for label, observed in zip(s["label"], s["observed_risk"]):
+        c = groups.curves[groups.curves["group"] == label]
+        assert 1 - c.loc[c["time"] <= u + 1e-6, "survival"].iloc[-1] == pytest.approx(observed, rel=1e-12, abs=1e-15)
+    times = at_risk_times(max(spec.outcome.all_horizons))
+    assert sorted(groups.at_risk["time"].unique()) == times
+    first = groups.at_risk[groups.at_risk["time"] == 0].set_index("group")["n_at_risk"]
+    assert [int(first[lab]) for lab in s["label"]] == s["n"].tolist()
+
+
+def test_at_risk_times():
+    from cementleak_stats.riskgroups import at_risk_times
+
+    assert at_risk_times(12) == [0, 3, 6, 9, 12] and at_risk_times(52) == [0, 13, 26, 39, 52]
+    assert at_risk_times(365) == [0, 100, 200, 300, 365]
+    assert at_risk_times(5) == [0, 1, 2, 3, 4, 5] and at_risk_times(730) == [0, 200, 400, 600, 730]
+    assert at_risk_times(18) == [0, 5, 10, 15, 18] and at_risk_times(1826.25)[-2:] == [1500, 1826.25]

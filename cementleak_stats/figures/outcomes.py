@@ -1,4 +1,5 @@
-"""Repeated outcomes (e.g. pain and disability scores): individual trajectories and a summary."""
+"""Repeated outcomes (e.g. pain and disability scores): individual trajectories and the summary
+per time point that the analysis computed (:mod:`cementleak_stats.outcome_summaries`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from scipy import stats
 
 from ..i18n import T
 from ._util import require_columns
@@ -21,31 +21,19 @@ Summary = Literal["mean", "median"]
 _SUMMARY_LABEL = {"mean": "Mean (95% CI)", "median": "Median (IQR)"}
 
 
-def _summarise(wide: pd.DataFrame, how: Summary) -> pd.DataFrame:
-    """Centre and interval per time point (columns of ``wide``), ignoring missing values.
-
-    Notes
-    -----
-    mean: mean +/- t(0.975, n - 1) * SD / sqrt(n); median: 25th and 75th percentiles.
-    """
-    rows = []
-    for col in wide.columns:
-        v = wide[col].dropna().to_numpy(float)
-        if v.size == 0:
-            rows.append((np.nan, np.nan, np.nan))
-        elif how == "mean":
-            half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else np.nan
-            rows.append((v.mean(), v.mean() - half, v.mean() + half))
-        else:
-            q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
-            rows.append((med, q1, q3))
-    return pd.DataFrame(rows, columns=["centre", "low", "high"], index=wide.columns)
+def _centre_of(centres: pd.DataFrame | None, levels: list) -> pd.DataFrame | None:
+    """The summary rows of ``centres`` in the order of the time points (``levels``), or None."""
+    if centres is None:
+        return None
+    require_columns(centres, ("timepoint", "centre", "low", "high"), what="plot_trajectories (centres)")
+    return centres.assign(timepoint=centres["timepoint"].astype(str)).set_index("timepoint").reindex([str(x) for x in levels])
 
 
-def _legend_handles(n: int, colour: str, summary: Summary) -> list[Line2D]:
+def _legend_handles(n: int, colour: str, summary: Summary, *, centre: bool = True) -> list[Line2D]:
     return [
         Line2D([], [], color=GREY, linewidth=0.8, alpha=0.8, label=T("Individual patients (n = {n})", n=n)),
-        Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=T(_SUMMARY_LABEL[summary])),
+        *([Line2D([], [], color=colour, marker="o", linewidth=1.8, markersize=5, label=T(_SUMMARY_LABEL[summary]))]
+          if centre else []),
     ]
 
 
@@ -54,6 +42,7 @@ def plot_trajectories(
     long: pd.DataFrame,
     *,
     measure_label: str,
+    centres: pd.DataFrame | None = None,
     summary: Summary = "mean",
     ylim: tuple[float, float] | None = None,
     xlabel: str | None = None,
@@ -71,7 +60,12 @@ def plot_trajectories(
         categorical whose categories are the labels shown, in time order) and ``value``.
         Missing values break a patient's line.
     measure_label : y-axis label, e.g. "Pain score (0-10)".
-    summary : "mean" (mean, t-based 95% CI) or "median" (median, interquartile range).
+    centres : the summary per time point, computed in the analysis: ``timepoint`` (the labels
+        of ``long``), ``centre``, ``low``, ``high`` (from
+        :func:`cementleak_stats.outcome_summaries.outcome_summary`: the mean and its t interval,
+        or the median and quartiles); without it only the individual lines are drawn.
+    summary : what ``centres`` holds, for the legend: "mean" (mean, 95% CI) or "median"
+        (median, interquartile range).
     ylim : y limits, e.g. the measure's possible range.
     xlabel : x-axis label (none by default: the time point labels speak for themselves).
     colour : colour of the summary.
@@ -95,10 +89,12 @@ def plot_trajectories(
     individual = LineCollection(segments, colors=GREY, linewidths=0.6, alpha=0.45, zorder=1)
     individual.set_gid("trajectory-individual")
     ax.add_collection(individual)
-    summ = _summarise(wide, summary)
-    err = np.vstack([summ["centre"] - summ["low"], summ["high"] - summ["centre"]])
-    ax.errorbar(x, summ["centre"], yerr=err, fmt="none", ecolor=colour, elinewidth=1.3, capsize=3, capthick=1.3, zorder=3)
-    ax.plot(x, summ["centre"], "o-", color=colour, linewidth=1.8, markersize=5, zorder=4, gid="trajectory-summary")
+    summ = _centre_of(centres, levels)
+    if summ is not None:
+        err = np.vstack([summ["centre"] - summ["low"], summ["high"] - summ["centre"]])
+        ax.errorbar(x, summ["centre"], yerr=err, fmt="none", ecolor=colour, elinewidth=1.3, capsize=3, capthick=1.3,
+                    zorder=3)
+        ax.plot(x, summ["centre"], "o-", color=colour, linewidth=1.8, markersize=5, zorder=4, gid="trajectory-summary")
     ax.set_xticks(x, [str(lv) for lv in levels])
     ax.set_xlim(-0.25, len(levels) - 0.75)
     if ylim is not None:
@@ -109,7 +105,7 @@ def plot_trajectories(
     if xlabel:
         ax.set_xlabel(xlabel)
     if legend:  # above the axes: individual lines fill the plot
-        ax.legend(handles=_legend_handles(len(wide), colour, summary), loc="lower left", bbox_to_anchor=(0.0, 1.02),
+        ax.legend(handles=_legend_handles(len(wide), colour, summary, centre=summ is not None), loc="lower left", bbox_to_anchor=(0.0, 1.02),
                   ncol=2, borderaxespad=0.0)
     if title:
         ax.set_title(title, loc="left")
@@ -120,6 +116,7 @@ def plot_trajectories(
 def plot_outcome_panels(
     long_all: pd.DataFrame,
     *,
+    centres: pd.DataFrame | None = None,
     summary: Summary = "mean",
     ylims: Mapping[str, tuple[float, float]] | None = None,
     ncols: int = 2,
@@ -132,6 +129,7 @@ def plot_outcome_panels(
     long_all : as for :func:`plot_trajectories` plus a ``measure`` column whose values are
         the measures' labels (used as the panels' y labels), in categorical order if
         categorical.
+    centres : as for :func:`plot_trajectories` plus a ``measure`` column (the measures' labels).
     summary : "mean" or "median", as in :func:`plot_trajectories`.
     ylims : y limits per measure label (e.g. the measure's possible range).
     ncols : panels per row.
@@ -153,6 +151,7 @@ def plot_outcome_panels(
         plot_trajectories(
             part,
             measure_label=str(measure),
+            centres=None if centres is None else centres[centres["measure"] == measure],
             summary=summary,
             ylim=(ylims or {}).get(str(measure)),
             legend=False,
@@ -161,5 +160,6 @@ def plot_outcome_panels(
         if panel_letters:
             panel_letter(ax, i)
     n_first = long_all.loc[long_all["measure"] == measures[0], "id"].nunique()
-    fig.legend(handles=_legend_handles(n_first, PALETTE[0], summary), loc="outside upper center", ncol=2)
+    fig.legend(handles=_legend_handles(n_first, PALETTE[0], summary, centre=centres is not None), loc="outside upper center",
+               ncol=2)
     return fig
