@@ -172,3 +172,26 @@ def test_without_censoring_before_horizon_equals_binary_formula(c):
         tp, fp = np.sum(pos & y), np.sum(pos & ~y)
         assert got["net_benefit_model"][i] == pytest.approx(tp / n - fp / n * pt / (1 - pt), abs=1e-12)
         assert got["net_benefit_all"][i] == pytest.approx(y.mean() - (1 - y.mean()) * pt / (1 - pt), abs=1e-12)
+
+
+def test_decision_curve_grows_about_linearly_with_n():
+    """Ten times the patients (continuous times, 60 thresholds) costs far less than the hundred
+    times of a quadratic Kaplan-Meier (the old loop; measured n^1.32 over the study's sizes).
+
+    A ratio measured in the same run, not a bare time: O(n log n) per threshold gives ~10-13."""
+    import time as clock
+
+    rng = np.random.default_rng(7)
+    pts = np.round(np.arange(0.01, 0.605, 0.01), 10)
+
+    def best(n):
+        t, e, r = rng.exponential(20, n), (rng.random(n) < 0.7).astype(int), rng.beta(2, 5, n)
+        out = []
+        for _ in range(3):
+            start = clock.perf_counter()
+            _nb(r, t, e, pts)
+            out.append(clock.perf_counter() - start)
+        return min(out)
+
+    small, large = best(3000), best(30000)
+    assert large / small < 35, (small, large)
