@@ -327,7 +327,7 @@ class StudyReport:
         """The abstract's conclusion, from the corrected performance and the events per variable."""
         c = self._val("c", "corrected")
         slope = self._val("slope", "corrected")
-        epv = int(self.n_events) / len(self.results.model.terms)
+        epv = self._epv("model")
         rank = (T("ranks patients well") if c >= 0.75 else T("ranks patients moderately well") if c >= 0.65
                 else T("ranks patients only weakly"))
         text = T("The model {rank} by their risk of {event} (optimism-corrected C {c})", rank=rank, event=self.event,
@@ -362,7 +362,7 @@ class StudyReport:
         """The limitations every study of this design shares, as Markdown bullets (generated),
         followed by the study's own (``narrative/limitations.md``); use ``output: asis``."""
         flags = self.sections()
-        epv = int(self.n_events) / len(self.results.model.terms)
+        epv = self._epv("model")
         items = []
         if epv < 10:
             items.append(T("**Events per variable.** {events} events for {k} coefficients ({epv} per coefficient) is "
@@ -397,21 +397,35 @@ class StudyReport:
         return text + ("\n" + own if own else "")
 
 
+    # numbers as numbers (the public properties below format them for prose)
+    @property
+    def _n(self) -> int:
+        return int(self.results.model.n)
+
+    @property
+    def _events(self) -> int:
+        return int(self.results.model.n_events)
+
+    def _epv(self, which: str) -> float:
+        """Events per model (``which="model"``) or candidate parameter, as the study checks computed it."""
+        c = self.results.checks
+        return float(c.loc[c["check"] == f"events per {which} parameter", "value"].iloc[0])
+
     @property
     def n(self) -> str:
-        return str(len(self.results.analysed))
+        return str(self._n)
 
     @property
     def n_events(self) -> str:
-        return str(int(self.results.analysed[self.spec.outcome.event].sum()))
+        return str(self._events)
 
     @property
     def n_no_events(self) -> str:
-        return str(len(self.results.analysed) - int(self.n_events))
+        return str(self._n - self._events)
 
     @property
     def events_pct(self) -> str:
-        return P.fmt_pct(int(self.n_events) / len(self.results.analysed), 0)
+        return P.fmt_pct(self._events / self._n, 0)
 
     @property
     def horizon(self) -> str:
@@ -465,13 +479,11 @@ class StudyReport:
 
     @property
     def epv(self) -> str:
-        return P.fmt_num(int(self.n_events) / len(self.results.model.terms), 1)
+        return P.fmt_num(self._epv("model"), 1)
 
     @property
     def epv_candidates(self) -> str:
-        from .checks import candidate_parameters
-
-        return P.fmt_num(int(self.n_events) / candidate_parameters(self.spec), 1)
+        return P.fmt_num(self._epv("candidate"), 1)
 
     def hr(self, variable: str) -> str:
         """'HR 0.95 (95% CI 0.93 to 0.97), P < 0.001' for a one-term variable of the model."""
@@ -562,12 +574,11 @@ class StudyReport:
         v = self.results.provenance.versions
         return ", ".join(f"{k} {v[k]}" for k in ("python", "cementleak-stats", "lifelines", "pandas", "numpy", "scipy", "statsmodels", "tableone") if k in v)
 
-    @cached_property
+    @property
     def example(self):
-        """The worked example patient for teaching (predictor values only, never an identifier)."""
-        from .nomogram import predict_risk
-
-        return predict_risk(self.spec, self.results.nomogram, P.example_patient(self.results))
+        """The worked example patient for teaching, as the analysis scored it (predictor values
+        only, never an identifier)."""
+        return self.results.example
 
     def example_table(self) -> MarkdownTable:
         pts = self.example.points

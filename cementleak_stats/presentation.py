@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .design import encode, variable_terms
+from .design import variable_terms
 from .figures import (
     PAGE_WIDTH,
     figure_theme,
@@ -558,21 +558,6 @@ FIGURE_NOTES: dict[str, Callable[[StudyResults], str]] = {
 def figure_note(name: str, r: StudyResults) -> str:
     """The sentence a caption of figure ``name`` must carry ("" when it needs none)."""
     return FIGURE_NOTES[name](r) if name in FIGURE_NOTES else ""
-
-
-def example_patient(r: StudyResults) -> dict[str, object]:
-    """A worked example: the analysed patient whose predicted risk is closest to the median.
-
-    Only predictor values are returned (never an identifier).
-    """
-    risk = r.predictions["risk_at_horizon"].to_numpy()
-    i = int(np.argmin(np.abs(risk - np.median(risk))))
-    row = r.analysed.iloc[i]
-    return {v: (row[v] if r.spec.variable(v).kind == "continuous" else str(row[v])) for v in r.model.variables}
-
-
-def model_design(r: StudyResults):
-    return encode(r.spec, r.analysed, r.model.variables)
 
 
 # registered above by name; imported last (it formats with this module's helpers)

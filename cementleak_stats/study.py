@@ -31,7 +31,7 @@ from .models.cox import (CoxModel, fit_cox_model, forest_data, hr_unit_notes, mo
 from .models.lasso import lasso_select
 from .models.ph import PHTest, proportional_hazards_test
 from .needs import require_events, require_parameters
-from .nomogram import Nomogram, build_nomogram
+from .nomogram import Nomogram, PatientRisk, build_nomogram, predict_risk
 from .outcome_summaries import outcome_summary
 from .outcomes import OutcomesResult, analyze_outcomes
 from .narrative import narrative_files, read_narrative
@@ -102,6 +102,9 @@ class StudyResults:
     #: what the repeated-measures figure draws per measure and time point: mean with its t
     #: interval, median and quartiles (:func:`.outcome_summaries.outcome_summary`), else None
     outcome_summary: pd.DataFrame | None = None
+    #: the report's worked example: the patient whose predicted risk is the median's nearest,
+    #: scored on the nomogram (predictor values only, never an identifier)
+    example: PatientRisk | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -174,6 +177,13 @@ def _notes(spec: StudySpec, model: CoxModel, validation: pd.DataFrame, calibrati
             f"Barnard-Rubin degrees of freedom) uses all {imputed.n} patients. Every other result, including the "
             "variable selection, the nomogram, validation and calibration, is a complete-case analysis.")
     return tuple(notes)
+
+
+def _worked_example(spec: StudySpec, nomogram: Nomogram, cohort: pd.DataFrame, risk: np.ndarray) -> PatientRisk:
+    """The analysed patient whose predicted risk is closest to the median, scored on the nomogram."""
+    row = cohort.iloc[int(np.argmin(np.abs(risk - np.median(risk))))]
+    patient = {v: (row[v] if spec.variable(v).kind == "continuous" else str(row[v])) for v in nomogram.model.variables}
+    return predict_risk(spec, nomogram, patient)
 
 
 def _held_out(spec: StudySpec, data: StudyData) -> StudyData:
@@ -306,6 +316,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes, outcome_summary=summary,
+        example=_worked_example(spec, nomo, cohort, predictions["risk_at_horizon"].to_numpy()),
         checks=checks, logistic=logistic, model_imputed=imputed,
         notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
         + assessment.notes + (() if lasso is None else lasso.notes),

@@ -336,7 +336,12 @@ def test_nomogram_numbers_equal_the_results(out: Outputs) -> None:
     horizon = f"{r.spec.outcome.horizon:g} {r.spec.outcome.time_unit}"
     # S<sub>0</sub>(12 months): the subscript is a text node of its own
     assert re.search(rf"S ?0 ?\({horizon}\) = {P.fmt_num(r.model.baseline_survival(), 4)}", text)
-    example = predict_risk(r.spec, r.nomogram, P.example_patient(r))
+    example = r.example  # the worked example, scored in the analysis
+    risk = r.predictions["risk_at_horizon"].to_numpy()
+    row = r.analysed.iloc[int(np.argmin(np.abs(risk - np.median(risk))))]  # the median patient's values
+    again = predict_risk(r.spec, r.nomogram, {v: row[v] if r.spec.variable(v).kind == "continuous" else str(row[v])
+                                               for v in r.model.variables})
+    assert again.total_points == example.total_points and again.risk == example.risk
     assert f"scores {P.fmt_num(example.total_points, 1)} points, a predicted risk of {P.fmt_pct(example.risk, 1)}" in text
     rows = out.table_rows("index", "tbl-example")
     assert [row["Points"] for row in rows] == [P.fmt_num(x, 1) for x in example.points["points"]]
