@@ -68,20 +68,19 @@ def encode_values(var: Variable, values: Sequence[object] | pd.Series) -> np.nda
     s = pd.Series(values)
     if var.kind == "continuous":
         return pd.to_numeric(s, errors="raise").to_numpy(dtype=float).reshape(-1, 1)
+    # level codes in one vectorised pass (no Python loop over the rows: 10^6 rows in ms)
     as_str = s.astype("string")
-    unknown = sorted(set(as_str.dropna()) - set(var.levels))
+    missing = as_str.isna().to_numpy()
+    codes = pd.Categorical(as_str, categories=list(var.levels)).codes
+    unknown = sorted(set(as_str[(codes < 0) & ~missing].unique()))
     if unknown:
         raise ValueError(f"unknown level(s) {unknown} for '{var.name}'; allowed: {list(var.levels)}")
     out = np.empty((len(s), len(terms)), dtype=float)
-    missing = as_str.isna().to_numpy()
     if var.kind == "ordinal" and var.coding == "score":
-        pos = {lv: i for i, lv in enumerate(var.levels)}
-        out[:, 0] = [np.nan if m else pos[v] for v, m in zip(as_str.fillna(var.levels[0]), missing)]
+        out[:, 0] = np.where(missing, np.nan, codes)
         return out
     for j, t in enumerate(terms):
-        col = (as_str == t.level).fillna(False).to_numpy(dtype=float)
-        col[missing] = np.nan
-        out[:, j] = col
+        out[:, j] = np.where(missing, np.nan, codes == var.levels.index(t.level))
     return out
 
 
