@@ -1,8 +1,9 @@
 """The interactive risk calculator embedded in the HTML report: plain JavaScript, no server.
 
-The model is exported as JSON (:func:`export_model`): per predictor its input kind, levels or
-range, and its terms with coefficients; plus the nomogram's per-predictor minimum
-contribution, scale, intercept and S0(horizon).  The page computes, exactly as
+The page's model (:func:`export_model`) is taken from the exported model file (``model.json``,
+:mod:`cementleak_stats.model_file`): per predictor its input kind, levels or range, and its
+terms with coefficients; plus the nomogram's per-predictor minimum contribution, scale,
+intercept and S0(horizon).  The page computes, exactly as
 :func:`cementleak_stats.nomogram.predict_risk`:
 
     contribution_j = sum_t beta_t x_t(value_j)        (uncentred, as the nomogram)
@@ -20,46 +21,22 @@ import html
 import json
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .design import variable_terms
 from .i18n import T, has, is_cjk, mark
-from .study import StudyResults
+
+if TYPE_CHECKING:
+    from .study import StudyResults
 
 
 def export_model(r: StudyResults) -> dict:
-    """The model as plain data for the calculator (no patient data in it)."""
-    nomo = r.nomogram
-    model = r.model
-    mins = nomo.points.groupby("predictor", sort=False)["contribution"].min()
-    preds = []
-    for name in model.variables:
-        var = r.spec.variable(name)
-        terms = []
-        for t in variable_terms(var):
-            terms.append({"level": t.level, "coef": float(model.coef[t.name])})
-        entry = {"name": name, "label": var.label, "unit": var.unit or "", "kind": var.kind,
-                 "coding": var.coding, "terms": terms, "min_contribution": float(mins[name])}
-        if var.kind == "continuous":
-            vals = nomo.points.loc[nomo.points["predictor"] == name, "value"].astype(float)
-            entry.update({"min": float(vals.min()), "max": float(vals.max()),
-                          "default": float(np.median(r.analysed[name].astype(float)))})
-        else:
-            entry.update({"levels": list(var.levels), "reference": var.ref_level,
-                          "level_labels": [var.level_label(lv) for lv in var.levels]})
-        preds.append(entry)
-    return {
-        "predictors": preds,
-        "scale": float(nomo.scale),
-        "intercept": float(nomo.intercept),
-        "s0": float(nomo.baseline_survival),
-        "horizon": float(nomo.horizon),
-        "time_unit": r.spec.outcome.time_unit,
-        "event": r.spec.outcome.event_label,
-        "synthetic": bool(r.spec.study.synthetic),
-        "cohorts": model_cohorts(r),
-    }
+    """The calculator's model (no patient data in it), taken from the exported model file's data
+    (:func:`cementleak_stats.export.model_file`, :func:`cementleak_stats.model_file.page_model`):
+    the page scores with the same numbers as ``predict`` and batch scoring."""
+    from .export import model_file
+    from .model_file import page_model
+
+    return page_model(model_file(r))
 
 
 def _number(x: object) -> float | None:
@@ -126,23 +103,13 @@ def _horizon(horizon: float, unit: str) -> str:
     return T(key, n=f"{horizon:g}") if has(key) else f"{horizon:g} {unit}"
 
 
-def _encode(p: Mapping, value: object) -> list[float]:
-    if p["kind"] == "continuous":
-        return [float(value)]
-    if p["kind"] == "binary":
-        return [1.0 if value == p["terms"][0]["level"] else 0.0]
-    if p["kind"] == "ordinal" and p["coding"] == "score":
-        return [float(p["levels"].index(value))]
-    return [1.0 if value == t["level"] else 0.0 for t in p["terms"]]
-
-
 def score_exported(model: Mapping, patient: Mapping[str, object]) -> dict[str, float]:
     """The calculator's formula in Python (the same arithmetic as the page's JavaScript)."""
+    from .model_file import contribution
+
     total = 0.0
     for p in model["predictors"]:
-        x = _encode(p, patient[p["name"]])
-        contribution = sum(t["coef"] * xi for t, xi in zip(p["terms"], x))
-        total += (contribution - p["min_contribution"]) * model["scale"]
+        total += (contribution(p, patient[p["name"]]) - p["min_contribution"]) * model["scale"]
     lp = model["intercept"] + total / model["scale"]
     return {"total_points": total, "lp": lp, "risk": 1.0 - model["s0"] ** math.exp(lp)}
 

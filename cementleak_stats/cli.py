@@ -360,7 +360,7 @@ def _notice(message: str) -> None:
 def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, model: Path | None, results: Path) -> None:
     """``predict --input new.csv --out risks.csv``: every row scored with the frozen model; rows that cannot be
     scored are listed (as validate lists problems) and kept in the output, never dropped; exit 2 if any."""
-    from .export import scoring_model
+    from .export import nomogram_of, scoring_model
     from .messages import print_problems
     from .scoring import score_file, write_scores
     from .spec import load_spec
@@ -373,13 +373,14 @@ def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, mod
         bar, progress = _progress_runner()
         bar.transient = True  # shown only while an analysis is computed, then removed
         with bar:
-            nomogram, _ = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
-        batch = score_file(spec, nomogram, input_file)
+            data, source = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
+        batch = score_file(spec, nomogram_of(data, spec, path=source), input_file)
         write_scores(batch, out, inputs=(input_file, study, *([model] if model else [])))
     except (InputError, AnalysisError) as exc:
         _fail(exc)
     console.print(f"scored {batch.n_scored} of {len(batch.scores)} rows: risk of {spec.outcome.event_label.lower()} by "
                   f"{batch.horizon:g} {spec.outcome.time_unit}; wrote {out}", markup=False, highlight=False, soft_wrap=True)
+    console.print(_model_line(data, source, study), markup=False, highlight=False, soft_wrap=True)
     if spec.study.synthetic:
         console.print("[bold yellow]SYNTHETIC DATA[/]: a model fitted to a generated cohort; for teaching only.")
     if batch.problems:
@@ -389,28 +390,39 @@ def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, mod
         raise typer.Exit(EXIT_INPUT_ERROR)
 
 
+def _model_line(data: dict, source: str, study: Path, why_not: str = "") -> str:
+    """Which model file (or analysis) and which study the prediction used."""
+    dev = (data.get("cohorts") or {}).get("development") or {}
+    fitted = f" to {dev['n']} patients ({dev['events']} events)" if dev.get("n") is not None else ""
+    title = data["study"].get("title") or ""
+    if source == "analysis results":  # no current model file: the model file's data built from the analysis
+        return (f"Model: the analysis of {study} (\"{title}\"){fitted}, as the model file it writes"
+                + (f"; {why_not}" if why_not else ""))
+    return f"Model: {source}, fitted with {data['study'].get('file') or study} (\"{title}\"){fitted}"
+
+
 @app.command()
 def predict(
     values: Annotated[list[str] | None, typer.Argument(help="Predictor values as name=value, e.g. ct_value_hu=75 cement_viscosity=low.")] = None,
     study: Annotated[Path, typer.Option(help="Study file.")] = Path("study.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     model: Annotated[Path | None, typer.Option(help="Score with this exported model file (model.json written by analyze); the data are not needed.")] = None,
-    results: Annotated[Path, typer.Option(help="Results folder whose model.json is used when it is current (same study file, data and code).")] = Path("_output/results"),
+    results: Annotated[Path, typer.Option(help="Results folder whose model.json is used when it is current (same study file and data).")] = Path("_output/results"),
     input_file: Annotated[Path | None, typer.Option("--input", help="Score every row of this table of new patients (CSV, XLSX, SAV, Parquet) instead; needs --out.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="With --input: the CSV of risks to write, one row per input row (rows that cannot be scored are kept, with their problem).")] = None,
 ) -> None:
-    """Score one patient with the fitted nomogram: points per predictor, total points, risk at the horizon.
+    """Score one patient with the exported model file: points per predictor, total points, risk at the horizon.
 
-    Reads the exported model file when it is current, else the cached analysis; computes the
-    analysis only when neither exists.  Prints the prediction only (the study's warnings are
-    printed by validate, analyze and report).
+    Reads the model file (model.json, written by analyze; docs/results-files.md) when it was
+    fitted from this study file and these data, or the one given by --model; else builds the
+    same model from the cached analysis (computed only when no cache exists).  Prints the
+    prediction and the model and study it came from (the study's warnings are printed by
+    validate, analyze and report).  Bad values: every problem listed, exit code 2.
     """
     import contextlib
     import json
 
-    from .export import scoring_model
-    from .nomogram import predict_risk
-    from .spec import load_spec
+    from .model_file import find_model_file, patient_values, score_patient
 
     if input_file is not None or not values:
         _predict_file(study, input_file, out, model=model, results=results)
@@ -423,37 +435,45 @@ def predict(
         k, v = item.split("=", 1)
         patient[k.strip()] = v.strip()
     try:
-        spec = load_spec(study)
-        bar, progress = _progress_runner() if err_console.is_terminal else (contextlib.nullcontext(), None)
-        if progress is not None:
-            bar.transient = True  # shown only while an analysis is computed, then removed
-        with bar:
-            nomogram, _ = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
-        # numbers typed on the command line arrive as text
-        for name in list(patient):
-            try:
-                if spec.variable(name).kind == "continuous":
-                    patient[name] = float(patient[name])  # type: ignore[arg-type]
-            except (KeyError, ValueError):
-                pass
-        res = predict_risk(spec, nomogram, patient)
+        # the model file alone (no study-file parse, no data, no pandas) when it is current
+        data, source = find_model_file(study, model=model, results_dir=results)
+        why_not = ""
+        if data is None:  # no current model file: the cached analysis gives the model file's data
+            from .export import scoring_model
+            from .spec import load_spec
+
+            why_not = source
+            spec = load_spec(study)
+            bar, progress = _progress_runner() if err_console.is_terminal else (contextlib.nullcontext(), None)
+            if progress is not None:
+                bar.transient = True  # shown only while an analysis is computed, then removed
+            with bar:
+                data, source = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
+        res = score_patient(data, patient_values(data, patient, file="command line"))
     except (InputError, AnalysisError) as exc:
         _fail(exc)
+    outcome, preds = data["outcome"], {p["name"]: p for p in data["predictors"]}
     if as_json:
-        console.print_json(json.dumps({"points": {r.predictor: r.points for r in res.points.itertuples()},
+        console.print_json(json.dumps({"points": {name: pts for name, _, _, pts in res.points},
                                        "total_points": res.total_points, "lp": res.lp, "risk": res.risk,
-                                       "horizon": res.horizon}))
+                                       "horizon": res.horizon, "model_file": source,
+                                       "study_file": data["study"].get("file"), "study_sha256": data["study"]["sha256"],
+                                       "synthetic": data["study"]["synthetic"]}))
         return
-    t = Table(title=f"Predicted risk of {spec.outcome.event_label.lower()} by {res.horizon:g} {spec.outcome.time_unit}")
+    from .model_file import number_label
+
+    t = Table(title=f"Predicted risk of {outcome['event_label'].lower()} by {res.horizon:g} {outcome['time_unit']}")
     t.add_column("predictor")
     t.add_column("value")
     t.add_column("points", justify="right")
-    for r in res.points.itertuples():
-        t.add_row(escape(spec.variable(r.predictor).display), escape(str(r.value)), f"{r.points:.1f}")
+    for name, value, _, pts in res.points:
+        shown = number_label(value) if isinstance(value, float) else str(value)
+        t.add_row(escape(preds[name].get("display") or name), escape(shown), f"{pts:.1f}")
     t.add_row("[bold]Total points[/]", "", f"[bold]{res.total_points:.1f}[/]")
     console.print(t)
-    console.print(f"Risk by {res.horizon:g} {spec.outcome.time_unit}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")
-    if spec.study.synthetic:
+    console.print(f"Risk by {res.horizon:g} {outcome['time_unit']}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")
+    console.print(_model_line(data, source, study, why_not), markup=False, highlight=False, soft_wrap=True)
+    if data["study"]["synthetic"]:
         console.print("[bold yellow]SYNTHETIC DATA[/]: a model fitted to a generated cohort; for teaching only.")
 
 

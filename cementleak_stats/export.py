@@ -195,32 +195,65 @@ def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
 
 
 # --- the exported model file -------------------------------------------------------------------
-#: file name of the exported model in the results folder
-MODEL_FILE = "model.json"
-MODEL_FORMAT = "cementleak-model"
-MODEL_FORMAT_VERSION = 1
+# reading, checking and scoring live in model_file.py (standard library only: ``predict`` stays light)
+from .model_file import (  # noqa: E402  (re-exported: the names callers have used)
+    MODEL_FILE,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    changed_inputs,
+    model_problem,
+    read_model_file,
+)
+
+
+def _predictors(r: StudyResults) -> list[dict[str, Any]]:
+    """Per predictor of the model: what a value is checked against and how it is coded and scored."""
+    from .design import variable_terms
+
+    nomo, model = r.nomogram, r.model
+    mins = nomo.points.groupby("predictor", sort=False)["contribution"].min()
+    out = []
+    for name in model.variables:
+        var = r.spec.variable(name)
+        entry: dict[str, Any] = {
+            "name": name, "label": var.label, "unit": var.unit or "", "display": var.display, "kind": var.kind,
+            "coding": var.coding, "terms": [{"term": t.name, "level": t.level, "coef": float(model.coef[t.name])}
+                                            for t in variable_terms(var)],
+            "min_contribution": float(mins[name])}
+        if var.kind == "continuous":
+            axis = nomo.points.loc[nomo.points["predictor"] == name, "value"].astype(float)
+            entry.update({"min": float(axis.min()), "max": float(axis.max()),
+                          "range": [float(x) for x in var.range] if var.range is not None else None,
+                          "default": float(r.analysed[name].astype(float).median())})
+        else:
+            entry.update({"levels": list(var.levels), "reference": var.ref_level,
+                          "level_labels": [var.level_label(lv) for lv in var.levels], "aliases": dict(var.aliases)})
+        out.append(entry)
+    return out
 
 
 def model_file(r: StudyResults) -> dict[str, Any]:
-    """The frozen multivariable model as plain data: what ``predict``, the calculator and batch
-    scoring read (``model.json`` in the results folder; docs/results-files.md documents it).
+    """The frozen multivariable model as plain data (format 2): the one file that ``predict``,
+    batch scoring and the report's calculator read (``model.json`` in the results folder;
+    docs/results-files.md and ``model_file.schema.json`` document it; :mod:`.model_file` reads it).
 
     Keys: ``format``/``format_version``; ``study`` (title, file name, SHA-256, synthetic);
     ``inputs`` (what the model was fitted from: the study file's SHA-256, every data file's
     SHA-256 by path relative to the study file, the package version with its source digest);
-    ``provenance`` (seed, B, git commit, library versions); ``outcome`` (event, time unit,
-    horizon); ``model`` (per term: ``term``, ``variable``, ``level``, ``coef`` per unit and
-    ``mean``; ``centre`` = sum coef x mean; the Efron baseline cumulative hazard and survival
-    at the horizon; ``penalizer``); ``nomogram`` (``scale`` points per unit of lp,
+    ``provenance`` (seed, B, git commit, library versions); ``outcome`` (event, label, time
+    unit, horizon); ``model`` (per term: ``term``, ``variable``, ``level``, ``coef`` per unit and
+    ``mean``; ``centre`` = sum coef x mean; the Efron baseline cumulative hazard and survival at
+    the horizon; ``penalizer``); ``predictors`` (per predictor: label, unit, kind, coding, its
+    terms with coefficients, minimum contribution, and levels, labels and aliases, or the
+    nomogram's axis, the study file's range and the development median); ``study_variables``
+    (every variable the study file defines); ``nomogram`` (``scale`` points per unit of lp,
     ``intercept``, the ``points`` axis rows: predictor, value, contribution, points);
-    ``cohorts`` (where the model was developed and tested: n, events, C, and the validation
-    cohort's C, AUC, O/E and calibration slope with CIs; :func:`~.calculator.model_cohorts`); and
-    ``calculator``, the page calculator's model (levels, labels, ranges, per-predictor minimum
-    contribution, :func:`cementleak_stats.calculator.export_model`).
+    ``cohorts`` (where the model was developed and tested: :func:`~.calculator.model_cohorts`).
 
     Risk by the horizon = 1 - exp(-H0) ** exp(sum coef x - centre).
     """
-    from .calculator import export_model, model_cohorts
+    from .calculator import model_cohorts
+    from .nomogram import _centre
 
     m, nomo, prov = r.model, r.nomogram, r.provenance
     base = r.spec.base_dir
@@ -245,66 +278,33 @@ def model_file(r: StudyResults) -> dict[str, Any]:
             "variables": list(m.variables),
             "terms": [{"term": t.name, "variable": t.variable, "level": t.level, "coef": float(coef[t.name]),
                        "mean": float(means[t.name])} for t in m.terms],
-            "centre": float(sum(float(coef[t.name]) * float(means[t.name]) for t in m.terms)),
+            "centre": _centre(m),  # as predict_risk computes it, to the last bit
             "baseline_cumhaz_at_horizon": h0,
             "baseline_survival_at_horizon": float(m.baseline_survival()),
             "penalizer": float(m.penalizer),
         },
+        "predictors": _predictors(r),
+        "study_variables": [v.name for v in r.spec.variables],
         "nomogram": {"scale": float(nomo.scale), "intercept": float(nomo.intercept), "points": points},
         "cohorts": model_cohorts(r),
-        "calculator": export_model(r),
     }
 
 
-def _model_problem(path: Path, rule: str, fix: str = "run `cementleak analyze` to write it again") -> InputError:
-    return InputError([Problem(file=str(path), rule=rule, fix=fix)], summary="Cannot use the model file")
-
-
-def read_model_file(path: Path) -> dict[str, Any]:
-    """The parsed model file (format checked).  Raises InputError naming the file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _model_problem(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _model_problem(path, f"not a readable JSON file ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise _model_problem(path, "not a cementleak model file (no \"format\": \"cementleak-model\")")
-    if data.get("format_version") != MODEL_FORMAT_VERSION:
-        raise _model_problem(path, f"model file format {data.get('format_version')!r}; this version reads "
-                                   f"{MODEL_FORMAT_VERSION}")
-    return data
-
-
 def model_is_current(data: dict[str, Any], spec: StudySpec) -> bool:
-    """True when the model file was fitted from this study file, these data files (as they are
-    now) and this code — so it gives the numbers a fresh analysis would."""
-    from . import __version__
-    from .provenance import code_digest, sha256_file
-
-    inputs = data.get("inputs") or {}
-    if inputs.get("study_sha256") != spec.digest() or inputs.get("code") != f"{__version__}+{code_digest()}":
-        return False
-    files = inputs.get("files") or {}
-    try:
-        return bool(files) and all(sha256_file(spec.base_dir / rel) == sha for rel, sha in files.items())
-    except OSError:
-        return False
+    """True when the model file was fitted from this study file and these data files (as they
+    are now), so it is the model a fresh analysis fits (:func:`~.model_file.changed_inputs`)."""
+    return spec.source is not None and not changed_inputs(data, spec.source)
 
 
-def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
-    """The model file as the :class:`~cementleak_stats.nomogram.Nomogram` that
-    :func:`~cementleak_stats.nomogram.predict_risk` scores (same numbers as the analysis).
-
-    The study file must be the one the model was fitted with (its SHA-256 is in the file): the
-    study file says the predictors' levels, aliases and ranges that a patient's values are
-    checked against.  The data are not needed.
+def nomogram_of(data: dict[str, Any], spec: StudySpec, *, path: Path | str = MODEL_FILE) -> Nomogram:
+    """A model file's data as the :class:`~cementleak_stats.nomogram.Nomogram` that
+    :func:`~cementleak_stats.nomogram.predict_risk` and batch scoring (:mod:`.scoring`) score
+    (the same numbers as the analysis).
 
     Raises
     ------
     InputError
-        naming the file: not a model file, another study file, terms the study does not define.
+        naming the file: terms the study file does not define.
     """
     import numpy as np
 
@@ -312,20 +312,14 @@ def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
     from .models.cox import CoxModel
     from .nomogram import Nomogram
 
-    path = Path(path)
-    data = read_model_file(path)
-    if data["study"]["sha256"] != spec.digest():
-        raise _model_problem(path, f"fitted with another study file (SHA-256 {data['study']['sha256'][:12]}…, "
-                                   f"this one {spec.digest()[:12]}…)",
-                             fix=f"use the study file it was made with, or run `cementleak analyze {spec.source or ''}`".rstrip())
     m = data["model"]
     try:
         terms = tuple(t for v in m["variables"] for t in variable_terms(spec.variable(v)))
     except KeyError as exc:
-        raise _model_problem(path, f"the model's variable {exc} is not in the study file") from None
+        raise model_problem(path, f"the model's variable {exc} is not in the study file") from None
     names = [t["term"] for t in m["terms"]]
     if [t.name for t in terms] != names:
-        raise _model_problem(path, f"the model's terms {names} are not those the study file defines")
+        raise model_problem(path, f"the model's terms {names} are not those the study file defines")
     horizon = float(data["outcome"]["horizon"])
     summary = pd.DataFrame({"term": names, "coef": [float(t["coef"]) for t in m["terms"]]})
     model = CoxModel(
@@ -342,24 +336,52 @@ def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
                     baseline_survival=float(m["baseline_survival_at_horizon"]), model=model, notes=())
 
 
+def _another_study(path: Path | str, data: dict[str, Any], spec: StudySpec) -> InputError:
+    return model_problem(path, f"fitted with another study file (SHA-256 {data['study']['sha256'][:12]}…, "
+                               f"this one {spec.digest()[:12]}…)",
+                         fix=f"use the study file it was made with, or run `cementleak analyze {spec.source or ''}`".rstrip())
+
+
+def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
+    """The model file as a :class:`~cementleak_stats.nomogram.Nomogram` (:func:`nomogram_of`).
+
+    The study file must be the one the model was fitted with (its SHA-256 is in the file): the
+    study file says the predictors' levels, aliases and ranges.  The data are not needed.
+
+    Raises
+    ------
+    InputError
+        naming the file: not a model file, another study file, terms the study does not define.
+    """
+    data = read_model_file(path)
+    if data["study"]["sha256"] != spec.digest():
+        raise _another_study(path, data, spec)
+    return nomogram_of(data, spec, path=path)
+
+
 def scoring_model(spec: StudySpec, *, model: Path | None = None, results_dir: Path | None = None,
                   notify: Callable[[str], None] | None = None,
-                  progress: Callable[[str, int, int], None] | None = None) -> tuple[Nomogram, str]:
-    """The nomogram that ``predict`` (and batch scoring) score with, and where it came from.
+                  progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, Any], str]:
+    """The model file's data that ``predict`` (and batch scoring) score with, and where it came from.
 
     ``model`` given: that model file, as it is (it must have been made with this study file;
     the data are not needed).  Otherwise the model file in ``results_dir`` when it is current
-    (:func:`model_is_current`: same study file, data and code), else the analysis results —
-    loaded from the cache, computed only when no valid cache entry exists.
+    (:func:`model_is_current`: same study file and data), else the model file's data built from
+    the analysis results — loaded from the cache, computed only when no valid cache entry exists.
     """
     if model is not None:
-        return load_model_file(model, spec), str(model)
-    if results_dir is not None and (Path(results_dir) / MODEL_FILE).is_file():
+        data = read_model_file(model)
+        if data["study"]["sha256"] != spec.digest():
+            raise _another_study(model, data, spec)
+        return data, str(model)
+    path = Path(results_dir) / MODEL_FILE if results_dir is not None else None
+    if path is not None and path.is_file():
         try:
-            if model_is_current(read_model_file(Path(results_dir) / MODEL_FILE), spec):
-                return load_model_file(Path(results_dir) / MODEL_FILE, spec), str(Path(results_dir) / MODEL_FILE)
+            data = read_model_file(path)
+            if model_is_current(data, spec):
+                return data, str(path)
         except InputError:
             pass  # not a usable model file: the analysis gives the model
     from .study import run_study
 
-    return run_study(spec, progress=progress, notify=notify).nomogram, "analysis results"
+    return model_file(run_study(spec, progress=progress, notify=notify)), "analysis results"

@@ -113,7 +113,7 @@ def test_the_section_is_conditional_thin_and_names_no_study():
 def test_calculator_and_model_file_say_where_the_model_was_developed_and_tested():
     import json
 
-    from cementleak_stats.calculator import calculator_html, model_cohorts, tested_note
+    from cementleak_stats.calculator import calculator_html, export_model, model_cohorts, tested_note
     from cementleak_stats.export import model_file
 
     r = results("lung")
@@ -124,7 +124,7 @@ def test_calculator_and_model_file_say_where_the_model_was_developed_and_tested(
     c = v.discrimination.set_index("measure").loc["c_index"]
     assert cohorts["validation"]["c_index"] == {"estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high}
     assert cohorts["validation"]["o_e"]["estimate"] == v.estimate("o_e_km")
-    assert model_file(r)["cohorts"] == cohorts and model_file(r)["calculator"]["cohorts"] == cohorts
+    assert model_file(r)["cohorts"] == cohorts and export_model(r)["cohorts"] == cohorts
     note = tested_note(cohorts)
     assert "Tested in Institutions 12-33 (external validation; 108 patients" in note
     assert f"C {c.estimate:.3f} (95% CI {c.ci_low:.3f} to {c.ci_high:.3f})" in note

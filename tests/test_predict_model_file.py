@@ -71,8 +71,8 @@ def test_model_file_documents_the_model_and_scores_as_predict_risk(analysed) -> 
     path = root / "_output" / "results" / MODEL_FILE
     data = read_model_file(path)
     assert model_is_current(data, spec)
-    assert {"format", "format_version", "study", "inputs", "provenance", "outcome", "model", "nomogram",
-            "calculator"} <= set(data)
+    assert {"format", "format_version", "study", "inputs", "provenance", "outcome", "model", "predictors",
+            "study_variables", "nomogram", "cohorts"} <= set(data)
     assert [t["term"] for t in data["model"]["terms"]] == list(r.model.coef.index)
     assert data["model"]["baseline_survival_at_horizon"] == r.model.baseline_survival()
     assert data["inputs"]["files"] == {"cohort.csv": r.provenance.data_sha256["cohort.csv"]}
@@ -105,7 +105,8 @@ def test_predict_prints_only_the_prediction_from_the_model_file(analysed, monkey
     lines = [ln for ln in out.splitlines() if ln.strip()]
     assert lines[0].strip().startswith("Predicted risk of") and lines[-1].startswith("SYNTHETIC DATA")
     as_json = CliRunner().invoke(app, ["predict", *_args(patient), "--json"], env=WIDE)
-    assert json.loads(as_json.output)["risk"] == want.risk
+    got = json.loads(as_json.output)
+    assert math.isclose(got["risk"], want.risk, rel_tol=1e-12) and got["model_file"] == str(Path("_output") / "results" / MODEL_FILE)
 
 
 def test_predict_uses_the_cache_when_the_model_file_is_stale(analysed, monkeypatch) -> None:
@@ -115,6 +116,11 @@ def test_predict_uses_the_cache_when_the_model_file_is_stale(analysed, monkeypat
     cohort.loc[0, "bmi_kg_m2"] = cohort.loc[0, "bmi_kg_m2"] + 0.1  # not a predictor: same model, new hash
     cohort.to_csv(root / "cohort.csv", index=False, lineterminator="\n")
     assert not model_is_current(read_model_file(root / "_output" / "results" / MODEL_FILE), spec)
+    # the code's digest is in the cache key: held fixed, so that an edit of the package's source
+    # elsewhere (a shared working tree) cannot make the entry stale between these two calls
+    from cementleak_stats import provenance
+
+    monkeypatch.setattr(provenance, "code_digest", lambda: "held-fixed")
     run_study(spec)  # the cache entry for the new data
     calls: list[int] = []
     real = study_module.compute_study
@@ -124,6 +130,7 @@ def test_predict_uses_the_cache_when_the_model_file_is_stale(analysed, monkeypat
     assert res.exit_code == 0, res.output
     assert calls == [], "predict recomputed although a cached analysis exists\n" + res.output
     assert "warning" not in res.output.lower() and "Risk by" in res.output
+    assert "cohort.csv changed since the model was fitted" in " ".join(res.output.split())  # says why not the file
 
 
 def test_predict_in_a_new_process_prints_no_warnings(analysed) -> None:
