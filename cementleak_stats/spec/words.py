@@ -49,14 +49,17 @@ class _Words(_Frozen):
         other: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (data.get("translations") or {}).items()
                                              if isinstance(v, dict)}
 
-        def split(field: str, value: dict) -> object:
+        def split(value: dict, key: str, rule: str, into: tuple[str, ...]) -> object:
+            """The English text of ``value`` ({en: ..., zh: ...}); the others go to ``other[lang][*into]``."""
             unknown = [k for k in value if k not in TEXT_LANGUAGES]
             if unknown:
-                raise SpecRuleError(f"{field}: unknown language {unknown} (languages: {', '.join(TEXT_LANGUAGES)})",
-                                    f"write {field}: {{en: English text, zh: 中文}}")
+                raise SpecRuleError(rule.replace("{unknown}", str(unknown)), f"write {key}: {{en: English text, zh: 中文}}")
             for lang, text in value.items():
                 if lang != "en":
-                    other.setdefault(lang, {})[field] = text
+                    d = other.setdefault(lang, {})
+                    for k in into[:-1]:
+                        d = d.setdefault(k, {})
+                    d[into[-1]] = text
             return value.get("en")
 
         for f in cls._TEXT:
@@ -65,20 +68,15 @@ class _Words(_Frozen):
                 english = {}
                 for level, text in value.items():
                     if isinstance(text, dict):
-                        unknown = [k for k in text if k not in TEXT_LANGUAGES]
-                        if unknown:
-                            raise SpecRuleError(f"level_labels: unknown language {unknown} for level '{level}'",
-                                                f"write {level}: {{en: English text, zh: 中文}}")
-                        for lang, t in text.items():
-                            if lang != "en":
-                                other.setdefault(lang, {}).setdefault("level_labels", {})[level] = t
+                        en = split(text, level, f"level_labels: unknown language {{unknown}} for level '{level}'",
+                                   ("level_labels", level))
                         if "en" in text:
-                            english[level] = text["en"]
+                            english[level] = en
                     else:
                         english[level] = text
                 data[f] = english
             elif isinstance(value, dict):
-                english = split(f, value)
+                english = split(value, f, f"{f}: unknown language {{unknown}} (languages: {', '.join(TEXT_LANGUAGES)})", (f,))
                 if english is None:
                     if f in cls.model_fields and cls.model_fields[f].is_required():
                         raise SpecRuleError(f"{f}: the English text is missing (only {sorted(value)} given)",
