@@ -162,6 +162,28 @@ def test_model_file_scores_as_predict_risk(analysed) -> None:
         assert [p for *_, p in got.points] == pytest.approx(want.points["points"].tolist(), rel=1e-12, abs=1e-9)
 
 
+def test_model_file_scores_the_shipped_patients_as_r(analysed) -> None:
+    """Every patient of the shipped cohort scored from model.json alone: the linear predictor and the
+    12-month risk of R.
+
+    # R rms 6.5 / survival 3.5 (tests/reference/rms_shipped.R, rms_common.R):
+    #   fit <- cph(Surv(t, e) ~ ..., x = TRUE, y = TRUE, surv = TRUE, time.inc = u, eps = 1e-12)
+    #   lp  <- fit$linear.predictors       (centred, as predict(fit, type = "lp"))
+    #   S   <- Survival(fit); s0 <- S(u, 0)  -> risk = 1 - s0 ^ exp(lp)
+    """
+    r, root = analysed
+    ref = json.loads((Path(__file__).with_name("reference") / "rms_shipped.json").read_text(encoding="utf-8"))["cox"]
+    data = read_model_file(root / "_output" / "results" / MODEL_FILE)
+    assert len(r.analysed) == len(ref["lp"])
+    rows = r.analysed[list(r.model.variables)].astype(str).to_dict("records")  # as typed: text
+    got = [score_patient(data, patient_values(data, row)) for row in rows]
+    np.testing.assert_allclose([g.lp for g in got], ref["lp"], rtol=1e-6, atol=1e-9)
+    risk_r = 1 - ref["s0_u"] ** np.exp(np.asarray(ref["lp"]))
+    np.testing.assert_allclose([g.risk for g in got], risk_r, rtol=1e-7, atol=1e-10)
+    assert data["model"]["centre"] == pytest.approx(ref["center"], rel=1e-7)
+    assert data["model"]["baseline_survival_at_horizon"] == pytest.approx(ref["s0_u"], abs=1e-8)
+
+
 def test_calculator_page_model_is_the_model_file(analysed) -> None:
     from bs4 import BeautifulSoup
 
