@@ -97,6 +97,11 @@ def fisher_exact_2xk(table: np.ndarray) -> float:
     R's relative tolerance.  SciPy's ``fisher_exact`` is exact only for 2 x 2 tables (larger
     tables use Monte Carlo or permutation resampling), hence this enumeration.
 
+    The number of partial tables is counted first (:func:`_fisher_tables`, O(k r_1) memory and
+    time); when some step would hold more than ``_FISHER_MAX_TABLES`` of them, NaN is returned
+    without building anything, and Table 1 uses the chi-square test instead, saying so in the
+    test's name (:func:`_categorical_test`).
+
     References
     ----------
     Mehta CR, Patel NR. A network algorithm for performing Fisher's exact test in r x c
@@ -118,20 +123,55 @@ def fisher_exact_2xk(table: np.ndarray) -> float:
     hi = np.minimum(cols, r1)
     rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
     rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    if _fisher_tables(lo, hi, rest_lo, rest_hi, r1) > _FISHER_MAX_TABLES:
+        return math.nan  # checked before anything is built: the caller falls back (see _categorical_test)
     sums = np.zeros(1, dtype=np.int64)
     logp = np.zeros(1)
     for j, c in enumerate(cols):
-        x = np.arange(lo[j], hi[j] + 1)
-        s = (sums[:, None] + x[None, :]).ravel()
-        lp = (logp[:, None] + log_comb(c, x)[None, :]).ravel()
-        keep = (s + rest_lo[j] <= r1) & (s + rest_hi[j] >= r1)
-        sums, logp = s[keep], lp[keep]
-        if sums.size > _FISHER_MAX_TABLES:
-            return math.nan
+        # every admissible x_j of every partial table: x_j in [low, high], bounds that keep the
+        # remaining columns able to reach r1 (the partial tables are at most the cap, counted above)
+        low = np.maximum(lo[j], r1 - rest_hi[j] - sums)
+        size = np.maximum(np.minimum(hi[j], r1 - rest_lo[j] - sums) - low + 1, 0)
+        parent = np.repeat(np.arange(sums.size), size)
+        x = low[parent] + np.arange(parent.size) - np.repeat(np.cumsum(size) - size, size)
+        sums, logp = sums[parent] + x, logp[parent] + log_comb(c, x)
     logp -= log_comb(n, r1)
     observed = float(np.sum(log_comb(cols, t[0])) - log_comb(n, r1))
     p = float(np.exp(logp[logp <= observed + np.log1p(1e-7)]).sum())
     return min(1.0, p)
+
+
+def _fisher_tables(lo: np.ndarray, hi: np.ndarray, rest_lo: np.ndarray, rest_hi: np.ndarray, r1: int) -> float:
+    """Largest number of partial tables that :func:`fisher_exact_2xk` holds after any column.
+
+    Counted by partial sum of the first row (r_1 + 1 states), not enumerated: after column j
+    the count of partial sums s is the sum of the previous counts at s - x, x in [lo_j, hi_j]
+    (a box filter by cumulative sums), then sums that cannot reach r_1 are dropped.  Float
+    counts: exact below 2^53, only compared with the cap above that.
+    """
+    counts = np.zeros(r1 + 1)
+    counts[0] = 1.0
+    s = np.arange(r1 + 1)
+    largest = 1.0
+    for j in range(len(lo)):
+        c = np.r_[0.0, np.cumsum(counts)]  # c[i] = counts[0] + ... + counts[i - 1]
+        counts = c[np.clip(s - lo[j] + 1, 0, r1 + 1)] - c[np.clip(s - hi[j], 0, r1 + 1)]
+        counts[(s + rest_lo[j] > r1) | (s + rest_hi[j] < r1)] = 0.0
+        largest = max(largest, float(counts.sum()))
+    return largest
+
+
+def _fisher_feasible(table: np.ndarray) -> bool:
+    """Whether :func:`fisher_exact_2xk` enumerates ``table`` (2 x k or k x 2) within its cap."""
+    t = np.asarray(table, dtype=np.int64)
+    if t.shape[0] != 2:
+        t = t.T
+    cols = t.sum(axis=0)
+    r1 = int(t[0].sum())
+    lo, hi = np.maximum(0, cols - (int(t.sum()) - r1)), np.minimum(cols, r1)
+    rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
+    rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    return _fisher_tables(lo, hi, rest_lo, rest_hi, r1) <= _FISHER_MAX_TABLES
 
 
 def _named(name: str, fn: Callable[..., float]) -> Callable[..., float]:
@@ -167,11 +207,14 @@ def _categorical_test(table: np.ndarray) -> Callable[..., float]:
     if min(table.shape) < 2:
         return _named("Not tested (one level)", lambda *rows: math.nan)
     expected = stats.contingency.expected_freq(table)
-    if expected.min() < 5 and 2 in table.shape:
+    fisher = expected.min() < 5 and 2 in table.shape
+    if fisher and _fisher_feasible(table):
         return _named("Fisher's exact", lambda *rows: fisher_exact_2xk(np.array(rows)))
     yates = table.shape == (2, 2)
     name = "Chi-square (Yates)" if yates else "Chi-square"
-    if expected.min() < 5:
+    if fisher:
+        name += " (expected count < 5; too many tables for Fisher's exact)"
+    elif expected.min() < 5:
         name += " (expected count < 5)"
     return _named(name, lambda *rows: float(stats.chi2_contingency(np.array(rows), correction=yates).pvalue))
 

@@ -295,3 +295,43 @@ def test_shipped_study_tables():
     wide = leak.display.set_index(leak.display.columns[0]).drop(index="Total").drop(columns="Total")
     assert sorted(np.diag(wide.to_numpy()).tolist()) == [1, 2, 24]
     assert wide.to_numpy().sum() == 27
+
+
+def test_fisher_cap_is_checked_before_the_tables_are_built():
+    """A 2 x 4 table of 20,000 patients with a rare level: ~10^11 tables with its margins.
+
+    The count comes first (by partial sums, O(k N)), so nothing of that size is allocated (the
+    enumeration used to allocate ~1.4 GB before its check); Table 1 then uses the chi-square
+    test and says why in the test's name."""
+    import tracemalloc
+
+    from cementleak_stats.tables import _categorical_test
+
+    table = np.array([[3333, 3333, 3333, 1], [3333, 3333, 3334, 1]])
+    tracemalloc.start()
+    p = fisher_exact_2xk(table)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.isnan(p) and peak < 20e6, peak
+    test = _categorical_test(table.T)
+    assert test.__name__ == "Chi-square (expected count < 5; too many tables for Fisher's exact)"
+    np.testing.assert_allclose(test(*table.T), stats.chi2_contingency(table).pvalue, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=2, max_size=4))
+def test_fisher_table_count_equals_enumeration(cells):
+    """The count behind the cap equals, by brute force, the largest number of partial tables
+    (first j columns of row 1, able to reach the row total) that the enumeration holds."""
+    import itertools
+
+    from cementleak_stats.tables import _fisher_tables
+
+    t = np.array(cells).T
+    cols, r1 = t.sum(axis=0), int(t[0].sum())
+    lo, hi = np.maximum(0, cols - (t.sum() - r1)), np.minimum(cols, r1)
+    rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
+    rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    brute = max([1] + [sum(1 for x in itertools.product(*(range(lo[i], hi[i] + 1) for i in range(j + 1)))
+                           if sum(x) + rest_lo[j] <= r1 <= sum(x) + rest_hi[j]) for j in range(len(cols))])
+    assert _fisher_tables(lo, hi, rest_lo, rest_hi, r1) == brute
