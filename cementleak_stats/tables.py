@@ -119,10 +119,7 @@ def fisher_exact_2xk(table: np.ndarray) -> float:
     def log_comb(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
         return gammaln(np.asarray(a) + 1) - gammaln(np.asarray(b) + 1) - gammaln(np.asarray(a) - np.asarray(b) + 1)
 
-    lo = np.maximum(0, cols - r2)
-    hi = np.minimum(cols, r1)
-    rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
-    rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    lo, hi, rest_lo, rest_hi = _fisher_bounds(cols, r1, r2)
     if _fisher_tables(lo, hi, rest_lo, rest_hi, r1) > _FISHER_MAX_TABLES:
         return math.nan  # checked before anything is built: the caller falls back (see _categorical_test)
     sums = np.zeros(1, dtype=np.int64)
@@ -166,12 +163,17 @@ def _fisher_feasible(table: np.ndarray) -> bool:
     t = np.asarray(table, dtype=np.int64)
     if t.shape[0] != 2:
         t = t.T
-    cols = t.sum(axis=0)
     r1 = int(t[0].sum())
-    lo, hi = np.maximum(0, cols - (int(t.sum()) - r1)), np.minimum(cols, r1)
+    return _fisher_tables(*_fisher_bounds(t.sum(axis=0), r1, int(t.sum()) - r1), r1) <= _FISHER_MAX_TABLES
+
+
+def _fisher_bounds(cols: np.ndarray, r1: int, r2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Range [lo_j, hi_j] of each first-row cell given the margins, and the sums of those
+    bounds over the columns after j (what the rest can still add to the row)."""
+    lo, hi = np.maximum(0, cols - r2), np.minimum(cols, r1)
     rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
     rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
-    return _fisher_tables(lo, hi, rest_lo, rest_hi, r1) <= _FISHER_MAX_TABLES
+    return lo, hi, rest_lo, rest_hi
 
 
 def _named(name: str, fn: Callable[..., float]) -> Callable[..., float]:

@@ -325,13 +325,11 @@ def test_fisher_table_count_equals_enumeration(cells):
     (first j columns of row 1, able to reach the row total) that the enumeration holds."""
     import itertools
 
-    from cementleak_stats.tables import _fisher_tables
+    from cementleak_stats.tables import _fisher_bounds, _fisher_tables
 
     t = np.array(cells).T
     cols, r1 = t.sum(axis=0), int(t[0].sum())
-    lo, hi = np.maximum(0, cols - (t.sum() - r1)), np.minimum(cols, r1)
-    rest_lo = np.concatenate([np.cumsum(lo[::-1])[::-1][1:], [0]])
-    rest_hi = np.concatenate([np.cumsum(hi[::-1])[::-1][1:], [0]])
+    lo, hi, rest_lo, rest_hi = _fisher_bounds(cols, r1, int(t.sum()) - r1)
     brute = max([1] + [sum(1 for x in itertools.product(*(range(lo[i], hi[i] + 1) for i in range(j + 1)))
                            if sum(x) + rest_lo[j] <= r1 <= sum(x) + rest_hi[j]) for j in range(len(cols))])
     assert _fisher_tables(lo, hi, rest_lo, rest_hi, r1) == brute
