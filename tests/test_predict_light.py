@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,7 +28,14 @@ import pytest
 from cementleak_stats.calculator import calculator_html
 from cementleak_stats.cli import app
 from cementleak_stats.export import write_results
-from cementleak_stats.model_file import MODEL_FILE, SCHEMA_FILE, patient_values, read_model_file, score_patient
+from cementleak_stats.model_file import (
+    MODEL_FILE,
+    REQUIRED_KEYS,
+    SCHEMA_FILE,
+    patient_values,
+    read_model_file,
+    score_patient,
+)
 from cementleak_stats.nomogram import predict_risk
 from cementleak_stats.spec import load_spec
 from cementleak_stats.study import StudyResults, run_study
@@ -146,6 +154,11 @@ def test_model_file_follows_its_schema(analysed) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
     assert data["format_version"] == schema["properties"]["format_version"]["const"]
+    assert set(schema["required"]) == set(REQUIRED_KEYS) == set(data)  # the schema, the reader and the file agree
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results-files.md").read_text(encoding="utf-8")
+    section = doc.split("## `model.json`", 1)[1].split("\n## ", 1)[0]
+    documented = {k for row in section.splitlines() if row.startswith("| `") for k in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert documented == set(REQUIRED_KEYS), "docs/results-files.md documents every top-level key of model.json"
 
 
 def test_model_file_scores_as_predict_risk(analysed) -> None:
