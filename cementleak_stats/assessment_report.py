@@ -4,7 +4,8 @@ curve: display tables, figures and numbers for prose.
 Registered in :data:`cementleak_stats.presentation.TABLES` / ``FIGURES`` (``horizons_*``,
 ``corrected_ci``, ``net_benefit_ci``, ``roc``, ``calibration_horizons``, ``clinical_impact``
 and their ``validation_`` twins) and read by ``report/_sections/horizons.qmd`` and
-``report/_sections/impact.qmd`` through :class:`AssessmentText` (``R.assessment``).  Nothing here
+``report/_sections/impact.qmd`` through :class:`~cementleak_stats.report_prose.AssessmentText`
+(``R.assessment``).  Nothing here
 computes a statistic: every number is in :attr:`StudyResults.assessment
 <cementleak_stats.study.StudyResults>` (:class:`~cementleak_stats.assessment.ModelAssessment`).
 Without it (or without a validation cohort) a table is an empty frame and a figure ``None``.
@@ -71,7 +72,8 @@ def horizon_words(r: StudyResults, h: float) -> str:
 _h = horizon_words
 
 
-def _est_ci(est: float, lo: float, hi: float, digits: int) -> str:
+def est_ci(est: float, lo: float, hi: float, digits: int) -> str:
+    """'0.842 (0.782 to 0.914)': an estimate with its 95% CI, or the estimate alone without one."""
     return P.fmt_ci(est, lo, hi, digits) if np.isfinite(lo) and np.isfinite(hi) else P.fmt_num(est, digits)
 
 
@@ -84,7 +86,7 @@ def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
     out = {T("Measure"): [T(WORDS[k]) for k in WORDS]}
     for h in c.performance.horizons:
         part = m[m["horizon"] == h].set_index("measure")
-        out[_h(r, h)] = [_est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
+        out[_h(r, h)] = [est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
     return pd.DataFrame(out)
 
 
@@ -100,7 +102,7 @@ def table_corrected_ci(r: StudyResults) -> pd.DataFrame:
         T("Index"): [T(x) for x in names.values()],
         T("Apparent"): [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
         T("Optimism"): [P.fmt_num(float(v.loc[i, "optimism"]), 3) for i in names],
-        T("Optimism-corrected (95% CI)"): [_est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
+        T("Optimism-corrected (95% CI)"): [est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
                                         for i in names],
     })
 
@@ -113,10 +115,10 @@ def table_net_benefit_ci(r: StudyResults, which: str = "development") -> pd.Data
     d = c.net_benefit_ci
     return pd.DataFrame({
         T("Threshold"): [P.fmt_pct(x) for x in d["threshold"]],
-        T("Net benefit: model (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
-        T("Net benefit: treat all (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Net benefit: model (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
+        T("Net benefit: treat all (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in
                                             zip(d["net_benefit_all"], d["all_ci_low"], d["all_ci_high"])],
-        T("Model − treat all (95% CI)"): [_est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Model − treat all (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in
                                        zip(d["difference"], d["difference_ci_low"], d["difference_ci_high"])],
     })
 
@@ -127,7 +129,7 @@ def figure_roc(r: StudyResults, which: str = "development") -> Figure | None:
     if c is None:
         return None
     perf = c.performance
-    names = {h: f"{_h(r, h)}{mark(': ')}AUC {_est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
+    names = {h: f"{_h(r, h)}{mark(': ')}AUC {est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
              for h in perf.horizons}
     order = sorted(perf.horizons)
     frame = pd.concat([perf.roc[perf.roc["horizon"] == h].assign(curve=names[h]) for h in order], ignore_index=True)
@@ -181,7 +183,7 @@ def table_risk_groups(r: StudyResults, which: str = "development") -> pd.DataFra
         if group not in hr.index:
             return T("1 (reference)")
         row = hr.loc[group]
-        return _est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else T("not estimable")
+        return est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else T("not estimable")
 
     return pd.DataFrame({
         T("Group"): [tr_text(x) for x in s["label"]],
@@ -240,7 +242,7 @@ def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFram
     return pd.DataFrame({
         T("Measure"): names, T("Model"): [P.fmt_num(x, 3) for x in d["model"]],
         _comparator_label(r, cmp): [P.fmt_num(x, 3) for x in d["comparator"]],
-        T("Difference (95% CI)"): [_est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
+        T("Difference (95% CI)"): [est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
         T("P value"): [P.format_p(p) if np.isfinite(p) else "–" for p in d["p_value"]],
     })
 
@@ -263,7 +265,7 @@ def table_reclassification(r: StudyResults, which: str = "development") -> pd.Da
         return pd.DataFrame()
     t = cmp.reclassification.set_index("measure")
     return pd.DataFrame({T("Measure"): [T(x) for x in RECLASSIFICATION_WORDS.values()],
-                         T("Estimate (95% CI)"): [_est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
+                         T("Estimate (95% CI)"): [est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
                                                for m in RECLASSIFICATION_WORDS]})
 
 
@@ -375,211 +377,6 @@ def nomogram_horizons(r: StudyResults) -> list[tuple[float, Nomogram, np.ndarray
             for h in sorted(perf.horizons)]
 
 
-class AssessmentText:
-    """Numbers and words of the horizons and impact sections, formatted for prose (``R.assessment``).
-
-    Every attribute is a string; without the results it is a dash.
-    """
-
-    def __init__(self, r: StudyResults) -> None:
-        self._r = r
-        self._a = r.assessment
-
-    def _ci(self, index: str) -> str:
-        if self._a is None or not len(self._a.corrected_ci):
-            return "–"
-        row = self._a.corrected_ci.set_index("index").loc[index]
-        return _est_ci(row["corrected"], row["ci_low"], row["ci_high"], 3)
-
-    @property
-    def c_corrected(self) -> str:
-        """'0.842 (0.782 to 0.914)': the optimism-corrected C with its two-stage interval."""
-        return self._ci("C")
-
-    @property
-    def slope_corrected(self) -> str:
-        return self._ci("Slope")
-
-    @property
-    def outer(self) -> str:
-        return "–" if self._a is None or not len(self._a.corrected_ci) else str(int(self._a.corrected_ci["n_outer_boot"].iloc[0]))
-
-    @property
-    def inner(self) -> str:
-        return "–" if self._a is None or not len(self._a.corrected_ci) else str(int(self._a.corrected_ci["n_inner"].iloc[0]))
-
-    @property
-    def horizons(self) -> str:
-        """'12 and 6 months'."""
-        hs = self._r.spec.outcome.all_horizons
-        if active() != "en":  # '12个月和6个月'
-            return _series([_h(self._r, h) for h in hs])
-        return f"{_series([f'{h:g}' for h in hs])} {self._r.spec.outcome.time_unit}"
-
-    def _measure(self, measure: str, which: str = "development", digits: int = 3) -> str:
-        c = _cohort(self._r, which)
-        if c is None:
-            return "–"
-        perf = c.performance
-        parts = [T("{value} at {horizon}", value=_est_ci(perf.value(h, measure), perf.value(h, measure, 'ci_low'),
-                                                         perf.value(h, measure, 'ci_high'), digits), horizon=_h(self._r, h))
-                 for h in perf.horizons]
-        return _series(parts)
-
-    @property
-    def auc(self) -> str:
-        """'0.900 (0.822 to 0.979) at 12 months and 0.892 (...) at 6 months'."""
-        return self._measure("auc")
-
-    @property
-    def ipa(self) -> str:
-        return self._measure("ipa")
-
-    @property
-    def ibs(self) -> str:
-        return self._measure("ibs")
-
-    @property
-    def validation_auc(self) -> str:
-        return self._measure("auc", "validation")
-
-    @property
-    def validation_ipa(self) -> str:
-        return self._measure("ipa", "validation")
-
-    def _impact(self, which: str, threshold: float) -> tuple[str, str]:
-        c = _cohort(self._r, which)
-        if c is None:
-            return "–", "–"
-        ci = c.clinical_impact
-        row = ci.iloc[int(np.argmin(np.abs(ci["threshold"].to_numpy() - threshold)))]
-        return f"{row['high_risk']:.0f}", f"{row['high_risk_with_event']:.0f}"
-
-    def _groups(self, which: str = "development"):
-        c = _cohort(self._r, which)
-        return None if c is None else c.risk_groups
-
-    @property
-    def groups_source(self) -> str:
-        """'the tertiles of the development cohort' / 'prespecified cut-offs (points)'."""
-        g = self._groups()
-        if g is None:
-            return "–"
-        words = {"tertiles of the development cohort": "the tertiles of the development cohort's total points",
-                 "prespecified (points)": "cut-offs of the total points prespecified in the study file",
-                 "prespecified (risk)": "cut-offs of the predicted risk prespecified in the study file"}
-        return T(words[g.source]) if g.source in words else g.source
-
-    @property
-    def groups_cutoffs(self) -> str:
-        """'111.8 and 142.0 points'."""
-        g = self._groups()
-        return "–" if g is None else T("{values} points", values=_series([P.fmt_num(c, 1) for c in g.cutoffs]))
-
-    def _logrank(self, which: str) -> str:
-        g = self._groups(which)
-        if g is None:
-            return "–"
-        lr = g.logrank.iloc[0]
-        return T("χ² = {chisq}, df = {df}, {p}", chisq=P.fmt_num(lr['chisq'], 1), df=int(lr['df']), p=P.fmt_p(lr['p_value']))
-
-    @property
-    def groups_logrank(self) -> str:
-        return self._logrank("development")
-
-    @property
-    def validation_groups_logrank(self) -> str:
-        return self._logrank("validation")
-
-    def _risks(self, which: str) -> str:
-        g = self._groups(which)
-        if g is None:
-            return "–"
-        return _series([f"{P.fmt_pct(o, 1)}{mark(' (')}{tr_text(lab).lower()}{mark(')')}"
-                        for o, lab in zip(g.summary["observed_risk"], g.summary["label"]) if np.isfinite(o)])
-
-    @property
-    def groups_observed(self) -> str:
-        """'6.1% (low risk), 9.1% (intermediate risk) and 64.7% (high risk)'."""
-        return self._risks("development")
-
-    @property
-    def validation_groups_observed(self) -> str:
-        return self._risks("validation")
-
-    def _cmp(self, which: str, measure: str, col: str = "difference", horizon: float | None = None) -> str:
-        cmp = _comparison(self._r, which)
-        if cmp is None:
-            return "–"
-        d = cmp.discrimination
-        row = d[(d["measure"] == measure) & ((d["horizon"] == horizon) if horizon is not None else True)].iloc[0]
-        if col == "difference":
-            return _est_ci(row["difference"], row["ci_low"], row["ci_high"], 3)
-        return P.fmt_num(float(row[col]), 3)
-
-    @property
-    def comparator(self) -> str:
-        cmp = _comparison(self._r, "development")
-        return "–" if cmp is None else _comparator_label(self._r, cmp)
-
-    @property
-    def comparator_c(self) -> str:
-        return self._cmp("development", "c_index", "comparator")
-
-    @property
-    def model_c(self) -> str:
-        return self._cmp("development", "c_index", "model")
-
-    @property
-    def delta_c(self) -> str:
-        return self._cmp("development", "c_index")
-
-    @property
-    def delta_auc(self) -> str:
-        """ΔAUC at the main horizon, with its CI."""
-        return self._cmp("development", "auc", horizon=self._r.spec.outcome.horizon)
-
-    @property
-    def validation_delta_c(self) -> str:
-        return self._cmp("validation", "c_index")
-
-    def _recl(self, which: str, measure: str) -> str:
-        cmp = _comparison(self._r, which)
-        if cmp is None:
-            return "–"
-        row = cmp.reclassification.set_index("measure").loc[measure]
-        return _est_ci(row["estimate"], row["ci_low"], row["ci_high"], 3)
-
-    @property
-    def nri(self) -> str:
-        return self._recl("development", "nri")
-
-    @property
-    def idi(self) -> str:
-        return self._recl("development", "idi")
-
-    @property
-    def comparator_b(self) -> str:
-        cmp = _comparison(self._r, "development")
-        return "–" if cmp is None else str(cmp.n_boot)
-
-    @property
-    def impact_threshold(self) -> str:
-        return P.fmt_pct(IMPACT_THRESHOLD)
-
-    @property
-    def impact_high(self) -> str:
-        return self._impact("development", IMPACT_THRESHOLD)[0]
-
-    @property
-    def impact_events(self) -> str:
-        return self._impact("development", IMPACT_THRESHOLD)[1]
-
-
-#: the threshold the prose of the clinical impact curve reads out
-IMPACT_THRESHOLD = 0.20
-
-
 def _series(items: list[str]) -> str:
     return _i18n_series(items)  # 'a, b and c' ('a、b和c' in Chinese)
 
@@ -615,4 +412,4 @@ FIGURES = {
     "validation_calibration_horizons": lambda r: figure_calibration_horizons(r, "validation"),
     "validation_clinical_impact": lambda r: figure_clinical_impact(r, "validation"),
 }
-__all__ = ["AssessmentText", "TABLES", "FIGURES"]
+__all__ = ["TABLES", "FIGURES", "est_ci", "horizon_words"]

@@ -159,14 +159,14 @@ class StudyReport:
     @cached_property
     def external(self):
         """Numbers of the validation-cohort section (``R.external.c_index``; dashes without one)."""
-        from .external_report import ExternalText
+        from .report_prose import ExternalText
 
         return ExternalText(self.results) if self.lang == "en" else Speaking(ExternalText(self.results), self.lang)
 
     @cached_property
     def assessment(self):
         """Numbers of the horizons, intervals and clinical impact sections (``R.assessment.auc``)."""
-        from .assessment_report import AssessmentText
+        from .report_prose import AssessmentText
 
         return AssessmentText(self.results) if self.lang == "en" else Speaking(AssessmentText(self.results), self.lang)
 

@@ -1,7 +1,7 @@
 """The report's section on the validation cohort: display tables, figures and numbers for prose.
 
 Registered in :data:`cementleak_stats.presentation.TABLES` / ``FIGURES`` (``external_*``) and
-read by ``report/_sections/external.qmd`` through :class:`ExternalText`
+read by ``report/_sections/external.qmd`` through :class:`~cementleak_stats.report_prose.ExternalText`
 (``R.external``).  Nothing here computes a statistic: every number is in
 :attr:`StudyResults.validation_cohort <cementleak_stats.study.StudyResults>`
 (:class:`~cementleak_stats.validation.external.CohortValidation`).  Without a validation cohort
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import presentation as P
+from .assessment_report import est_ci
 from .i18n import T, active, mark
 from .i18n import text as tr_text
 
@@ -23,18 +24,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .study import StudyResults
-    from .validation.external import CohortValidation
-
-#: how the prose names each kind of validation cohort
-KIND_WORDS = {"temporal": "a temporal validation cohort (later patients)",
-              "external": "an external validation cohort (another centre)",
-              "split": "a share of the cohort held out before any modelling (split-sample validation)"}
-
 
 def _ci(row: pd.Series, digits: int = 3) -> str:
-    if np.isfinite(row["ci_low"]):
-        return P.fmt_ci(row["estimate"], row["ci_low"], row["ci_high"], digits)
-    return P.fmt_num(row["estimate"], digits)
+    return est_ci(row["estimate"], row["ci_low"], row["ci_high"], digits)
 
 
 def _label(r: StudyResults) -> str:
@@ -133,91 +125,3 @@ def figure_external_calibration(r: StudyResults) -> Figure | None:
 def figure_external_decision(r: StudyResults) -> Figure | None:
     v = r.validation_cohort
     return None if v is None else P.decision_figure(v.decision_curve)
-
-
-class ExternalText:
-    """Numbers and words of the validation-cohort section, formatted for prose (``R.external``).
-
-    Every attribute is a string; without a validation cohort they are dashes (the section that
-    uses them is hidden then).
-    """
-
-    def __init__(self, r: StudyResults) -> None:
-        self._r = r
-        self._v: CohortValidation | None = r.validation_cohort
-
-    def _get(self, frame: str, measure: str, digits: int = 3) -> str:
-        if self._v is None:
-            return "–"
-        row = getattr(self._v, frame).set_index("measure").loc[measure]
-        return _ci(row, digits)
-
-    @property
-    def label(self) -> str:
-        return _label(self._r)
-
-    @property
-    def kind(self) -> str:
-        return "–" if self._v is None else T(KIND_WORDS[self._v.kind])
-
-    @property
-    def n(self) -> str:
-        return "–" if self._v is None else str(self._v.n)
-
-    @property
-    def events(self) -> str:
-        return "–" if self._v is None else str(self._v.n_events)
-
-    @property
-    def n_development(self) -> str:
-        return str(len(self._r.analysed))
-
-    @property
-    def c_index(self) -> str:
-        return self._get("discrimination", "c_index")
-
-    @property
-    def auc(self) -> str:
-        return self._get("discrimination", "auc")
-
-    @property
-    def o_e(self) -> str:
-        return self._get("calibration", "o_e_km", 2)
-
-    def _one(self, measure: str, fmt) -> str:
-        return "–" if self._v is None else fmt(self._v.estimate(measure))
-
-    @property
-    def observed(self) -> str:
-        return self._one("observed_risk", lambda x: P.fmt_pct(x, 1))
-
-    @property
-    def predicted(self) -> str:
-        return self._one("predicted_risk", lambda x: P.fmt_pct(x, 1))
-
-    @property
-    def slope(self) -> str:
-        return self._get("calibration", "calibration_slope", 2)
-
-    @property
-    def ici(self) -> str:
-        return self._one("ici", lambda x: P.fmt_num(x, 3))
-
-    def _lp(self, cohort: str) -> str:
-        if self._v is None:
-            return "–"
-        row = self._v.case_mix.set_index("cohort").loc[cohort]
-        return T("{mean} (SD {sd})", mean=_mean(row['lp_mean']), sd=P.fmt_num(row['lp_sd']))
-
-    @property
-    def lp_development(self) -> str:
-        return self._lp("development")
-
-    @property
-    def lp_validation(self) -> str:
-        return self._lp("validation")
-
-    @property
-    def split_share(self) -> str:
-        v = self._r.spec.validation
-        return "–" if v is None or v.split is None else P.fmt_pct(v.split, 0)

@@ -9,7 +9,7 @@ synthetic-cohort generator on its own.  A known wrong arrow that its owner is re
 This file also checks that every module of the package is placed in the contracts, that the
 forbidden lists follow the layers, that the documents import the reporting layer only, and
 that the README's drawing of the layers is the one drawn from the contracts
-(``python tests/test_architecture.py`` prints it).
+(``python tests/test_architecture.py`` prints it, ``... --write`` puts it in the README).
 """
 
 from __future__ import annotations
@@ -142,9 +142,18 @@ def test_the_readme_draws_these_layers() -> None:
     assert README_START in readme and README_END in readme, "README.md's Layout section lacks the layers drawing"
     drawn = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
     expected = f"```\n{layers_drawing()}\n```"
-    assert drawn == expected, ("README.md's layers drawing differs from the contracts; replace the block between the "
-                               f"markers with:\n{expected}")
+    assert drawn == expected, ("README.md's layers drawing differs from the contracts; run "
+                               f"`python tests/test_architecture.py --write`, or put between the markers:\n{expected}")
+
+
+def write_readme() -> None:
+    """Put the drawing between the README's markers (``python tests/test_architecture.py --write``)."""
+    path = ROOT / "README.md"
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(README_START, 1)
+    path.write_text(f"{head}{README_START}\n```\n{layers_drawing()}\n```\n{README_END}{rest.split(README_END, 1)[1]}",
+                    encoding="utf-8")
 
 
 if __name__ == "__main__":
-    sys.stdout.write(layers_drawing() + "\n")
+    write_readme() if sys.argv[1:] == ["--write"] else sys.stdout.write(layers_drawing() + "\n")

@@ -65,4 +65,6 @@ __all__ = [
     "write_synthetic",
     "check_published_figures",
     "search_seed",
+    # the model's constants the tests and data/README.md state
+    "EVENT", "TIME", "LATENCY_MONTHS", "WEIBULL_SHAPE", "SECOND_CENTRE_N", "SECOND_CENTRE_LOST",
 ]
