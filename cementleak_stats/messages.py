@@ -11,8 +11,6 @@ and the groups as one JSON document on standard output.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -21,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .atomic import write_atomic
 from .errors import InputError, Problem, ProblemGroup, group_problems, problem_line, problems_csv
 
 Format = Literal["text", "json"]
@@ -102,12 +101,4 @@ def write_problems_csv(path: Path, problems: Sequence[Problem], *, inputs: Seque
     if target.is_dir():
         raise InputError([Problem(file=str(path), rule="--problems names a folder",
                                   fix="give a file name, e.g. --problems problems.csv")], summary="Cannot write the problems")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(problems_csv(problems))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, problems_csv(problems))

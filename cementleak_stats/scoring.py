@@ -169,8 +169,7 @@ def write_scores(batch: BatchScores, path: str | Path, *, inputs: tuple[Path, ..
     InputError
         when ``path`` is one of ``inputs`` (input files are never written) or a folder.
     """
-    import os
-    import tempfile
+    from .atomic import atomic_open
 
     target = Path(path).resolve()
     if any(target == Path(p).resolve() for p in inputs):
@@ -179,13 +178,6 @@ def write_scores(batch: BatchScores, path: str | Path, *, inputs: tuple[Path, ..
     if target.is_dir():
         raise InputError([Problem(file=str(path), rule="--out names a folder", fix="give a file name, e.g. --out risks.csv")],
                          summary="Cannot write the risks")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            batch.scores.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target) as fh:
+        batch.scores.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
     return target
