@@ -80,6 +80,7 @@ class _Prep:
     time: np.ndarray  # (K,) distinct event times, increasing
     order: np.ndarray  # (n,) original row of each sorted row
     last: np.ndarray  # (K,) last sorted row with time >= t_k
+    risk_starts: np.ndarray  # increasing starts of the rows each risk set adds to the next larger one
     segments: np.ndarray  # increasing segment bounds: the events of each t_k, from the last t_k down
     row_index: np.ndarray  # (n,) column of a sorted row in the table of :meth:`at_rows`
     event: np.ndarray  # (n,) 0/1 of the sorted rows
@@ -93,8 +94,15 @@ class _Prep:
         return a[:, self.order]
 
     def risk_sum(self, a: np.ndarray) -> np.ndarray:
-        """sum_{i: t_i >= t_k} a_bi for each event time: sorted (B, n) -> (B, K)."""
-        return np.cumsum(a, axis=1)[:, self.last]
+        """sum_{i: t_i >= t_k} a_bi for each event time: sorted (B, n) -> (B, K).
+
+        The risk sets are nested prefixes: one segment sum per risk set (the rows it adds to the
+        next smaller one), then a cumulative sum over the K risk sets, not over the n rows.
+        """
+        K = self.time.size
+        if K == 0:
+            return np.zeros((a.shape[0], 0))
+        return np.cumsum(np.add.reduceat(a, self.risk_starts, axis=1)[:, :K], axis=1)[:, ::-1]
 
     def event_sum(self, a: np.ndarray) -> np.ndarray:
         """sum over the event rows at t_k of a_bi: sorted (B, n) -> (B, K)."""
@@ -130,8 +138,11 @@ def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
         bounds = bounds[:-1]  # reduceat: the final segment runs to the end
     # censored row: A at the number of event times <= t_i; event row at t_k: A - b at k
     row_index = np.where(es == 1, 1 + tk.size + np.searchsorted(tk, ts), np.searchsorted(tk, ts, side="right"))
-    return _Prep(time=tk, order=order, last=n - np.searchsorted(asc, tk, side="left") - 1, segments=bounds,
-                 row_index=row_index, event=es)
+    last = n - np.searchsorted(asc, tk, side="left") - 1
+    starts = np.r_[0, last[::-1] + 1]  # segment k (from the last event time down) ends at its last row
+    if starts.size > 1 and starts[-1] == n:
+        starts = starts[:-1]
+    return _Prep(time=tk, order=order, last=last, risk_starts=starts, segments=bounds, row_index=row_index, event=es)
 
 
 @dataclass(frozen=True)
@@ -209,15 +220,34 @@ class _Sums:
     info: np.ndarray  # (B, p, p)
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """A shared design (n, p) by columns: ``cols`` (p, n) contiguous (a column of a row-major
+    design is a strided read), ``pairs`` (p(p+1)/2, n) the products x_j x_k, j <= k."""
+
+    cols: np.ndarray
+    pairs: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> _Columns | None:
+        if X.ndim != 2:
+            return None
+        cols = np.ascontiguousarray(X.T)
+        iu, ju = np.triu_indices(X.shape[1])
+        return cls(cols, cols[iu] * cols[ju])
+
+
 def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """X b for B coefficient vectors: (B, n)."""
     return beta @ X.T if X.ndim == 2 else np.einsum("bnp,bp->bn", X, beta)
 
 
-def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, need_info: bool = True) -> _Sums:
+def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, need_info: bool = True,
+                columns: _Columns | None = None) -> _Sums:
     """Log-likelihood, score and information for B coefficient vectors at once.
 
-    beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order.
+    beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order; ``columns`` the
+    :class:`_Columns` of a shared X (made here when not given).
     """
     eta = _lin(X, beta)
     shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift
@@ -237,11 +267,20 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
     if not need_info:
         return _Sums(loglik, score, np.empty((B, 0, 0)))
 
-    def col(j: int) -> np.ndarray:
-        return X[:, j] if shared else X[:, :, j]
+    if shared and columns is None:
+        columns = _Columns.of(X)
 
-    # one design column at a time: memory O(B n), never (B, n, p) or (n, K) arrays
-    info = np.stack([(v * col(j)) @ X if shared else np.einsum("bn,bnq->bq", v * col(j), X) for j in range(p)], axis=1)
+    def col(j: int) -> np.ndarray:
+        return columns.cols[j] if shared else X[:, :, j]  # type: ignore[union-attr]
+
+    if shared:  # one product (B, n) x (n, p(p+1)/2) with the column products x_j x_k (j <= k)
+        iu, ju = np.triu_indices(p)
+        upper = v @ columns.pairs.T  # type: ignore[union-attr]
+        info = np.empty((B, p, p))
+        info[:, iu, ju] = upper
+        info[:, ju, iu] = upper
+    else:  # one design column at a time: memory O(B n), never (B, n, p) or (n, K) arrays
+        info = np.stack([np.einsum("bn,bnq->bq", v * col(j), X) for j in range(p)], axis=1)
     K = prep.time.size
     s1, s1d = np.empty((B, K, p)), np.empty((B, K, p))
     for j in range(p):
@@ -383,6 +422,7 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
     X = prep.sort_design(X - X.mean(axis=-2, keepdims=True))  # centring keeps exp() in range
     counts = prep.sort_weights(counts)
     rows = _Rows.of(counts, prep)
+    columns = _Columns.of(X)  # shared by every evaluation of this chunk
 
     failure = np.zeros(B, dtype=np.int8)
     failure[counts @ prep.event == 0] = 1
@@ -397,7 +437,7 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
     active = failure == 0
     idx = np.flatnonzero(active)
     if idx.size:
-        cur = _efron_sums(beta[idx], _rows(X, idx), prep, rows.take(idx))
+        cur = _efron_sums(beta[idx], _rows(X, idx), prep, rows.take(idx), columns=columns)
         loglik[idx], score[idx], info[idx] = cur.loglik, cur.score, cur.info
     it = 0
     while active.any() and it < max_iter:
@@ -412,7 +452,7 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
             break
         old = beta[idx]
         new_beta = old + step
-        new = _efron_sums(new_beta, _rows(X, idx), prep, rows.take(idx))
+        new = _efron_sums(new_beta, _rows(X, idx), prep, rows.take(idx), columns=columns)
         # step halving where the likelihood got worse (as coxph does)
         worse = new.loglik < loglik[idx] - 1e-12 * np.abs(loglik[idx])
         for _ in range(30):
@@ -421,7 +461,7 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
             wi = np.flatnonzero(worse)
             step[wi] /= 2
             new_beta[wi] = old[wi] + step[wi]
-            sub = _efron_sums(new_beta[wi], _rows(X, idx[wi]), prep, rows.take(idx[wi]))
+            sub = _efron_sums(new_beta[wi], _rows(X, idx[wi]), prep, rows.take(idx[wi]), columns=columns)
             new.loglik[wi], new.score[wi], new.info[wi] = sub.loglik, sub.score, sub.info
             worse[wi] = sub.loglik < loglik[idx[wi]] - 1e-12 * np.abs(loglik[idx[wi]])
         beta[idx] = new_beta
