@@ -12,6 +12,11 @@ Without it (or without a validation cohort) a table is an empty frame and a figu
 
 The English words of this module are plain literals in :data:`WORDS` and the table headers
 below, so that a translation catalog can route them.
+
+Why one module of about 400 lines: every function here is a short display of one part of
+``ModelAssessment`` (horizons, intervals, risk groups, comparator, LASSO, clinical impact) with the
+same few formatters (:func:`est_ci`, :func:`horizon_words`), registered together in
+:data:`TABLES` / :data:`FIGURES`; the prose of the same sections is in :mod:`.report_prose`.
 """
 
 from __future__ import annotations
