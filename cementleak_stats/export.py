@@ -1,4 +1,5 @@
-"""``cementleak analyze --out DIR``: every table as tidy CSV (and JSON), every figure as PNG/SVG/PDF.
+"""``cementleak analyze --out DIR``: every table as tidy CSV (and JSON), every figure in the study's
+``report.figure_formats`` (PNG and PDF by default; drawn in parallel, after the tables).
 
 File names and columns are a documented contract (README, "Results as files"): auditors and
 other tools read them.  The directory is written atomically: into a temporary sibling first,
@@ -144,21 +145,14 @@ def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                 "notes": list(r.notes)}
         (tmp / "summary.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         _write_json(model_file(r), tmp / MODEL_FILE)
-        if figures:
-            import matplotlib.pyplot as plt
-
+        if figures:  # after the tables: a figure that cannot be drawn costs no statistics
             from . import presentation as P
-            from .figures import save_figure
+            from .figures.save import save_figures
 
-            fig_dir = tmp / "figures"
-            for name, make in P.FIGURES.items():
-                if progress:
-                    progress(f"figure {name}")
-                fig = make(r)
-                if fig is None:
-                    continue
-                save_figure(fig, fig_dir / name, formats=("png", "svg", "pdf"), dpi=300)
-                plt.close(fig)
+            _, failed = save_figures(lambda name: P.FIGURES[name](r), list(P.FIGURES), tmp / "figures",
+                                     formats=r.spec.report.figure_formats, dpi=300, progress=progress)
+            if failed:
+                (tmp / NOT_DRAWN).write_text("".join(f"{n}: {e}\n" for n, e in failed.items()), encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -188,10 +182,30 @@ def discard_results(staged: Path) -> None:
     shutil.rmtree(staged, ignore_errors=True)
 
 
+#: the file of a results folder that lists the figures that could not be drawn, with the error
+NOT_DRAWN = "figures-not-drawn.txt"
+
+
+class FiguresNotDrawn(RuntimeError):
+    """Some figures could not be drawn; the results tables and the other figures were written."""
+
+
 def write_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                   progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Write every results table and figure into ``out_dir`` (replaced atomically)."""
-    return commit_results(stage_results(r, out_dir, figures=figures, progress=progress), out_dir)
+    """Write every results table and figure into ``out_dir`` (replaced atomically).
+
+    Raises
+    ------
+    FiguresNotDrawn
+        after the results were written, when a figure could not be drawn (the tables and the
+        other figures are in ``out_dir``; :data:`NOT_DRAWN` there lists the failures).
+    """
+    files = commit_results(stage_results(r, out_dir, figures=figures, progress=progress), out_dir)
+    failed = Path(out_dir) / NOT_DRAWN
+    if failed.exists():
+        raise FiguresNotDrawn(f"figures that could not be drawn (the results tables and the other figures were "
+                              f"written to {out_dir}):\n" + failed.read_text(encoding="utf-8"))
+    return files
 
 
 # --- the exported model file -------------------------------------------------------------------

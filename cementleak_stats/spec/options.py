@@ -145,7 +145,7 @@ class StudyInfo(_Words):
 
 
 class Report(_Frozen):
-    """How the report is written: ``report: {language: en | zh | [zh, en]}``.
+    """How the report is written: ``report: {language: en | zh | [zh, en], figure_formats: [png, pdf]}``.
 
     The first language is the report's; with more than one, every one is rendered from the same
     run (``index.html`` and ``index.zh.html``, ...), and a Chinese report carries the English
@@ -153,6 +153,23 @@ class Report(_Frozen):
     """
 
     language: tuple[Literal["en", "zh"], ...] = ("en",)
+    #: formats of the figure files in the results folder (``figures/*.<format>``): PNG (300 dpi)
+    #: for screens, Word and slides, vector PDF for print; add ``svg`` for editing or the web.
+    #: The report's documents embed their own PNGs and read none of these files.
+    figure_formats: tuple[Literal["png", "svg", "pdf"], ...] = ("png", "pdf")
+
+    @field_validator("figure_formats", mode="before")
+    @classmethod
+    def _formats(cls, v: object) -> object:
+        v = [v] if isinstance(v, str) else v
+        if isinstance(v, (list, tuple)):
+            unknown = [x for x in v if x not in ("png", "svg", "pdf")]
+            if unknown:
+                raise SpecRuleError(f"report.figure_formats has {unknown}, not a figure format",
+                                    "list png, svg and/or pdf, e.g. `figure_formats: [png, pdf]`")
+            if len(set(v)) != len(v):
+                raise SpecRuleError(f"report.figure_formats lists a format twice: {list(v)}", "list each format once")
+        return v
 
     @field_validator("language", mode="before")
     @classmethod

@@ -1,0 +1,86 @@
+"""Figure files: drawn and written in worker processes, only in the study's formats, after the
+results tables, and a figure that cannot be drawn costs neither the tables nor the other figures."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from cementleak_stats import export  # noqa: E402
+from cementleak_stats import presentation as P  # noqa: E402
+from cementleak_stats.errors import InputError  # noqa: E402
+from cementleak_stats.figures.save import save_figures  # noqa: E402
+from cementleak_stats.spec import parse_spec  # noqa: E402
+from test_figures import _draw_sample  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _draw(name: str):
+    if name == "broken":
+        raise ValueError("no such column 'x'")
+    return None if name == "absent" else _draw_sample()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_parallel_and_sequential_write_the_same_bytes_and_report_failures_by_name(tmp_path):
+    names = ["one", "broken", "absent", "two", "three"]
+    seq, failed_seq = save_figures(_draw, names, tmp_path / "seq", formats=("png", "pdf"), jobs=1)
+    par, failed_par = save_figures(_draw, names, tmp_path / "par", formats=("png", "pdf"), jobs=2)
+    assert [p.name for p in seq] == [p.name for p in par] == [
+        "one.png", "one.pdf", "two.png", "two.pdf", "three.png", "three.pdf"]
+    assert _tree(tmp_path / "seq") == _tree(tmp_path / "par")  # no .svg: only the formats asked for
+    assert failed_seq == failed_par == {"broken": "ValueError: no such column 'x'"}
+
+
+def test_no_format_writes_no_figure(tmp_path):
+    assert save_figures(_draw, ["one"], tmp_path / "none", formats=()) == ([], {})
+    assert not (tmp_path / "none").exists()
+
+
+def _study_dict() -> dict:
+    return yaml.safe_load((ROOT / "study.yaml").read_text(encoding="utf-8"))
+
+
+def test_figure_formats_in_the_study_file():
+    d = _study_dict()
+    d.get("report", {}).pop("figure_formats", None)
+    assert parse_spec(d, base_dir=ROOT).report.figure_formats == ("png", "pdf")  # the default
+    d.setdefault("report", {})["figure_formats"] = "svg"
+    assert parse_spec(d, base_dir=ROOT).report.figure_formats == ("svg",)
+    for bad, words in ((["png", "tiff"], "'tiff'.*not a figure format.*list png, svg and/or pdf"),
+                       (["pdf", "pdf"], "lists a format twice.*list each format once")):
+        d["report"]["figure_formats"] = bad
+        with pytest.raises(InputError, match=words) as err:
+            parse_spec(d, base_dir=ROOT)
+        assert "report.figure_formats" in str(err.value)
+
+
+def test_a_figure_that_fails_costs_no_table_and_no_other_figure(tmp_path, monkeypatch):
+    """write_results writes the tables first; a failing figure is named after the results were
+    committed, and the other figures are there."""
+    monkeypatch.setattr(P, "FIGURES", {"one": lambda r: _draw_sample(), "broken": lambda r: _draw("broken")})
+    monkeypatch.setattr(export, "results_tables", lambda r: {"cox_multivariable": pd.DataFrame({"hr": [1.5]})})
+    monkeypatch.setattr(export, "model_file", lambda r: {"format": "test"})
+    spec = SimpleNamespace(outcome=SimpleNamespace(horizon=12, event="e"), analysis=SimpleNamespace(missing_data="complete_case"),
+                           report=SimpleNamespace(figure_formats=("png",)))
+    r = SimpleNamespace(spec=spec, provenance=SimpleNamespace(seed=1), predictors=("x",), analysed=pd.DataFrame({"e": [0, 1]}),
+                        model=SimpleNamespace(baseline_survival=lambda: 0.9, penalizer=0.0), notes=())
+    out = tmp_path / "results"
+    with pytest.raises(export.FiguresNotDrawn, match="broken: ValueError: no such column 'x'"):
+        export.write_results(r, out)
+    assert (out / "cox_multivariable.csv").exists() and (out / "summary.json").exists()
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["one.png"]
+    assert (out / export.NOT_DRAWN).read_text().startswith("broken: ")
