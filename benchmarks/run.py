@@ -1,30 +1,25 @@
-"""``make bench``: speed and scale of cementleak, as ratios against baselines measured in this run.
+"""``make bench``: what a user waits for, against the goals of issue 16, measured in one run.
 
-What is measured (each measurement in a fresh Python process, so that its peak memory is its own):
+The goal table (one row per line of issue 16), each measured in a fresh process on a scratch
+copy of the project (``data/`` and ``_output/`` of the project are never written):
 
-engine
-    Harrell's bootstrap validation and KM calibration (R ``rms::validate`` / ``calibrate``) of
-    the study's Cox model, B replicates on the shipped cohort, with the batched Efron fitter
-    (:mod:`cementleak_stats.validation.resample`); and the "honest" validation that repeats the
-    univariable screen inside every replicate.
-lifelines
-    The baseline: the same replicates (same case counts) refitted one at a time with lifelines
-    ``CoxPHFitter`` on the written-out rows, C by ``lifelines.utils.concordance_index``, the
-    calibration slope by a lifelines refit on the linear predictor, the KM calibration groups by
-    ``KaplanMeierFitter``.  Only a subset of the replicates is timed and the time is scaled
-    linearly to B (the replicates are independent and alike); the table says which.  The same
-    process checks that our replicate coefficients equal lifelines' on the same rows.
-report
-    ``cementleak report`` (all formats, B from the study file) in a scratch copy of the project
-    with empty caches, then again with unchanged inputs; the time breakdown of each run.
-scale
-    Simulated cohorts (``simulate_study``) of increasing n: every step of the analysis with the
-    bootstrap at B = 200, wall time per step, the process's peak memory, growth exponents.
-profile
-    pyinstrument over the whole analysis of the shipped study: where the time goes.
+1. ``cementleak analyze --no-cache`` on the shipped study, process start to exit, against R rms
+   ``validate`` + ``calibrate(cmethod = "KM")`` on the same rows and B in the same run
+   (``benchmarks/rms_bench.R`` through ``Rscript``; the row says when R is absent), with the
+   breakdown of one more run under pyinstrument: imports, statistics, reading, writing files.
+2. ``cementleak report`` (what ``make report`` runs), all formats, empty caches, then unchanged
+   inputs; shown also relative to the analyze time and to a fixed numpy workload of this run.
+3. ``cementleak predict`` of one patient, after the analyze of row 1.
+4. The repeated-measures step at n = 10,000 (simulated cohort).
+5. The full analysis at n = 1,000,000, B = 200 (``--full`` / ``make bench BENCH_FULL=1``).
+6. The bootstrap on a local Dask cluster at n = 1,000,000 (``--full``).
 
-Usage: ``python -m benchmarks.run [--quick] [--out FILE] [--skip report,scale,profile]``.
-``--quick`` is the smoke version (tiny B and n, in-process): the harness, not the numbers.
+Below the goal table: the bootstrap engine against lifelines refits (and the coefficient
+agreement), the report's time breakdown, and the analysis step by step on simulated cohorts.
+
+Usage: ``python -m benchmarks.run [--full] [--quick] [--out FILE] [--skip NAMES]``; NAMES from
+``analyze,r,report,predict,repeated,engine,scale`` (a skipped row says so in the table).
+``--quick`` is the smoke version (tiny B and n): the harness, not the numbers.
 """
 
 from __future__ import annotations
@@ -34,22 +29,28 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+R_SCRIPT = HERE / "rms_bench.R"
 #: everything below this line of RESULTS.md is kept when the file is rewritten
 NOTES_MARKER = "<!-- notes: written by hand; benchmarks/run.py keeps everything below this line -->"
-PROJECT_FILES = ("report", "_quarto.yml", "study.yaml", "data")
+PROJECT_FILES = ("report", "narrative", "_quarto.yml", "study.yaml", "data")
+SECTIONS = ("analyze", "r", "report", "predict", "repeated", "engine", "scale")
+HOW_FULL = "`make bench BENCH_FULL=1` (`python -m benchmarks.run --full`)"
 
 
 # ============================================================================================
@@ -57,7 +58,7 @@ PROJECT_FILES = ("report", "_quarto.yml", "study.yaml", "data")
 # ============================================================================================
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: seconds of the baseline and of ours (None = not measured)."""
+    """One line of the engine table: seconds of the baseline and of ours (None = not measured)."""
 
     what: str
     baseline: float | None
@@ -72,19 +73,70 @@ class Row:
         return self.baseline / self.ours
 
 
+@dataclass(frozen=True)
+class Goal:
+    """One line of the goal table.  ``value`` is compared with ``limit`` (at most); ``peak_mb``
+    with ``peak_limit_mb`` when given.  ``value`` None with a ``skipped`` reason: not measured."""
+
+    key: str
+    what: str
+    measured: str = ""
+    baseline: str = ""
+    ratio: str = ""
+    value: float | None = None
+    limit: float | None = None
+    goal: str = ""
+    peak_mb: float | None = None
+    peak_limit_mb: float | None = None
+    skipped: str = ""
+    failed: bool = False
+
+    @property
+    def result(self) -> str:
+        if self.skipped:
+            return "SKIPPED"
+        if self.failed:
+            return "FAILED"
+        if self.limit is None:
+            return ""
+        if self.value is None:
+            return "MISS"
+        ok = self.value <= self.limit
+        if self.peak_limit_mb is not None:
+            ok = ok and self.peak_mb is not None and self.peak_mb <= self.peak_limit_mb
+        return "PASS" if ok else "MISS"
+
+
+GOAL_HEADER = "| # | what a user runs | measured | baseline (same run) | ratio | peak RSS | goal | result |"
+
+
 def _fmt_s(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:.3g} s" if x < 10 else f"{x:.1f} s"
 
 
+def _fmt_mb(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f} MB"
+
+
+def goal_markdown(goals: Sequence[Goal]) -> str:
+    """The goal table (markdown)."""
+    lines = [GOAL_HEADER, "|---|---|---:|---|---:|---:|---|---|"]
+    for g in goals:
+        measured = f"skipped: {g.skipped}" if g.skipped else (g.measured or "-")
+        result = f"**{g.result}**" if g.result else ""
+        lines.append(f"| {g.key} | {g.what} | {measured} | {g.baseline or '-'} | {g.ratio or '-'} | "
+                     f"{_fmt_mb(g.peak_mb)} | {g.goal or ''} | {result} |")
+    return "\n".join(lines)
+
+
 def table_markdown(rows: Sequence[Row]) -> str:
-    """The results table (markdown): what, baseline, ours, ratio, peak memory, note."""
+    """The engine table (markdown): what, baseline, ours, ratio, peak memory, note."""
     lines = ["| what | baseline | ours | ratio | peak memory | note |", "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         ratio = "-" if r.ratio is None else f"{r.ratio:.1f}x"
-        peak = "-" if r.peak_mb is None else f"{r.peak_mb:.0f} MB"
-        lines.append(f"| {r.what} | {_fmt_s(r.baseline)} | {_fmt_s(r.ours)} | {ratio} | {peak} | {r.note} |")
+        lines.append(f"| {r.what} | {_fmt_s(r.baseline)} | {_fmt_s(r.ours)} | {ratio} | {_fmt_mb(r.peak_mb)} | {r.note} |")
     return "\n".join(lines)
 
 
@@ -101,7 +153,7 @@ def growth_exponent(n: Sequence[float], y: Sequence[float]) -> float:
 # the machine
 # ============================================================================================
 def machine() -> dict[str, str]:
-    """CPU model, cores, RAM, Python, numpy, BLAS, load average, git commit."""
+    """CPU model, cores, RAM, Python, numpy, BLAS, R, load average, git commit."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
@@ -131,275 +183,40 @@ def machine() -> dict[str, str]:
         "Python": platform.python_version(),
         "numpy": np.__version__,
         "BLAS (threadpoolctl)": blas,
+        "Rscript": shutil.which("Rscript") or "not found",
         "load average at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "git commit": git_commit(ROOT),
     }
 
 
 # ============================================================================================
-# workers: each runs in its own process (``--worker NAME ARGS``) and returns a JSON object
-# ============================================================================================
-def _study_model(study: str) -> tuple[Any, Any, Any]:
-    from cementleak_stats.cohort.io import load_study_data
-    from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
-    from cementleak_stats.spec import load_spec
-
-    spec = load_spec(Path(study))
-    cohort = load_study_data(spec).analysed
-    model = fit_cox_model(spec, cohort, select_predictors(spec, univariable_screen(spec, cohort)))
-    return spec, cohort, model
-
-
-def worker_engine(args: dict[str, Any]) -> dict[str, Any]:
-    """Our engine: standard validation, calibration and the honest validation, B replicates."""
-    import numpy as np
-
-    from cementleak_stats.validation.calibration import calibrate_km
-    from cementleak_stats.validation.indices import INDEX_NAMES, cox_indices, validate_cox
-    from cementleak_stats.validation.resample import bootstrap_optimism, cox_data, make_screening_fit_fn, model_fits
-
-    spec, cohort, model = _study_model(args["study"])
-    B, seed = int(args["B"]), int(args["seed"])
-    t0 = time.perf_counter()
-    val = validate_cox(spec, model, cohort, n_boot=B, rng=np.random.default_rng(seed))
-    t1 = time.perf_counter()
-    cal = calibrate_km(spec, model, cohort, m=spec.analysis.calibration_group_size, n_boot=B,
-                       rng=np.random.default_rng(seed + 1))
-    t2 = time.perf_counter()
-    out: dict[str, Any] = {"validation_s": t1 - t0, "calibration_s": t2 - t1, "n": len(cohort), "B": B,
-                           "failed_validation": int(val["n_failed"].max()), "failed_calibration": int(cal["n_failed"].max())}
-    if args.get("honest"):
-        # what validate_cox(honest=True) adds: the screen repeated inside every replicate
-        candidates = [v.name for v in spec.candidates]
-        data = cox_data(spec, cohort, candidates, init=model.coef)
-        coef = np.array([float(model.coef.get(t, 0.0)) for t in data.terms])
-        t3 = time.perf_counter()
-        bootstrap_optimism(make_screening_fit_fn(spec.analysis.screen_p_value), cox_indices, data, n_boot=B,
-                           rng=np.random.default_rng(seed), names=INDEX_NAMES,
-                           apparent_fits=model_fits(data, coef, model.loglik, model.loglik_null))
-        out["honest_s"] = time.perf_counter() - t3
-    return out
-
-
-def worker_lifelines(args: dict[str, Any]) -> dict[str, Any]:
-    """The lifelines baseline on the first k replicates, and the coefficient agreement check."""
-    import warnings
-
-    import numpy as np
-    import pandas as pd
-    from lifelines import CoxPHFitter, KaplanMeierFitter
-    from lifelines.utils import concordance_index
-
-    from cementleak_stats.models.cox import LIFELINES_FIT_OPTIONS
-    from cementleak_stats.validation.resample import cox_data, cox_fit_fn, draw_bootstrap_counts
-
-    warnings.simplefilter("ignore")
-    spec, cohort, model = _study_model(args["study"])
-    B, seed, k, k_honest, k_agree = (int(args[x]) for x in ("B", "seed", "k", "k_honest", "k_agree"))
-    data = cox_data(spec, cohort, model.variables, init=model.coef)
-    X, t, e, terms = data.X, data.time, data.event, list(data.terms)
-    n, u = len(t), spec.outcome.horizon
-    counts = draw_bootstrap_counts(n, B, np.random.default_rng(seed))  # the replicates of the engine
-    frame = pd.DataFrame(X, columns=terms).assign(_t=t, _e=e)
-
-    def fit(df: pd.DataFrame, options: dict | None = None) -> CoxPHFitter:
-        return CoxPHFitter().fit(df, "_t", "_e", fit_options=options)
-
-    surv = 1 - model.risk(pd.DataFrame(X, columns=terms))  # rms calibrate: groups cut on predicted survival
-    g = max(1, n // spec.analysis.calibration_group_size)
-    cuts = np.unique(np.quantile(np.r_[0.0, 1.0, surv], np.linspace(0, 1, g + 1)))
-
-    def km_groups(surv: np.ndarray, tt: np.ndarray, ee: np.ndarray) -> list[float]:
-        grp = np.clip(np.searchsorted(cuts, surv, side="right") - 1, 0, len(cuts) - 2)
-        out = []
-        for j in range(len(cuts) - 1):
-            m = grp == j
-            if m.sum() < 2:
-                out.append(float("nan"))
-                continue
-            km = KaplanMeierFitter().fit(tt[m], ee[m])
-            out.append(float(km.predict(u)) - float(surv[m].mean()))
-        return out
-
-    def replicate(c: np.ndarray) -> None:
-        rows = np.repeat(np.arange(n), c.astype(int))
-        boot = frame.iloc[rows].reset_index(drop=True)
-        # validation (rms validate.cph): refit, indices on the bootstrap and on the original rows
-        cph = fit(boot)
-        beta = cph.params_[terms].to_numpy()
-        concordance_index(t[rows], -(X[rows] @ beta), e[rows])
-        xb = X @ beta
-        concordance_index(t, -xb, e)
-        fit(pd.DataFrame({"xb": xb, "_t": t, "_e": e}))  # calibration slope on the original rows
-        # calibration (rms calibrate.cph, KM): its own refit with the baseline survival at u
-        cal = fit(boot)
-        s_orig = cal.predict_survival_function(frame[terms], times=[u]).to_numpy()[0]
-        s_boot = s_orig[rows]
-        km_groups(s_boot, t[rows], e[rows])
-        km_groups(s_orig, t, e)
-
-    t0 = time.perf_counter()
-    for b in range(k):
-        replicate(counts[b])
-    per_rep = (time.perf_counter() - t0) / k
-
-    # honest: the univariable screen (one lifelines fit per candidate) inside each replicate
-    candidates = [v.name for v in spec.candidates]
-    cand = cox_data(spec, cohort, candidates)
-    cframe = pd.DataFrame(cand.X, columns=list(cand.terms)).assign(_t=t, _e=e)
-    t0 = time.perf_counter()
-    for b in range(k_honest):
-        rows = np.repeat(np.arange(n), counts[b].astype(int))
-        boot = cframe.iloc[rows].reset_index(drop=True)
-        keep = []
-        for j, cols in enumerate(cand.groups):
-            names = [cand.terms[i] for i in cols]
-            try:
-                f = fit(boot[[*names, "_t", "_e"]])
-            except Exception:  # noqa: BLE001 - a failed replicate fit is skipped, as the engine counts it
-                continue
-            p = f.log_likelihood_ratio_test().p_value if len(names) > 1 else float(f.summary["p"].iloc[0])
-            if p < spec.analysis.screen_p_value:
-                keep += names
-        if keep:
-            f = fit(boot[[*keep, "_t", "_e"]])
-            beta = f.params_[keep].to_numpy()
-            xb = cframe[keep].to_numpy() @ beta
-            concordance_index(t[rows], -(cframe[keep].to_numpy()[rows] @ beta), e[rows])
-            concordance_index(t, -xb, e)
-            fit(pd.DataFrame({"xb": xb, "_t": t, "_e": e}))
-    per_honest = (time.perf_counter() - t0) / max(k_honest, 1)
-
-    # agreement: our replicate coefficients vs lifelines (fully converged) on the same rows
-    sample = np.arange(min(k_agree, B))
-    ours = cox_fit_fn(data, counts[sample]).coef
-    worst, ties_rows, ties_any = 0.0, 0, 0
-    for i, b in enumerate(sample):
-        rows = np.repeat(np.arange(n), counts[b].astype(int))
-        ll = fit(frame.iloc[rows].reset_index(drop=True), LIFELINES_FIT_OPTIONS).params_[terms].to_numpy()
-        worst = max(worst, float(np.max(np.abs(ours[i] - ll) / np.maximum(np.abs(ll), 1e-8))))
-        ev_times = t[rows][e[rows] == 1]
-        ties_any += int(np.unique(ev_times).size < ev_times.size)
-        ev_distinct = t[(counts[b] > 0) & (e == 1)]
-        ties_rows += int(np.unique(ev_distinct).size < ev_distinct.size)
-    return {"per_replicate_s": per_rep, "k": k, "per_honest_replicate_s": per_honest, "k_honest": k_honest,
-            "agree_max_rel_diff": worst, "agree_k": int(sample.size), "agree_tied": ties_any,
-            "agree_tied_distinct_patients": ties_rows, "B": B, "n": n}
-
-
-def _scale_steps(spec: Any, B: int, outcomes: bool) -> list[tuple[str, Callable[[dict], Any]]]:
-    """The steps of ``compute_study`` (same functions, same order), each timed on its own."""
-    import numpy as np
-
-    from cementleak_stats.checks import logistic_sensitivity, study_checks
-    from cementleak_stats.cohort.io import load_study_data
-    from cementleak_stats.decision import net_benefit, threshold_grid
-    from cementleak_stats.design import encode
-    from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
-    from cementleak_stats.models.ph import proportional_hazards_test
-    from cementleak_stats.nomogram import build_nomogram
-    from cementleak_stats.outcomes import analyze_outcomes
-    from cementleak_stats.tables import table_baseline
-    from cementleak_stats.validation.calibration import calibrate_km, calibrate_smooth, calibration_summary
-    from cementleak_stats.validation.discrimination import concordance_table
-    from cementleak_stats.validation.indices import validate_cox
-
-    o = spec.outcome
-
-    def cohort(s: dict) -> Any:
-        return s["data"].analysed
-
-    steps: list[tuple[str, Callable[[dict], Any]]] = [
-        ("read + validate data", lambda s: s.__setitem__("data", load_study_data(spec))),
-        ("Table 1 (tableone)", lambda s: table_baseline(spec, cohort(s))),
-        ("univariable screen (lifelines)", lambda s: s.__setitem__(
-            "pred", select_predictors(spec, univariable_screen(spec, cohort(s))))),
-        ("multivariable Cox (lifelines)", lambda s: s.__setitem__("model", fit_cox_model(spec, cohort(s), s["pred"]))),
-        ("PH test (cox.zph)", lambda s: proportional_hazards_test(spec, cohort(s), s["model"])),
-        ("C-index + time-dependent AUC", lambda s: concordance_table(spec, cohort(s), s["model"])),
-        ("nomogram", lambda s: build_nomogram(spec, s["model"], cohort(s))),
-        (f"bootstrap validation, standard + honest (B={B})", lambda s: validate_cox(
-            spec, s["model"], cohort(s), n_boot=B, rng=np.random.default_rng(1), honest=True)),
-        (f"bootstrap KM calibration (B={B})", lambda s: calibrate_km(
-            spec, s["model"], cohort(s), m=spec.analysis.calibration_group_size, n_boot=B, rng=np.random.default_rng(2))),
-        ("smooth calibration, ICI, Brier", lambda s: (calibrate_smooth(spec, s["model"], cohort(s)),
-                                                      calibration_summary(spec, s["model"], cohort(s)))),
-        ("decision curve", lambda s: net_benefit(
-            s["model"].risk(encode(spec, cohort(s), s["pred"]).X), cohort(s)[o.time].to_numpy(float),
-            cohort(s)[o.event].to_numpy(), horizon=o.horizon, thresholds=threshold_grid(spec))),
-        ("study checks + logistic sensitivity", lambda s: (
-            study_checks(spec, cohort(s), n_parameters=len(s["model"].terms), c_statistic=0.7, lr_statistic=s["model"].lr_chisq),
-            logistic_sensitivity(spec, cohort(s), predictors=s["pred"]))),
-    ]
-    if outcomes:
-        steps.append(("VAS/ODI outcomes (statsmodels)", lambda s: analyze_outcomes(spec, s["data"].repeated)))
-    return steps
-
-
-def worker_scale(args: dict[str, Any]) -> dict[str, Any]:
-    """The whole analysis of a simulated cohort of n patients, each step timed."""
-    import warnings
-
-    from cementleak_stats.cohort.simulate import write_synthetic
-    from cementleak_stats.spec import load_spec
-
-    warnings.simplefilter("ignore")
-    n, B, seed = int(args["n"]), int(args["B"]), int(args["seed"])
-    with tempfile.TemporaryDirectory(prefix="cementleak-scale-") as tmp:
-        shutil.copy(ROOT / "study.yaml", Path(tmp) / "study.yaml")
-        spec = load_spec(Path(tmp) / "study.yaml")
-        write_synthetic(Path(tmp) / "data", n=n, seed=seed, spec=spec)
-        spec = spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"bootstrap_b": B})})
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        state: dict[str, Any] = {}
-        steps = {}
-        todo = _scale_steps(spec, B, bool(args.get("outcomes")))
-        if args.get("outcomes"):  # the VAS/ODI step alone, in its own process (its own peak memory)
-            todo = [todo[0], todo[-1]]
-        for name, step in todo:
-            t0 = time.perf_counter()
-            step(state)
-            steps[name] = time.perf_counter() - t0
-    return {"n": n, "B": B, "steps": steps, "total_s": sum(steps.values()), "rss_before_analysis_mb": rss0}
-
-
-def worker_profile(args: dict[str, Any]) -> dict[str, Any]:
-    """pyinstrument over ``compute_study`` of the study: seconds of its top-level calls."""
-    from pyinstrument import Profiler
-
-    from cementleak_stats.cohort.io import load_study_data
-    from cementleak_stats.spec import load_spec
-    from cementleak_stats.study import compute_study
-
-    spec = load_spec(Path(args["study"]))
-    data = load_study_data(spec)
-    profiler = Profiler(interval=0.001)
-    profiler.start()
-    compute_study(spec, data=data)
-    session = profiler.stop()
-    root = session.root_frame()
-    found = [root]
-    while found and found[0].function != "compute_study":
-        found = [c for f in found for c in f.children]
-    top = found[0] if found else root
-    parts = sorted(((c.function, c.time) for c in top.children), key=lambda x: -x[1])
-    return {"total_s": top.time, "parts": parts, "cpu_s": session.cpu_time}
-
-
-WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "engine": worker_engine, "lifelines": worker_lifelines, "scale": worker_scale, "profile": worker_profile,
-}
-
-
-# ============================================================================================
 # running workers and commands
 # ============================================================================================
-def run_child(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run a command; return its wall time, its peak RSS (MB, from wait4) and its stdout."""
+class Timeout(RuntimeError):
+    """A measured command ran longer than its limit (and was stopped)."""
+
+
+def run_child(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
+              timeout: float | None = None) -> tuple[float, float, str]:
+    """Run a command; return its wall time, its peak RSS (MB, from wait4: the largest of the
+    process and its waited-for children) and its stdout.  Past ``timeout`` seconds the command's
+    process group is stopped and :class:`Timeout` raised."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        status, usage = None, None
+        while status is None:
+            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status, usage = st, ru
+            elif timeout is not None and time.perf_counter() - t0 > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group of the command this function started
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise Timeout(f"{' '.join(cmd)}: stopped after {timeout:.0f} s")
+            else:
+                time.sleep(0.01)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -410,21 +227,57 @@ def run_child(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | Non
     return seconds, usage.ru_maxrss / 1024, stdout
 
 
-def run_worker(name: str, args: dict[str, Any], *, isolated: bool) -> dict[str, Any]:
-    """A worker's result with ``peak_mb``: in a fresh process (``isolated``) or in this one."""
+def run_worker(name: str, args: dict[str, Any], *, isolated: bool = True, timeout: float | None = None) -> dict[str, Any]:
+    """A worker's result with ``peak_mb`` and ``wall_s``: in a fresh process (``isolated``) or in this one."""
     if not isolated:
-        res = WORKERS[name](args)
-        return {**res, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    _, peak, stdout = run_child([sys.executable, "-m", "benchmarks.run", "--worker", name, json.dumps(args)])
-    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak}
+        from benchmarks import workers
+
+        t0 = time.perf_counter()
+        res = workers.WORKERS[name](args)
+        return {**res, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "wall_s": time.perf_counter() - t0}
+    seconds, peak, stdout = run_child([sys.executable, "-m", "benchmarks.workers", name, json.dumps(args)],
+                                      env=clean_env(), timeout=timeout)
+    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak, "wall_s": seconds}
 
 
-def run_report(project: Path, label: str) -> dict[str, Any]:
-    """``cementleak report`` in ``project``: wall time, peak RSS and its own time breakdown."""
-    timings = project / f".timings-{label}.json"
-    cmd = [sys.executable, "-m", "cementleak_stats.cli", "report", "study.yaml", "--project", ".", "--timings", str(timings)]
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the variables a report run sets for its kernels."""
     env = {k: v for k, v in os.environ.items() if k not in ("CEMENTLEAK_STUDY", "CEMENTLEAK_RESULTS_KEY")}
-    seconds, peak, _ = run_child(cmd, cwd=project, env=env)
+    return {**env, **extra}
+
+
+def cli() -> list[str]:
+    """The command a user types: the venv's ``cementleak`` script, else ``python -m cementleak_stats.cli``."""
+    script = Path(sys.executable).parent / "cementleak"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cementleak_stats.cli"]
+
+
+def scratch_project(root: Path, name: str, *, bootstrap_b: int | None = None) -> Path:
+    """A copy of the project's study, data, narrative and documents under ``root/name``."""
+    project = root / name
+    project.mkdir()
+    for item in PROJECT_FILES:
+        src = ROOT / item
+        if src.exists():
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
+    if bootstrap_b is not None:
+        set_bootstrap_b(project / "study.yaml", bootstrap_b)
+    return project
+
+
+def set_bootstrap_b(study: Path, B: int) -> None:
+    """Set ``analysis.bootstrap_b`` of a (scratch) study file, keeping its comments."""
+    text, k = re.subn(r"(?m)^(\s*bootstrap_b:\s*)\d+", rf"\g<1>{B}", study.read_text(encoding="utf-8"))
+    if k != 1:
+        raise RuntimeError(f"{study}: expected one `bootstrap_b:` line, found {k}")
+    study.write_text(text, encoding="utf-8")
+
+
+def run_report(project: Path, label: str, env: dict[str, str]) -> dict[str, Any]:
+    """``cementleak report`` (as ``make report``) in ``project``: wall time, peak RSS, its own breakdown."""
+    timings = project / f".timings-{label}.json"
+    seconds, peak, _ = run_child([*cli(), "report", "study.yaml", "--timings", str(timings)], cwd=project, env=env)
     return {"seconds": seconds, "peak_mb": peak, "steps": json.loads(timings.read_text())}
 
 
@@ -433,79 +286,290 @@ def run_report(project: Path, label: str) -> dict[str, Any]:
 # ============================================================================================
 @dataclass(frozen=True)
 class Config:
-    B: int = 1000
+    B: int | None = None  # None: the study file's bootstrap_b
     k_lifelines: int = 50
     k_honest: int = 10
     k_agree: int = 25
-    sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    sizes: tuple[int, ...] = (1_000, 10_000)
+    full_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_B: int = 200
-    outcomes_up_to: int = 10_000  # the VAS/ODI step is run up to this n (see RESULTS.md)
+    repeated_n: int = 10_000
+    repeated_timeout_s: float = 300.0
+    predict_runs: int = 3
+    full: bool = False
+    full_n: int = 1_000_000
+    full_B: int = 200
+    full_timeout_s: float = 1800.0
+    dask_workers: int = 2
     isolated: bool = True
     seed: int = 20250427
+    skip: frozenset[str] = field(default_factory=frozenset)
 
 
-QUICK = Config(B=20, k_lifelines=2, k_honest=1, k_agree=2, sizes=(150, 300), scale_B=4, outcomes_up_to=300, isolated=False)
+QUICK = Config(B=20, k_lifelines=2, k_honest=1, k_agree=2, sizes=(150, 300), scale_B=4, repeated_n=300, predict_runs=1,
+               isolated=False, skip=frozenset({"analyze", "r", "report", "predict"}))
 
 
-def bench(cfg: Config, *, skip: set[str], log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every measurement; return the rows and the details for RESULTS.md."""
+def _ratio(a: float | None, b: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if a is None or b is None or b <= 0 else fmt.format(a / b)
+
+
+def _relative(seconds: float, ref: dict[str, float]) -> str:
+    """``seconds`` in units of the baselines of this run ("4.1x analyze; 12x ref")."""
+    return "; ".join(f"{seconds / v:.2g}x {k}" for k, v in ref.items() if v)
+
+
+@dataclass
+class Run:
+    """What the sections of one benchmark run share."""
+
+    cfg: Config
+    tmp: Path
+    env: dict[str, str]
+    log: Callable[[str], None]
+    goals: list[Goal] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    sec: dict[str, Any] = field(default_factory=dict)
+    project: Path | None = None
+    analyze_s: float | None = None
+
+    def worker(self, name: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        return run_worker(name, args, isolated=self.cfg.isolated, timeout=timeout)
+
+    @property
+    def design(self) -> dict[str, Any]:
+        return self.sec["design"]
+
+
+def _failed(exc: BaseException) -> str:
+    """The line of an error that says what went wrong (an exception's own line when there is one)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    named = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Timeout)\b", ln)]
+    return ((named or lines or [type(exc).__name__])[-1])[:200].replace("|", "/")
+
+
+def section_analyze(run: Run) -> None:
+    """Row 1: analyze against R rms, and its breakdown."""
+    cfg, sec, design = run.cfg, run.sec, run.design
+    B, n = design["B"], design["n"]
+    run.log(f"analyze --no-cache, shipped study, n={n}, B={B} ...")
+    s, peak, _ = run_child([*cli(), "analyze", "study.yaml", "--no-cache"], cwd=run.project, env=run.env)
+    run.analyze_s = s
+    sec["analyze"] = {"seconds": s, "peak_mb": peak}
+    r_s, r_note = None, "`--skip r`" if "r" in cfg.skip else ""
+    if not r_note and shutil.which("Rscript") is None:
+        r_note = "R absent (no `Rscript` on PATH)"
+    if not r_note:
+        run.log(f"R rms validate + calibrate(KM), B={B} ...")
+        try:
+            r_wall, r_peak, _ = run_child(["Rscript", str(R_SCRIPT), str(run.tmp / "design.csv"), str(B),
+                                           repr(design["horizon"]), str(design["m"]), str(cfg.seed),
+                                           str(run.tmp / "r.json")], env=run.env)
+            r = json.loads((run.tmp / "r.json").read_text())
+            r_s = r["validate_s"] + r["calibrate_s"]
+            sec["r"] = {**r, "wall_s": r_wall, "peak_mb": r_peak,
+                        "coef_max_abs_diff": max(abs(a - b) for a, b in zip(r["coef"], design["coef"]))}
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:  # rms missing or failing: the row says why
+            r_note = "R failed: " + _failed(exc)
+    base = (f"R rms `validate` + `calibrate(cmethod=\"KM\")`, B = {B}: {_fmt_s(r_s)}" if r_s is not None
+            else f"R not measured: {r_note}")
+    run.goals.append(Goal("1", ANALYZE_WHAT.format(n=n, B=B), measured=_fmt_s(s), baseline=base,
+                          ratio=_ratio(s, r_s), value=None if r_s is None else s / r_s, limit=0.2,
+                          goal="ratio ≤ 0.2", peak_mb=peak))
+    guarded(run, "1a", "breakdown of analyze (pyinstrument)", lambda: _breakdown(run))
+
+
+def _breakdown(run: Run) -> None:
+    run.log("analyze under pyinstrument (breakdown) ...")
+    bd = run.worker("breakdown", {"project": str(run.project), "out": str(run.tmp / "breakdown-results")})
+    sec = run.sec
+    sec["breakdown"] = bd
+    for key, label, v in (("1a", "imports (every module import, lazy ones included)", bd["imports_s"]),
+                          ("1b", "reading + validating the data, provenance", bd["reading_s"]),
+                          ("1c", "statistics (`compute_study` without imports)", bd["statistics_s"]),
+                          ("1d", "writing the results files and figures (without imports)", bd["writing_s"]),
+                          ("1e", "the rest (CLI, messages)", bd["other_s"])):
+        run.goals.append(Goal(key, f"of which: {label}", measured=_fmt_s(v),
+                              ratio=f"{v / bd['total_s']:.0%} of the profiled run"))
+
+
+def section_report(run: Run) -> None:
+    """Row 2: ``cementleak report`` twice in a fresh copy."""
+    rep = scratch_project(run.tmp, "report", bootstrap_b=run.cfg.B)
+    run.log("report: first run (empty caches) ...")
+    first = run_report(rep, "first", run.env)
+    run.log("report: second run (unchanged inputs) ...")
+    second = run_report(rep, "second", run.env)
+    run.sec["report"] = {"first": first, "second": second}
+    engine = "built-in engine" if any("built-in" in s["step"] for s in first["steps"]) else "Quarto"
+    ref = {"analyze": run.analyze_s, "ref": run.sec["reference_start"]}
+    for key, label, r, limit in (("2a", "empty caches", first, 25.0), ("2b", "unchanged inputs", second, 5.0)):
+        run.goals.append(Goal(key, f"{REPORT_WHAT} ({engine}), {label}", measured=_fmt_s(r["seconds"]),
+                              baseline=f"row 1 analyze {_fmt_s(run.analyze_s)}; reference workload {_fmt_s(ref['ref'])}",
+                              ratio=_relative(r["seconds"], ref), value=r["seconds"], limit=limit,
+                              goal=f"≤ {limit:g} s", peak_mb=r["peak_mb"]))
+
+
+def section_predict(run: Run) -> None:
+    """Row 3: predict one patient in row 1's project (its results folder)."""
+    if run.analyze_s is None:
+        run.goals.append(Goal("3", PREDICT_WHAT, goal="≤ 0.5 s", skipped="needs row 1 (analyze)"))
+        return
+    run.log("predict one patient ...")
+    values = [f"{k}={v}" for k, v in run.design["patient"].items()]
+    runs = sorted(run_child([*cli(), "predict", *values], cwd=run.project, env=run.env)[:2]
+                  for _ in range(run.cfg.predict_runs))
+    s, peak = runs[len(runs) // 2]
+    run.sec["predict"] = {"runs": [x for x, _ in runs], "values": values}
+    run.goals.append(Goal("3", PREDICT_WHAT + " (after row 1's analyze), process start to exit",
+                          measured=_fmt_s(s) + (f" (median of {len(runs)})" if len(runs) > 1 else ""),
+                          ratio=_relative(s, {"ref": run.sec["reference_start"]}),
+                          value=s, limit=0.5, goal="≤ 0.5 s", peak_mb=peak))
+
+
+def section_repeated(run: Run) -> None:
+    """Row 4: the repeated-measures step alone on a simulated cohort."""
+    cfg = run.cfg
+    what = REPEATED_WHAT.format(n=cfg.repeated_n)
+    run.log(f"repeated measures alone, n={cfg.repeated_n} ...")
+    try:
+        res = run.worker("scale", {"n": cfg.repeated_n, "B": cfg.scale_B, "seed": cfg.seed, "outcomes": True},
+                         timeout=cfg.repeated_timeout_s)
+    except Timeout:
+        run.goals.append(Goal("4", what, measured=f"> {cfg.repeated_timeout_s:.0f} s (stopped)", value=math.inf,
+                              limit=2.0, goal="≤ 2 s"))
+        return
+    s = next(v for k, v in res["steps"].items() if k.startswith("repeated"))
+    run.sec["repeated"] = res
+    run.goals.append(Goal("4", what, measured=_fmt_s(s), ratio=_relative(s, {"ref": run.sec["reference_start"]}),
+                          value=s, limit=2.0, goal="≤ 2 s", peak_mb=res["peak_mb"]))
+
+
+def section_full(run: Run) -> None:
+    """Row 5: the full analysis of a simulated million; row 6: the bootstrap on a local Dask cluster."""
+    cfg = run.cfg
+    if not cfg.full:
+        run.goals.append(Goal("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), goal="≤ 10 min, ≤ 4 GB",
+                              skipped=f"run {HOW_FULL}"))
+        run.goals.append(Goal("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
+                              goal="runs; same result as n_jobs=1", skipped=f"run {HOW_FULL}"))
+        return
+    project = scratch_project(run.tmp, "million", bootstrap_b=cfg.full_B)
+    shutil.rmtree(project / "data")
+    run.log(f"simulating n={cfg.full_n:,} ...")
+    sim_s, _, _ = run_child([*cli(), "simulate", "--n", str(cfg.full_n), "--out", "data"], cwd=project, env=run.env)
+    run.sec["full_simulate_s"] = sim_s
+    guarded(run, "5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), lambda: _full_analysis(run, project))
+    guarded(run, "6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B), lambda: _dask(run, project))
+
+
+def _full_analysis(run: Run, project: Path) -> None:
+    cfg = run.cfg
+    run.log(f"full analysis n={cfg.full_n:,}, B={cfg.full_B} ...")
+    s, peak, _ = run_child([*cli(), "analyze", "study.yaml", "--no-cache"], cwd=project, env=run.env,
+                           timeout=cfg.full_timeout_s)
+    run.goals.append(Goal("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B),
+                          measured=f"{_fmt_s(s)} (simulating the data: {_fmt_s(run.sec['full_simulate_s'])}, not counted)",
+                          value=s, limit=600.0, goal="≤ 10 min, ≤ 4 GB", peak_mb=peak, peak_limit_mb=4096.0))
+
+
+def _dask(run: Run, project: Path) -> None:
+    cfg = run.cfg
+    run.log(f"Dask local cluster, n={cfg.full_n:,}, B={cfg.full_B} ...")
+    d = run.worker("dask", {"study": str(project / "study.yaml"), "B": cfg.full_B, "seed": cfg.seed,
+                            "workers": cfg.dask_workers, "check_n": 2000}, timeout=cfg.full_timeout_s)
+    run.sec["dask"] = d
+    boot = d["validation_s"] + d["calibration_s"]
+    run.goals.append(Goal("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
+                          measured=f"{_fmt_s(boot)} (cluster start {_fmt_s(d['cluster_start_s'])}, model fit "
+                          f"{_fmt_s(d['model_fit_s'])}); same table as n_jobs=1 at n = {d['check_n']:,}: "
+                          f"{'yes' if d['identical_to_serial'] else 'NO'}",
+                          value=0.0 if d["identical_to_serial"] else math.inf, limit=0.0,
+                          goal="runs; same result as n_jobs=1", peak_mb=d["peak_mb"]))
+
+
+def section_engine(run: Run) -> None:
+    """The bootstrap engine against lifelines refits, and the coefficient agreement."""
+    cfg, B = run.cfg, run.design["B"]
     study = str(ROOT / "study.yaml")
-    out: dict[str, Any] = {"machine": machine(), "config": cfg.__dict__, "rows": [], "sections": {}}
-    rows: list[Row] = out["rows"]
+    run.log(f"engine: validation + calibration, B={B} ...")
+    ours = run.worker("engine", {"study": study, "B": B, "seed": cfg.seed, "honest": True})
+    run.log(f"lifelines baseline: {cfg.k_lifelines} + {cfg.k_honest} replicates ...")
+    base = run.worker("lifelines", {"study": study, "B": B, "seed": cfg.seed, "k": cfg.k_lifelines,
+                                    "k_honest": cfg.k_honest, "k_agree": cfg.k_agree})
+    run.rows += [
+        Row(f"bootstrap validation + KM calibration, B={B}, n={ours['n']}", base["per_replicate_s"] * B,
+            ours["validation_s"] + ours["calibration_s"], ours["peak_mb"],
+            f"baseline: lifelines refits, {base['k']} replicates timed, x{B / base['k']:g}"),
+        Row(f"honest validation (screen in every replicate), B={B}, n={ours['n']}",
+            base["per_honest_replicate_s"] * B, ours["honest_s"], ours["peak_mb"],
+            f"baseline: lifelines refits, {base['k_honest']} replicates timed, x{B / max(base['k_honest'], 1):g}"),
+    ]
+    run.sec["engine"], run.sec["lifelines"] = ours, base
 
-    log(f"engine: validation + calibration, B={cfg.B} ...")
-    ours = run_worker("engine", {"study": study, "B": cfg.B, "seed": cfg.seed, "honest": True}, isolated=cfg.isolated)
-    log(f"lifelines baseline: {cfg.k_lifelines} + {cfg.k_honest} replicates ...")
-    base = run_worker("lifelines", {"study": study, "B": cfg.B, "seed": cfg.seed, "k": cfg.k_lifelines,
-                                    "k_honest": cfg.k_honest, "k_agree": cfg.k_agree}, isolated=cfg.isolated)
-    n = ours["n"]
-    rows.append(Row(f"bootstrap validation + KM calibration, B={cfg.B}, n={n}",
-                    base["per_replicate_s"] * cfg.B, ours["validation_s"] + ours["calibration_s"], ours["peak_mb"],
-                    f"baseline: lifelines refits, {base['k']} replicates timed, x{cfg.B / base['k']:g}"))
-    rows.append(Row(f"honest validation (screen in every replicate), B={cfg.B}, n={n}",
-                    base["per_honest_replicate_s"] * cfg.B, ours["honest_s"], ours["peak_mb"],
-                    f"baseline: lifelines refits, {base['k_honest']} replicates timed, x{cfg.B / max(base['k_honest'], 1):g}"))
-    out["sections"]["engine"] = ours
-    out["sections"]["lifelines"] = base
 
-    if "report" not in skip:
-        with tempfile.TemporaryDirectory(prefix="cementleak-bench-report-") as tmp:
-            project = Path(tmp)
-            for name in PROJECT_FILES:
-                src = ROOT / name
-                (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
-            log("report: first run (empty caches) ...")
-            first = run_report(project, "first")
-            log("report: second run (unchanged inputs) ...")
-            second = run_report(project, "second")
-        rows.append(Row(f"cementleak report, all formats, B={cfg.B}: first run", None, first["seconds"], first["peak_mb"],
-                        "empty caches; target < 90 s"))
-        rows.append(Row("cementleak report: second run, unchanged inputs", first["seconds"], second["seconds"],
-                        second["peak_mb"], "baseline: the first run; target < 20 s"))
-        out["sections"]["report"] = {"first": first, "second": second}
+def section_scale(run: Run) -> None:
+    """The analysis step by step on simulated cohorts of increasing n."""
+    cfg = run.cfg
+    runs = run.sec["scale"] = []
+    for size in (cfg.full_sizes if cfg.full else cfg.sizes):
+        run.log(f"scale: n={size}, B={cfg.scale_B} ...")
+        runs.append(run.worker("scale", {"n": size, "B": cfg.scale_B, "seed": cfg.seed}))
 
-    if "scale" not in skip:
-        runs, outcome_runs = [], []
-        for size in cfg.sizes:
-            log(f"scale: n={size}, B={cfg.scale_B} ...")
-            res = run_worker("scale", {"n": size, "B": cfg.scale_B, "seed": cfg.seed}, isolated=cfg.isolated)
-            runs.append(res)
-            rows.append(Row(f"full analysis, simulated n={size:,}, bootstrap B={cfg.scale_B}", None, res["total_s"],
-                            res["peak_mb"], "Cox, screen, C/AUC, validation, calibration, decision curve, Table 1, checks"))
-        for size in [s for s in cfg.sizes if s <= cfg.outcomes_up_to]:
-            log(f"scale: VAS/ODI outcomes alone, n={size} ...")
-            res = run_worker("scale", {"n": size, "B": cfg.scale_B, "seed": cfg.seed, "outcomes": True}, isolated=cfg.isolated)
-            outcome_runs.append(res)
-            rows.append(Row(f"VAS/ODI outcomes step alone, simulated n={size:,}", None,
-                            res["steps"]["VAS/ODI outcomes (statsmodels)"], res["peak_mb"], "statsmodels AnovaRM: see notes"))
-        out["sections"]["scale"] = runs
-        out["sections"]["outcomes"] = outcome_runs
 
-    if "profile" not in skip:
-        log("profile: the whole analysis of the study ...")
-        out["sections"]["profile"] = run_worker("profile", {"study": study}, isolated=cfg.isolated)
-    out["machine"]["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return out
+ANALYZE_WHAT = "`cementleak analyze --no-cache`, shipped study (n = {n}, B = {B}), process start to exit"
+REPORT_WHAT = "`cementleak report` (`make report`), all formats"
+PREDICT_WHAT = "`cementleak predict` one patient"
+REPEATED_WHAT = "repeated-measures step alone, simulated n = {n:,}"
+FULL_WHAT = "full analysis (`cementleak analyze --no-cache`), simulated n = {n:,}, B = {B}"
+DASK_WHAT = ("bootstrap validation (standard + honest) + KM calibration on a local Dask cluster ({w} workers), "
+             "n = {n:,}, B = {B}")
+#: section, its row in the goal table (key, what, goal) when it is skipped or fails, its function
+PLAN: tuple[tuple[str, tuple[str, str, str] | None, Callable[[Run], None]], ...] = (
+    ("analyze", ("1", "`cementleak analyze --no-cache`, shipped study", "ratio ≤ 0.2"), section_analyze),
+    ("report", ("2", REPORT_WHAT, "≤ 25 s / ≤ 5 s"), section_report),
+    ("predict", ("3", PREDICT_WHAT, "≤ 0.5 s"), section_predict),
+    ("repeated", ("4", "repeated-measures step alone", "≤ 2 s"), section_repeated),
+    ("full", None, section_full),
+    ("engine", None, section_engine),
+    ("scale", None, section_scale),
+)
+
+
+def guarded(run: Run, key: str | None, what: str, fn: Callable[[], None], goal: str = "") -> None:
+    """Run one measurement; when it fails, its row says so (FAILED) and the run goes on."""
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - any failure of a measured command is a result, not a crash
+        run.log(f"  FAILED: {_failed(exc)}")
+        run.sec.setdefault("failures", []).append(f"{key or what}: {exc}"[-3000:])
+        if key is not None:
+            run.goals.append(Goal(key, what, measured=f"failed: {_failed(exc)}", failed=True, goal=goal))
+
+
+def bench(cfg: Config, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every measurement; return the goal rows, the engine rows and the details for RESULTS.md."""
+    machine_info = machine()
+    with tempfile.TemporaryDirectory(prefix="cementleak-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        # the cache's signing key in the scratch folder: no file of this user's is touched
+        run = Run(cfg, tmp, clean_env(CEMENTLEAK_CACHE_KEY_FILE=str(tmp / "cache-key")), log)
+        log("reference workload (numpy, one thread) ...")
+        run.sec["reference_start"] = run.worker("reference", {})["seconds"]
+        run.project = scratch_project(tmp, "analyze", bootstrap_b=cfg.B)
+        run.sec["design"] = run.worker("design", {"study": str(run.project / "study.yaml"), "csv": str(tmp / "design.csv")})
+        for name, row, fn in PLAN:
+            key, what, goal = row if row is not None else (None, name, "")
+            if name in cfg.skip:
+                if key is not None:
+                    run.goals.append(Goal(key, what, goal=goal, skipped=f"`--skip {name}`"))
+                continue
+            guarded(run, key, what, lambda fn=fn: fn(run), goal)
+        run.sec["reference_end"] = run.worker("reference", {})["seconds"]
+    machine_info["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    run.goals.sort(key=lambda g: g.key)
+    return {"machine": machine_info, "config": {**cfg.__dict__, "skip": sorted(cfg.skip)},
+            "goals": run.goals, "rows": run.rows, "sections": run.sec}
 
 
 # ============================================================================================
@@ -536,17 +600,54 @@ def _scale_markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _load_sentence(m: dict[str, str]) -> str:
+    loads = [float(x) for k in ("load average at start (1, 5, 15 min)", "load average at end (1, 5, 15 min)")
+             if k in m for x in m[k].split(",")[:1]]
+    if loads and max(loads) > 1:
+        return (f"**The machine was shared during this run** (1-minute load average {', '.join(f'{x:.2f}' for x in loads)} "
+                f"at start and end, on {m.get('cores (os.cpu_count)', '?')} cores): wall times are longer than on a "
+                "quiet machine; the ratios within this run and the reference workload show how much.")
+    return "The machine was quiet during this run (1-minute load average at most 1)."
+
+
 def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
     m, cfg, sec = res["machine"], res["config"], res["sections"]
+    ref0, ref1 = sec.get("reference_start"), sec.get("reference_end")
     parts = ["# Benchmarks", "",
-             "Written by `make bench` (`python -m benchmarks.run`).  Every ratio compares two measurements made "
-             "in the same run on this machine; times are wall-clock seconds, peak memory is the peak resident set "
-             "size of the process that ran the measurement (a fresh Python process each).", "",
-             "## Machine", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in m.items()], "",
-             "## Results", "", table_markdown(res["rows"]), ""]
-    if "lifelines" in sec:
+             "Written by `make bench` (`python -m benchmarks.run`" + (" --full" if cfg["full"] else "") + ").  "
+             "Every ratio compares two measurements made in the same run on this machine; times are wall-clock "
+             "seconds, peak RSS is the peak resident set size of the process that ran the measurement (a fresh "
+             "process each, in a scratch copy of the project).", "",
+             _load_sentence(m), "",
+             "## Machine", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in m.items()],
+             f"| reference workload at start / end (numpy, one thread) | {_fmt_s(ref0)} / {_fmt_s(ref1)} |", "",
+             "## Goals (issue 16)", "", goal_markdown(res["goals"]), "",
+             "Ratios: row 1 is our time over R's; rows 2 and 4 show the time also in units of row 1's analyze and of "
+             "the reference workload (a fixed numpy sort + solve on one thread, run at the start and the end).  "
+             f"Skipped rows: run {HOW_FULL} for rows 5 and 6 (about half an hour).", ""]
+    if "r" in sec:
+        r = sec["r"]
+        parts += ["## R rms baseline (row 1)", "",
+                  f"`benchmarks/rms_bench.R` ({r['r_version']}, rms {r['rms_version']}, survival {r['survival_version']}) "
+                  f"on the rows of the study's model written out by `benchmarks/workers.py` (n = {r['n']}, {r['events']} "
+                  f"events, terms {', '.join(r['terms'])}), B = {r['B']}, u = {r['u']:g}, m = {r['m']}: "
+                  f"`validate` {r['validate_s']:.2f} s, `calibrate(cmethod=\"KM\")` {r['calibrate_s']:.2f} s; "
+                  f"outside the ratio: loading the libraries {r['libraries_s']:.2f} s, fitting {r['fit_s']:.2f} s, "
+                  f"Rscript start to exit {r['wall_s']:.1f} s.  R's coefficients equal ours to "
+                  f"{r['coef_max_abs_diff']:.1e} (largest absolute difference).", ""]
+    if "breakdown" in sec:
+        bd = sec["breakdown"]
+        parts += ["## Where `analyze` spends its time (row 1)", "",
+                  f"pyinstrument over one more `cementleak analyze --no-cache` in one process: {bd['total_s']:.2f} s "
+                  f"profiled ({bd['cpu_s']:.2f} s CPU).  Statistics by call of `compute_study`, without imports:", "",
+                  "| call | seconds |", "|---|---:|",
+                  *[f"| `{f}` | {s:.2f} |" for f, s in bd["statistics_parts"] if s >= 0.01], ""]
+    if "predict" in sec:
+        parts += [f"Row 3 ran `cementleak predict {' '.join(sec['predict']['values'])}` "
+                  f"({', '.join(f'{s:.2f}' for s in sec['predict']['runs'])} s).", ""]
+    if "engine" in sec:
         b, e = sec["lifelines"], sec["engine"]
-        parts += ["## Agreement with lifelines", "",
+        parts += ["## Bootstrap engine against lifelines", "", table_markdown(res["rows"]), "",
                   f"Coefficients of {b['agree_k']} bootstrap replicates (the engine's own case counts) against lifelines "
                   f"`CoxPHFitter` fully converged on the same rows written out: largest relative difference "
                   f"**{b['agree_max_rel_diff']:.1e}** (required: 1e-6).  {b['agree_tied']} of these replicates have tied "
@@ -559,7 +660,7 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
                   f"group), {b['per_honest_replicate_s'] * 1000:.0f} ms per honest replicate.", ""]
     if "report" in sec:
         first, second = sec["report"]["first"], sec["report"]["second"]
-        parts += ["## Report time breakdown", "",
+        parts += ["## Report time breakdown (row 2)", "",
                   "`cementleak report` (HTML, PDF, DOCX, slides) in a scratch copy of the project; seconds as the "
                   "command reports them.  Documents are executed two at a time, so their rows overlap.", "",
                   "| step | first run | second run |", "|---|---:|---:|"]
@@ -568,23 +669,10 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
             other = second_steps.get(s["step"], second_steps.get(s["step"].replace("execute", "execute (cached)")))
             parts.append(f"| {s['step']} | {s['seconds']:.1f} | {'-' if other is None else f'{other:.1f}'} |")
         parts += [f"| **wall clock (process start to exit)** | **{first['seconds']:.1f}** | **{second['seconds']:.1f}** |", ""]
-    if "scale" in sec:
-        parts += ["## Scale", "", f"Simulated cohorts (`simulate_study`), bootstrap B = {cfg['scale_B']}, one process per "
-                  "size; each step is the function `compute_study` calls, in its order.  The VAS/ODI outcomes step "
-                  "is measured apart (its own process, below): it does not scale and is not run at the largest size.",
-                  "", _scale_markdown(sec["scale"]), ""]
-        if sec.get("outcomes"):
-            runs = sec["outcomes"]
-            k = growth_exponent([r["n"] for r in runs], [r["steps"]["VAS/ODI outcomes (statsmodels)"] for r in runs]) \
-                if len(runs) > 1 else float("nan")
-            parts += ["VAS/ODI outcomes step alone (statsmodels): " + "; ".join(
-                f"n = {r['n']:,}: {r['steps']['VAS/ODI outcomes (statsmodels)']:.2f} s, peak {r['peak_mb']:.0f} MB"
-                for r in runs) + f"; growth exponent {k:.2f}.", ""]
-    if "profile" in sec:
-        p = sec["profile"]
-        parts += ["## Profile of the analysis (after)", "",
-                  f"pyinstrument over `compute_study` of the shipped study (B = {cfg['B']}): {p['total_s']:.2f} s.", "",
-                  "| call | seconds |", "|---|---:|", *[f"| `{f}` | {s:.2f} |" for f, s in p["parts"] if s >= 0.01], ""]
+    if sec.get("scale"):
+        parts += ["## The analysis step by step", "", f"Simulated cohorts (`simulate_study`), bootstrap B = {cfg['scale_B']}, "
+                  "one process per size; each step is a function `compute_study` calls, timed on its own.", "",
+                  _scale_markdown(sec["scale"]), ""]
     parts += [NOTES_MARKER, notes.rstrip(), ""]
     return "\n".join(parts)
 
@@ -600,19 +688,20 @@ def _existing_notes(path: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke version: tiny B and n, in this process")
+    ap.add_argument("--full", action="store_true", default=bool(os.environ.get("BENCH_FULL")),
+                    help="also rows 5 and 6: n = 1,000,000 (also set by the environment variable BENCH_FULL)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (markdown)")
-    ap.add_argument("--skip", default="", help="comma-separated: report, scale, profile")
-    ap.add_argument("--worker", nargs=2, metavar=("NAME", "ARGS"), help=argparse.SUPPRESS)
+    ap.add_argument("--bootstrap-b", type=int, default=None, help="B of rows 1-3 (default: the study file's)")
+    ap.add_argument("--skip", default="", help="comma-separated: " + ", ".join(SECTIONS))
     ns = ap.parse_args(argv)
-    if ns.worker:
-        print(json.dumps(WORKERS[ns.worker[0]](json.loads(ns.worker[1]))))
-        return 0
     skip = {s.strip() for s in ns.skip.split(",") if s.strip()}
-    cfg = QUICK if ns.quick else Config()
-    if ns.quick:
-        skip |= {"report", "profile"}
-    res = bench(cfg, skip=skip, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(table_markdown(res["rows"]))
+    if skip - set(SECTIONS):
+        ap.error(f"--skip: unknown {', '.join(sorted(skip - set(SECTIONS)))}; choose from {', '.join(SECTIONS)}")
+    base = QUICK if ns.quick else Config()
+    cfg = Config(**{**base.__dict__, "full": ns.full and not ns.quick,
+                    "B": ns.bootstrap_b or base.B, "skip": frozenset(base.skip | skip)})
+    res = bench(cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(goal_markdown(res["goals"]))
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(results_markdown(res, notes=_existing_notes(ns.out)), encoding="utf-8")
     print(f"\nwrote {ns.out}", file=sys.stderr)
