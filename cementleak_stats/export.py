@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import InputError, Problem
+from .errors import InputError
 
-if TYPE_CHECKING:  # the model file is read without importing the analysis (``predict`` stays light)
+if TYPE_CHECKING:
     from .nomogram import Nomogram
     from .spec import StudySpec
+    from .study import StudyResults
     
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:

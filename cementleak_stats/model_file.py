@@ -73,11 +73,7 @@ def read_model_file(path: Path | str) -> dict[str, Any]:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def study_matches(data: Mapping[str, Any], study: Path) -> bool:
