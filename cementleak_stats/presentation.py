@@ -423,9 +423,9 @@ def figure_nomogram(r: StudyResults) -> Figure:
                                     for p, v in zip(n.points["predictor"], n.points["value"])])
     total = list(n.total["total_points"])
     axes = []  # one risk axis per horizon (outcome.horizons), shortest first
-    for h, nh, predicted in _assessment.nomogram_horizons(r):
+    for h, nh, _ in _assessment.nomogram_horizons(r):
         reach = tuple(float(x) for x in nh.risk_from_points(np.array([0.0, max(total)])))
-        ticks = np.array(risk_ticks(predicted, reach=reach))  # the cohort's 5th-95th percentile at least
+        ticks = np.array(risk_ticks(_spread(r, h), reach=reach))  # the cohort's 5th-95th percentile at least
         axes.append((T("Risk of {event} by {horizon}", event=_event_words(r), horizon=_assessment.horizon_words(r, h)),
                      pd.DataFrame({"risk": ticks, "total_points": nh.points_for_risk(ticks)})))
     ax = plot_nomogram(points, axes[0][1], risk_label=axes[0][0], points_label=T("Points"), total_label=T("Total points"),
@@ -535,10 +535,15 @@ def note_schoenfeld(r: StudyResults) -> str:
              "(1 − S(t): periods with many events take more room) and labelled in {unit}.", unit=_unit_words(r))
 
 
+def _spread(r: StudyResults, horizon: float) -> tuple[float, float, float, float]:
+    """Lowest, 5th, 95th percentile and highest predicted risk at ``horizon`` (results.risk_spread)."""
+    s = r.risk_spread.set_index("horizon").loc[float(horizon)]
+    return float(s["lowest"]), float(s["p05"]), float(s["p95"]), float(s["highest"])
+
+
 def note_nomogram(r: StudyResults) -> str:
     """Which predicted risks the nomogram's risk axis covers."""
-    risk = r.predictions["risk_at_horizon"].to_numpy(float)
-    p5, p95 = np.quantile(risk, [0.05, 0.95])
+    _, p5, p95, _ = _spread(r, r.spec.outcome.horizon)
     return T("The risk axis is labelled over the predicted risks of the cohort: 90% of the patients have a risk "
              "between {low} and {high}.", low=_risk_words(p5), high=_risk_words(p95))
 

@@ -24,7 +24,7 @@ BMC Med Res Methodol 2013;13:33 (risk groups carried to the validation data).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import math
@@ -41,7 +41,7 @@ from .nomogram import Nomogram
 from .spec import StudySpec
 
 __all__ = ["RiskGroups", "total_points", "points_formula", "group_cutoffs", "risk_groups_in", "at_risk_times",
-           "DEFAULT_LABELS"]
+           "risk_spread", "DEFAULT_LABELS"]
 
 #: names of the groups when the study file gives none (by number of groups)
 DEFAULT_LABELS: dict[int, tuple[str, ...]] = {2: ("Low risk", "High risk"), 3: ("Low risk", "Intermediate risk", "High risk"),
@@ -60,6 +60,29 @@ def at_risk_times(horizon: float) -> list[float]:
     step = min(k * scale for k in (1, 2, 2.5, 5, 10) if k * scale >= horizon / 5 * (1 - 1e-9))
     steps = [float(x) for x in np.arange(0.0, horizon * (1 + 1e-9), step)]
     return steps + [horizon] if horizon - steps[-1] >= step / 2 else steps[:-1] + [horizon]
+
+
+def risk_spread(risks: Mapping[float, np.ndarray]) -> pd.DataFrame:
+    """How the cohort's predicted risks spread at each horizon: what the nomogram's risk axis
+    must cover and its caption states.
+
+    Parameters
+    ----------
+    risks : predicted risk by the horizon of every patient, by horizon.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per horizon (in the order given): ``horizon``, ``lowest``, ``p05``, ``p95``,
+        ``highest`` (R ``quantile(risk, c(0, 0.05, 0.95, 1), type = 7)``; NaN without patients).
+    """
+    rows = []
+    for h, r in risks.items():
+        r = np.asarray(r, float)
+        r = r[np.isfinite(r)]
+        q = np.quantile(r, [0.0, 0.05, 0.95, 1.0]) if r.size else np.full(4, np.nan)
+        rows.append({"horizon": float(h), "lowest": q[0], "p05": q[1], "p95": q[2], "highest": q[3]})
+    return pd.DataFrame(rows, columns=["horizon", "lowest", "p05", "p95", "highest"])
 
 
 def total_points(nomogram: Nomogram, lp: np.ndarray) -> np.ndarray:

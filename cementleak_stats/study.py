@@ -36,11 +36,13 @@ from .outcome_summaries import outcome_summary
 from .outcomes import OutcomesResult, analyze_outcomes
 from .narrative import narrative_files, read_narrative
 from .provenance import Provenance, collect_provenance
+from .riskgroups import risk_spread
 from .spec import StudySpec
 from .tables import BaselineTable, CrossCounts, table_baseline, table_event_details
 from .validation.calibration import SmoothCalibration, calibrate_km, calibrate_smooth, calibration_summary
 from .validation.discrimination import concordance_table
 from .validation.external import CohortValidation, split_cohort, validate_in_cohort
+from .validation.horizons import risk_column
 from .validation.indices import validate_cox
 from .validation.selection import LassoResult, validate_lasso
 
@@ -105,6 +107,9 @@ class StudyResults:
     #: the report's worked example: the patient whose predicted risk is the median's nearest,
     #: scored on the nomogram (predictor values only, never an identifier)
     example: PatientRisk | None = None
+    #: lowest, 5th and 95th percentile and highest predicted risk at every horizon (what the
+    #: nomogram's risk axes cover; :func:`.riskgroups.risk_spread`)
+    risk_spread: pd.DataFrame | None = None
 
     @property
     def analysed(self) -> pd.DataFrame:
@@ -317,6 +322,8 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         ph=ph, concordance=conc, predictions=predictions, nomogram=nomo, validation=validation,
         validation_honest=honest, calibration=calibration, decision_curve=dca, outcomes=outcomes, outcome_summary=summary,
         example=_worked_example(spec, nomo, cohort, predictions["risk_at_horizon"].to_numpy()),
+        risk_spread=risk_spread({h: assessment.development.performance.risks[risk_column(h)].to_numpy()
+                                 for h in assessment.horizons}),
         checks=checks, logistic=logistic, model_imputed=imputed,
         notes=_notes(spec, model, validation, calibration.groups, imputed) + hr_unit_notes(spec, model, cohort)
         + assessment.notes + (() if lasso is None else lasso.notes),

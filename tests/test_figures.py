@@ -501,13 +501,14 @@ def test_save_figure_rejects_unknown_format(tmp_path):
 def test_risk_ticks_cover_the_cohort_and_stay_on_the_axis():
     rng = np.random.default_rng(3)
     predicted = rng.beta(0.6, 4.0, 300)
-    ticks = risk_ticks(predicted)
-    p5, p95 = np.quantile(predicted, [0.05, 0.95])
+    spread = np.quantile(predicted, [0.0, 0.05, 0.95, 1.0])  # as the analysis stores it (riskgroups.risk_spread)
+    ticks = risk_ticks(spread)
+    p5, p95 = spread[1:3]
     assert ticks == sorted(ticks) and ticks[0] <= p5 and ticks[-1] >= p95
     assert set(ticks) <= {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
                           0.95, 0.98, 0.99, 0.995, 0.998, 0.999}
     assert all(predicted.min() <= t <= predicted.max() for t in ticks[1:-1])  # clipped to the cohort
-    assert min(risk_ticks(predicted, reach=(0.02, 0.6))) >= 0.02 and max(risk_ticks(predicted, reach=(0.02, 0.6))) <= 0.6
+    assert min(risk_ticks(spread, reach=(0.02, 0.6))) >= 0.02 and max(risk_ticks(spread, reach=(0.02, 0.6))) <= 0.6
 
 
 def test_nomogram_crowded_levels_long_labels_and_crowded_axes_never_collide():
@@ -516,7 +517,7 @@ def test_nomogram_crowded_levels_long_labels_and_crowded_axes_never_collide():
                                                "None"], [0.0, 2.0, 100.0])]  # long labels at both ends
     rows += [("Albumin (g/dl)", v, p) for v, p in zip(np.round(np.arange(2.0, 5.01, 0.1), 1), np.linspace(60, 38, 31))]
     points = pd.DataFrame(rows, columns=["predictor", "value", "points"])
-    ticks = risk_ticks(np.linspace(0.002, 0.999, 50))
+    ticks = risk_ticks(np.quantile(np.linspace(0.002, 0.999, 50), [0.0, 0.05, 0.95, 1.0]))
     total = pd.DataFrame({"risk": ticks, "total_points": np.linspace(10, 190, len(ticks))})
     ax = plot_nomogram(points, total, risk_label="Risk of the event by 12 months")
     fig = ax.figure

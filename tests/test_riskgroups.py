@@ -154,3 +154,19 @@ def test_at_risk_times():
     assert at_risk_times(365) == [0, 100, 200, 300, 365]
     assert at_risk_times(5) == [0, 1, 2, 3, 4, 5] and at_risk_times(730) == [0, 200, 400, 600, 730]
     assert at_risk_times(18) == [0, 5, 10, 15, 18] and at_risk_times(1826.25)[-2:] == [1500, 1826.25]
+
+
+def test_risk_spread_equals_r_quantile_type_7():
+    """The spread the nomogram's risk axis covers and its caption states (StudyResults.risk_spread)."""
+    import json
+
+    import pandas as pd
+
+    from cementleak_stats.riskgroups import risk_spread
+
+    ref = json.loads((ROOT / "tests" / "reference" / "summaries_r.json").read_text())["risk_spread"]
+    s = risk_spread({12: np.asarray(ref["risk"]), 6: np.array([])})
+    assert list(s.columns) == ["horizon", "lowest", "p05", "p95", "highest"] and list(s["horizon"]) == [12.0, 6.0]
+    # R 4.2: quantile(1 - s0^exp(lp), c(0, 0.05, 0.95, 1), type = 7) (tests/reference/summaries_reference.R)
+    assert s.iloc[0, 1:].to_numpy(float) == pytest.approx([ref[k] for k in ("lowest", "p05", "p95", "highest")], rel=1e-12)
+    assert pd.isna(s.iloc[1, 1:]).all()  # no patients: no spread

@@ -52,7 +52,7 @@ class _Tick:
 Lane = int | None
 
 
-def risk_ticks(predicted: Sequence[float] | np.ndarray, *, reach: tuple[float, float] = (0.0, 1.0),
+def risk_ticks(spread: Sequence[float], *, reach: tuple[float, float] = (0.0, 1.0),
                candidates: Sequence[float] = RISK_TICKS) -> list[float]:
     """The risk-axis ticks of a nomogram for a cohort's predicted risks.
 
@@ -62,22 +62,21 @@ def risk_ticks(predicted: Sequence[float] | np.ndarray, *, reach: tuple[float, f
 
     Parameters
     ----------
-    predicted : the cohort's predicted risks at the horizon.
+    spread : the cohort's lowest, 5th percentile, 95th percentile and highest predicted risk
+        at the horizon (:func:`cementleak_stats.riskgroups.risk_spread`, computed in the analysis).
     reach : lowest and highest risk on the total-points axis.
     candidates : increasing risks to choose from (default :data:`RISK_TICKS`).
 
     Returns
     -------
     list of float
-        Increasing; they span at least the 5th-95th percentile of ``predicted`` whenever
-        ``reach`` and ``candidates`` allow it.
+        Increasing; they span at least the 5th-95th percentile whenever ``reach`` and
+        ``candidates`` allow it.
     """
-    p = np.asarray(predicted, dtype=float)
-    p = p[np.isfinite(p)]
+    lo, p5, p95, hi = (float(x) for x in spread)
     cand = np.asarray([c for c in candidates if reach[0] <= c <= reach[1]], dtype=float)
-    if p.size == 0 or cand.size == 0:
+    if not np.isfinite([lo, p5, p95, hi]).all() or cand.size == 0:
         return [float(c) for c in cand]
-    lo, p5, p95, hi = np.quantile(p, [0.0, 0.05, 0.95, 1.0])
     keep = (cand >= lo) & (cand <= hi)
     below, above = cand[cand <= p5], cand[cand >= p95]
     first = below.max() if below.size else cand.min()

@@ -1,7 +1,7 @@
 # Reference numbers for the summaries the figures draw (computed in the analysis, stored in the
 # results): the LOWESS smooth of the scaled Schoenfeld residuals (models/ph.py
-# schoenfeld_smooth) and the per-time-point mean with its t interval and the quartiles of
-# repeated measures (outcome_summaries.py).  R 4.2 (stats, jsonlite). Run from the repository root:
+# schoenfeld_smooth), the per-time-point mean with its t interval and the quartiles of
+# repeated measures (outcome_summaries.py), the spread of the predicted risks (riskgroups.risk_spread).  R 4.2 (stats, jsonlite). Run from the repository root:
 #   Rscript tests/reference/summaries_reference.R
 # Inputs: survival_<case>.json (R's own cox.zph(fit, transform = "km", terms = TRUE) residuals,
 # written by survival_reference.R) and outcomes_fixture.csv (written by outcomes.R).
@@ -36,6 +36,12 @@ for (measure in c("pain", "disab")) for (visit in c("base", "d3", "m12")) {
                                          sd = sd(v), ci_low = tt$conf.int[1], ci_high = tt$conf.int[2],
                                          q1 = q[[1]], median = q[[2]], q3 = q[[3]])
 }
+# ---- spread of the predicted risks (the nomogram's risk axis): R's own risks of the shipped cohort --
+cohort <- fromJSON(file.path(here, "survival_cohort.json"))$models$main
+risk <- 1 - cohort$s0_horizon^exp(cohort$lp)  # 1 - S0(horizon)^exp(lp), survfit(coxph) baseline
+q <- unname(quantile(risk, c(0, 0.05, 0.95, 1), type = 7))
+risk_spread <- list(risk = risk, lowest = q[1], p05 = q[2], p95 = q[3], highest = q[4])
+
 out <- list(source = "tests/reference/summaries_reference.R (R stats lowess, t.test, quantile type 7)",
-            zph_smooth = zph_smooth, outcome_summary = do.call(rbind, rows))
+            zph_smooth = zph_smooth, outcome_summary = do.call(rbind, rows), risk_spread = risk_spread)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), file.path(here, "summaries_r.json"))
