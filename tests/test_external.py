@@ -177,8 +177,10 @@ def test_case_mix_and_table1_as_r(name):
 def test_split_by_period_and_random():
     spec, *_ = case("rossi")
     cohort = load_study_data(spec).analysed
-    dev, val = split_cohort(spec, cohort, fraction=0.5, by="period", period_column="id")
-    # ids are numbers written as text: numeric order (1, 2, ..., 432), not text order (1, 10, 100, ...)
+    assert split_cohort(spec, cohort, fraction=0.5, by="period", period_column="id")[1]["id"].min() == "R217"
+    # ids that are numbers written as text: numeric order (1, 2, ..., 432), not text order (1, 10, 100, ...)
+    numbers = cohort.assign(id=[str(i) for i in range(1, len(cohort) + 1)])
+    dev, val = split_cohort(spec, numbers, fraction=0.5, by="period", period_column="id")
     assert val[spec.study.id_column].astype(int).min() == 217
     a = split_cohort(spec, cohort, fraction=0.3, by="random", rng=np.random.default_rng(7))
     b = split_cohort(spec, cohort, fraction=0.3, by="random", rng=np.random.default_rng(7))

@@ -1,7 +1,8 @@
 """Batch scoring (cementleak_stats/scoring.py): every row scored as ``predict_risk`` and the
 calculator score one patient, bad rows listed with the data layer's problems, never dropped.
 
-Uses the Rossi validation fixture (tests/reference/data/external_rossi_study.yaml: seven
+Uses the Rossi validation fixture (tests/reference/data/external_rossi_study.yaml on
+tests/studies/rossi/rossi.csv: seven
 prespecified predictors, levels with aliases "0"/"1", integer ranges), fitted once.
 """
 
@@ -22,6 +23,8 @@ from cementleak_stats.scoring import score_file, score_table, write_scores
 from cementleak_stats.spec import load_spec
 
 REF = Path(__file__).resolve().parent / "reference" / "data"
+#: the one Rossi fixture (tests/studies/rossi/make_rossi.py), the cohort of external_rossi_study.yaml
+ROSSI = Path(__file__).resolve().parent / "studies" / "rossi" / "rossi.csv"
 
 
 @cache
@@ -33,8 +36,8 @@ def results():
 
 def new_patients() -> pd.DataFrame:
     """Rossi rows as new patients, with aliases and five bad rows (spreadsheet rows 3-7)."""
-    d = pd.read_csv(REF / "rossi.csv", dtype=str).head(60).drop(columns=["week", "arrest"])
-    d.loc[0:9, "fin"] = d.loc[0:9, "fin"].map({"no": "0", "yes": "1"})  # aliases the study file accepts
+    d = pd.read_csv(ROSSI, dtype=str).head(60).drop(columns=["week", "arrest"])
+    d.loc[0:9, "fin"] = d.loc[0:9, "fin"].map({"0": "no", "1": "yes"})  # the levels; the other rows use the aliases 0/1
     d.loc[1, "race"] = "maybe"  # unknown level
     d.loc[2, "age"] = "90"  # outside the study file's range [15, 80]
     d.loc[3, "prio"] = "45"  # inside [0, 50] but beyond the nomogram's axis
@@ -137,7 +140,7 @@ def test_the_output_never_replaces_an_input(tmp_path):
 
 def test_100000_patients_in_a_few_seconds(tmp_path):
     r = results()
-    d = pd.read_csv(REF / "rossi.csv", dtype=str).head(216).drop(columns=["week", "arrest", "prio_cat"])  # development rows: inside the axes
+    d = pd.read_csv(ROSSI, dtype=str).head(216).drop(columns=["week", "arrest"])  # development rows: inside the axes
     big = d.sample(100_000, replace=True, random_state=1)
     big["id"] = [f"N{i}" for i in range(len(big))]
     f = tmp_path / "big.csv"
@@ -173,8 +176,9 @@ def _cli(tmp_path: Path, *args: str):
 
 @pytest.fixture()
 def study_dir(tmp_path: Path) -> Path:
-    for f in ("external_rossi_study.yaml", "rossi.csv"):
-        (tmp_path / ("study.yaml" if f.endswith(".yaml") else f)).write_bytes((REF / f).read_bytes())
+    study = (REF / "external_rossi_study.yaml").read_text(encoding="utf-8")
+    (tmp_path / "study.yaml").write_text(study.replace("../../studies/rossi/rossi.csv", "rossi.csv"), encoding="utf-8")
+    (tmp_path / "rossi.csv").write_bytes(ROSSI.read_bytes())
     new_patients().to_csv(tmp_path / "new.csv", index=False)
     return tmp_path
 

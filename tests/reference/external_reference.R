@@ -138,15 +138,16 @@ smd_bin <- function(a, b) { p <- mean(a); q <- mean(b); abs(p - q) / sqrt((p * (
 thr <- round(seq(0.01, 0.60, by = 0.01), 10)
 
 # ------------------------------------------------------------------ rossi, split by row order
-r <- read.csv(file.path(out, "data", "rossi.csv"))
+rossi_csv <- "tests/studies/rossi/rossi.csv"                # the one Rossi fixture (make_rossi.py); 0/1 columns
+r <- read.csv(rossi_csv)
 r <- r[order(r$id), ]
 r$t <- r$week; r$e <- r$arrest
 dev <- r[1:216, ]; val <- r[217:432, ]
 rossi <- external(dev, val, "fin + age + race + wexp + mar + paro + prio", u = 52, m_group = 27, thresholds = thr)
 rossi$smd <- list(age = smd_cont(dev$age, val$age), prio = smd_cont(dev$prio, val$prio),
-                  fin = smd_bin(dev$fin == "yes", val$fin == "yes"), wexp = smd_bin(dev$wexp == "yes", val$wexp == "yes"))
-rossi$source <- list(data_file = "tests/reference/data/rossi.csv", study = "tests/reference/data/external_rossi_study.yaml",
-                     data_md5 = unname(tools::md5sum(file.path(out, "data", "rossi.csv"))))
+                  fin = smd_bin(dev$fin == 1, val$fin == 1), wexp = smd_bin(dev$wexp == 1, val$wexp == 1))
+rossi$source <- list(data_file = rossi_csv, study = "tests/reference/data/external_rossi_study.yaml",
+                     data_md5 = unname(tools::md5sum(rossi_csv)))
 wj(rossi, "external_rossi.json")
 
 # ------------------------------------------------------------------ lung, by institution
