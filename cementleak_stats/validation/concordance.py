@@ -283,10 +283,11 @@ def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, co
     time = np.asarray(time, dtype=float)
     score = np.atleast_2d(np.asarray(score, dtype=float))
     B, n = score.shape
-    counts = np.ones((B, n)) if counts is None else np.atleast_2d(np.asarray(counts, dtype=float))
+    counts = np.ones((B, n)) if counts is None else np.atleast_2d(np.asarray(counts))  # compact counts stay compact
     key = _time_key(time, np.asarray(event))
     size = max(1, CHUNK_ELEMENTS // max(n, 1))
-    totals = np.concatenate([_concordance_kernel(key, score[c:c + size], counts[c:c + size])[0] for c in range(0, B, size)])
+    totals = np.concatenate([_concordance_kernel(key, score[c:c + size], counts[c:c + size].astype(float))[0]
+                             for c in range(0, B, size)])
     conc, disc, tied = totals.T
     with np.errstate(invalid="ignore", divide="ignore"):
         return (conc + 0.5 * tied) / (conc + disc + tied)

@@ -40,7 +40,7 @@ from ..models.coxfit import CHUNK_ELEMENTS
 from ..models.cox import CoxModel
 from ..spec import StudySpec
 from .indices import INDEX_NAMES, cox_indices
-from .resample import cox_data, cox_fit_fn, draw_bootstrap_counts
+from .resample import as_weights, cox_data, cox_fit_fn, draw_bootstrap_counts
 
 __all__ = ["corrected_intervals", "inner_counts", "net_benefit_intervals", "net_benefit_batch", "clinical_impact",
            "REPORTED_THRESHOLDS", "PER"]
@@ -106,7 +106,7 @@ def corrected_intervals(
     per = max(1, min(n_outer, CHUNK_ELEMENTS // max(1, n * (n_inner + 1))))
     corrected = np.full((n_outer, k), np.nan)
     for s in range(0, n_outer, per):
-        block = outer[s:s + per]
+        block = as_weights(outer[s:s + per])
         app = cox_indices(cox_fit_fn(data, block), data, block, training=True)  # (b, k)
         inner = np.concatenate([inner_counts(c, n_inner, rng) for c in block])
         home = np.repeat(block, n_inner, axis=0)  # each inner replicate's outer sample
@@ -188,7 +188,11 @@ def net_benefit_intervals(spec: StudySpec, risk: np.ndarray, cohort: pd.DataFram
     thr = np.asarray(thresholds, float)
     nb0, all0 = net_benefit_batch(risk, t, e, np.ones((1, len(t))), horizon=h, thresholds=thr)
     counts = draw_bootstrap_counts(len(t), n_boot, rng)
-    nb, nb_all = net_benefit_batch(risk, t, e, counts, horizon=h, thresholds=thr)
+    step = max(1, CHUNK_ELEMENTS // len(t))  # a chunk of replicates at a time (bounded memory)
+    parts = [net_benefit_batch(risk, t, e, as_weights(counts[s:s + step]), horizon=h, thresholds=thr)
+             for s in range(0, n_boot, step)]
+    nb = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, thr.size))
+    nb_all = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, thr.size))
     a = spec.analysis.alpha
 
     def q(x: np.ndarray, p: float) -> np.ndarray:

@@ -41,6 +41,7 @@ __all__ = [
     "Fits",
     "BootstrapResult",
     "draw_bootstrap_counts",
+    "as_weights",
     "bootstrap_optimism",
     "CoxData",
     "CoxFits",
@@ -143,19 +144,33 @@ def draw_bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.n
     Drawing n row numbers uniformly with replacement and counting them is exactly R's
     ``sample(n, replace = TRUE)`` per replicate (the order of the draws does not matter to
     any fit or index).
+
+    The counts are unsigned integers of the smallest width that holds them (one byte unless
+    a row was drawn more than 255 times): B = 200 replicates of 10^6 rows take 200 MB, not
+    1.6 GB of floats.  Consumers convert a chunk of replicates at a time (:func:`as_weights`).
     """
     if n < 1 or n_boot < 0:
         raise ValueError("need n >= 1 rows and n_boot >= 0")
-    out = np.empty((n_boot, n))
+    out = np.empty((n_boot, n), dtype=np.uint8)
     step = max(1, CHUNK_ELEMENTS // n)  # drawn in blocks of rows (bounded memory); the same stream
     for s in range(0, n_boot, step):
         b = min(step, n_boot - s)
         draws = rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]
-        out[s:s + b] = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
+        block = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
+        top = int(block.max(initial=0))
+        if top > np.iinfo(out.dtype).max:  # exact whatever the counts: widen, never wrap
+            out = out.astype(np.min_scalar_type(top))
+        out[s:s + b] = block
     return out
 
 
+def as_weights(counts: np.ndarray) -> np.ndarray:
+    """Case counts as the float weights the fits and indices take (a chunk at a time)."""
+    return np.asarray(counts, dtype=float)
+
+
 def _chunk(fit_fn: FitFn, measure_fn: MeasureFn, data: Any, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    counts = as_weights(counts)
     fits = fit_fn(data, counts)
     ok = np.asarray(fits.ok, dtype=bool)
     train = np.asarray(measure_fn(fits, data, counts, training=True), dtype=float)
@@ -228,7 +243,7 @@ def bootstrap_optimism(
     n = len(data)
     if counts is None:
         counts = draw_bootstrap_counts(n, n_boot, rng)
-    counts = np.asarray(counts, dtype=float)
+    counts = np.asarray(counts)  # integer counts stay compact; each chunk becomes float in _chunk
     if counts.shape != (n_boot, n):
         raise ValueError(f"counts must be ({n_boot}, {n})")
     ones = np.ones((1, n))
