@@ -208,8 +208,13 @@ def _held_out(spec: StudySpec, data: StudyData) -> StudyData:
     return replace(data, analysed=dev, flow=flow, validation=replace(data, analysed=val, flow=flow, repeated=None))
 
 
-def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None) -> StudyResults:
+def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None,
+                  n_jobs: int = 1) -> StudyResults:
     """Run the analysis without the cache (see :func:`run_study`).
+
+    ``n_jobs``: joblib workers for the chunks of bootstrap replicates (validation and
+    calibration; 1 = this process, -1 = every worker of the active joblib backend, e.g. a Dask
+    cluster under ``joblib.parallel_backend("dask")``).  The numbers do not depend on it.
 
     Raises
     ------
@@ -276,7 +281,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     # one run over the same resamples gives the standard and, when the predictors were screened,
     # the honest validation (the screen repeated inside every replicate)
     screened = spec.analysis.selection == "univariable_screen"
-    both = validate_cox(spec, model, cohort, n_boot=B, rng=r_val, honest=screened,
+    both = validate_cox(spec, model, cohort, n_boot=B, rng=r_val, honest=screened, n_jobs=n_jobs,
                         progress=bar("bootstrap validation" + (" (standard and honest)" if screened else "")))
     validation = both[both["method"] == "standard"].reset_index(drop=True)
     honest = both[both["method"] == "honest"].reset_index(drop=True) if screened else None
@@ -285,7 +290,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         progress=bar("bootstrap validation (the LASSO repeated)"))
     calibration = CalibrationResult(
         groups=calibrate_km(spec, model, cohort, m=spec.analysis.calibration_group_size, n_boot=B, rng=r_cal,
-                            progress=bar("bootstrap calibration")),
+                            n_jobs=n_jobs, progress=bar("bootstrap calibration")),
         smooth=calibrate_smooth(spec, model, cohort),
         metrics=calibration_summary(spec, model, cohort),
     )
@@ -333,7 +338,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
 
 
 def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: bool = True,
-              cache_dir: Path | None = None, notify: Notify | None = None) -> StudyResults:
+              cache_dir: Path | None = None, notify: Notify | None = None, n_jobs: int = 1) -> StudyResults:
     """Validate the data and run the whole analysis, or load it from the cache.
 
     The cache key is :meth:`Provenance.cache_key` (study file and data bytes, code digest,
@@ -342,7 +347,7 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
     wrote it for these inputs (:mod:`.cache`: JSON, HMAC-signed, no pickle); the study is not
     stored in it but taken from this run, and so are the validated data (the entry keeps a copy
     for :func:`results_by_key`).  ``notify`` receives a one-line notice when an entry is ignored
-    or cannot be stored.
+    or cannot be stored.  ``n_jobs`` as :func:`compute_study` (the cached results do not depend on it).
     """
     data = load_study_data(spec)
     prov = collect_provenance(spec, _input_files(spec, data))
@@ -354,7 +359,7 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
         cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs={"spec": spec}, notify=notify)
         if cached is not None:
             return replace(cached, data=shown)
-    results = compute_study(spec, data=data, progress=progress)
+    results = compute_study(spec, data=data, progress=progress, n_jobs=n_jobs)
     if use_cache:
         store_results(path, results, inputs=prov.key_inputs(), refs={"spec": results.spec}, notify=notify)
     return results
