@@ -10,7 +10,6 @@ draws and writes many figures in worker processes, one figure per task.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..atomic import atomic_open
 from .theme import SVG_HASHSALT
 
 #: Metadata that would otherwise carry a time stamp (or a version string) per format.
@@ -65,23 +65,17 @@ def save_figure(
     written: list[Path] = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh, mpl.rc_context(_SAVE_RC):
-                fig.savefig(
-                    fh,
-                    format=fmt,
-                    dpi=dpi,
-                    metadata=_METADATA[fmt],
-                    bbox_inches="tight",
-                    pad_inches=pad_inches,
-                    facecolor="white",
-                )
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are meant to be read
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # figures are meant to be read: 0o644 (a temporary file is created 0600)
+        with atomic_open(target, "wb", permissions=0o644) as fh, mpl.rc_context(_SAVE_RC):
+            fig.savefig(
+                fh,
+                format=fmt,
+                dpi=dpi,
+                metadata=_METADATA[fmt],
+                bbox_inches="tight",
+                pad_inches=pad_inches,
+                facecolor="white",
+            )
         written.append(target)
     return written
 
