@@ -397,14 +397,9 @@ class StudyReport:
         return text + ("\n" + own if own else "")
 
 
-    # numbers as numbers (the public properties below format them for prose)
-    @property
-    def _n(self) -> int:
-        return int(self.results.model.n)
-
-    @property
-    def _events(self) -> int:
-        return int(self.results.model.n_events)
+    def _counts(self) -> tuple[int, int]:
+        """Patients and events of the analysis, as numbers (the properties below format them)."""
+        return int(self.results.model.n), int(self.results.model.n_events)
 
     def _epv(self, which: str) -> float:
         """Events per model (``which="model"``) or candidate parameter, as the study checks computed it."""
@@ -413,19 +408,21 @@ class StudyReport:
 
     @property
     def n(self) -> str:
-        return str(self._n)
+        return str(self._counts()[0])
 
     @property
     def n_events(self) -> str:
-        return str(self._events)
+        return str(self._counts()[1])
 
     @property
     def n_no_events(self) -> str:
-        return str(self._n - self._events)
+        n, events = self._counts()
+        return str(n - events)
 
     @property
     def events_pct(self) -> str:
-        return P.fmt_pct(self._events / self._n, 0)
+        n, events = self._counts()
+        return P.fmt_pct(events / n, 0)
 
     @property
     def horizon(self) -> str:
