@@ -1,8 +1,10 @@
 """On-disk caches that cannot run code and are trusted only when this user's machine wrote them.
 
 Two caches live in a study folder's ``.cementleak-cache/``: the analysis results
-(:func:`store_results` / :func:`load_results`, used by ``run_study``) and the render execution
-cache (``render/``, :mod:`cementleak_stats.render.execute`).  Study folders travel: an auditor
+(:func:`store_results` / :func:`load_results`, used by ``run_study`` and, by key, by the
+documents) and the render execution cache (``render/``: :class:`SignedFiles` handed by
+``cementleak report`` to the renderer, :mod:`cementleak_stats.render.execute`, which knows
+nothing of this module).  Study folders travel: an auditor
 receives one from someone else.  So an entry must not be able to run code when it is read, and
 must not be able to show numbers the data do not give:
 
@@ -51,8 +53,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from .atomic import write_atomic
 
 CACHE_DIR_NAME = ".cementleak-cache"
 #: environment variable naming the per-user secret file (default: see :func:`secret_path`)
@@ -138,7 +138,15 @@ def write_signed(path: Path, body: bytes, *, kind: str) -> None:
     """Write ``body`` to ``path`` with an HMAC header (atomically).  ``kind`` names the cache
     (an entry of one cache is never valid in another) and the file name is signed too."""
     mac = _mac(user_secret(), kind, path.name, body)
-    write_atomic(path, _MAGIC + f" {FORMAT} {mac}\n".encode() + body)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_MAGIC + f" {FORMAT} {mac}\n".encode() + body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_signed(path: Path, *, kind: str) -> bytes:
@@ -165,6 +173,28 @@ def read_signed(path: Path, *, kind: str) -> bytes:
         raise UntrustedEntry(f"{path.name} is not signed with this user's cache key (made on another machine or "
                              "account, or altered)")
     return body
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedFiles:
+    """Signed entries of one cache ``kind``, for a caller that knows nothing of this module
+    (the renderer's execution cache): ``read`` raises FileNotFoundError (no entry) or
+    ValueError (an entry not to be used, saying why); ``write`` stores, or quietly does not
+    when there is no per-user key."""
+
+    kind: str
+
+    def read(self, path: Path) -> bytes:
+        try:
+            return read_signed(path, kind=self.kind)
+        except (UntrustedEntry, CacheUnavailable) as exc:
+            raise ValueError(str(exc)) from None
+
+    def write(self, path: Path, body: bytes) -> None:
+        try:
+            write_signed(path, body, kind=self.kind)
+        except CacheUnavailable:
+            pass  # no per-user key: nothing is cached (the results cache says why)
 
 
 # --- the allow-listed serializer -------------------------------------------------------------
@@ -416,10 +446,12 @@ def store_results(path: Path, obj: Any, *, inputs: Mapping[str, Any], refs: Mapp
     return True
 
 
-def load_results(path: Path, cls: type, *, inputs: Mapping[str, Any], refs: Mapping[str, Any] | None = None,
+def load_results(path: Path, cls: type, *, inputs: Mapping[str, Any] | None, refs: Mapping[str, Any] | None = None,
                  notify: Notify | None = None) -> Any | None:
     """The cached ``cls`` object, or None (absent, untrusted or for other inputs: recompute).
 
+    ``inputs=None``: the caller named the entry by its key (a document given the results key
+    of the run that stored it), so the entry's own inputs are not compared with anything.
     A present entry that is not used gets a one-line notice saying why.
     """
     def untrusted(reason: str) -> None:
@@ -444,7 +476,7 @@ def load_results(path: Path, cls: type, *, inputs: Mapping[str, Any], refs: Mapp
         untrusted(f"unreadable ({exc})")
         return None
     stored = body.get("inputs") if isinstance(body, dict) else None
-    if stored != json.loads(json.dumps(dict(inputs))):
+    if inputs is not None and stored != json.loads(json.dumps(dict(inputs))):
         changed = sorted(k for k in set(stored or {}) | set(inputs) if (stored or {}).get(k) != inputs.get(k))
         untrusted(f"made for other inputs ({', '.join(changed)})")
         return None
@@ -457,6 +489,6 @@ def load_results(path: Path, cls: type, *, inputs: Mapping[str, Any], refs: Mapp
 
 
 __all__ = [
-    "CACHE_DIR_NAME", "SECRET_ENV", "CacheUnavailable", "UntrustedEntry", "allowed_dataclasses", "cache_path", "decode",
+    "CACHE_DIR_NAME", "SECRET_ENV", "CacheUnavailable", "SignedFiles", "UntrustedEntry", "allowed_dataclasses", "cache_path", "decode",
     "encode", "load_results", "read_signed", "secret_path", "store_results", "user_secret", "write_signed",
 ]

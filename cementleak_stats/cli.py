@@ -246,6 +246,27 @@ def _commit_report_results(staged: Path, results_dir: Path, lock: Path) -> None:
     console.print(f"wrote {len(files)} results files to {results_dir}", highlight=False)
 
 
+def _document_inputs(study: Path, spec, results, project: Path):
+    """What the documents get from this run: their parameters (the study file and the key of
+    the results just validated and computed or loaded; both engines inject them after each
+    document's ``parameters`` cell) and the built-in engine's execution cache.
+
+    The key is passed, and outputs are cached, only when the results are stored under it: the
+    key then names everything the documents show besides their own text (data, study file,
+    narrative, code and library versions).  Otherwise each document runs the analysis itself.
+    """
+    from .cache import CACHE_DIR_NAME, SignedFiles, cache_path
+    from .render.execute import ExecutionCache
+
+    key = results.provenance.cache_key()
+    params = {"study": str(Path(study).resolve())}
+    if not cache_path(spec.base_dir, key).is_file():
+        return params, None
+    signed = SignedFiles("render")
+    cache = ExecutionCache(project.resolve() / CACHE_DIR_NAME / "render", read=signed.read, write=signed.write)
+    return {**params, "results": key}, cache
+
+
 @app.command()
 def report(
     study: StudyArg = Path("study.yaml"),
@@ -259,7 +280,6 @@ def report(
 ) -> None:
     """Validate, analyse (cached) and render the study report, the audit documents and the slides into _output/."""
     import atexit
-    import os
     import time
 
     from filelock import FileLock, Timeout
@@ -299,9 +319,7 @@ def report(
     def wanted(document: Path) -> bool:  # the documents of the report's languages
         return document_language(document) in languages
     timings = [("analysis (validate + compute or load cache)", secs)]
-    os.environ["CEMENTLEAK_STUDY"] = str(Path(study).resolve())
-    # the documents read these results: unchanged results, documents and code reuse their outputs
-    os.environ["CEMENTLEAK_RESULTS_KEY"] = results.provenance.cache_key()
+    params, render_cache = _document_inputs(study, spec, results, project)
     out = (project / load_project(project).output_dir).resolve()
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -322,9 +340,9 @@ def report(
 
     try:
         if quarto is not None:  # the real Quarto CLI, with this interpreter (render/quarto.py)
-            rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted)
+            rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted, params=params)
         else:
-            rep = render_project(project, to=formats, progress=show, select=wanted)
+            rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache)
     except RenderError as exc:
         if quarto is not None and exc.details:
             err_console.print(escape(exc.details), highlight=False, soft_wrap=True)

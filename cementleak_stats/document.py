@@ -4,16 +4,16 @@ Documents stay thin (STYLE.md): they import only this module, never pandas, life
 statsmodels, and every number in their prose comes from an attribute or method here, which
 formats a value of :class:`~cementleak_stats.study.StudyResults`.
 
-The study file is found from the ``CEMENTLEAK_STUDY`` environment variable (set by
-``cementleak report``), else ``study.yaml`` in the working directory or a parent of it (as
-when the real ``quarto render`` runs a document from ``report/``).
+A document gets the study file and the results key as its parameters (:func:`load_report`);
+without them the study file is ``study.yaml`` in the working directory or a parent of it (as
+when ``quarto render`` is run by hand and runs a document from ``report/``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import os
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,15 +31,12 @@ from .calculator import calculator_html  # noqa: E402
 from .i18n import T, Speaking, has, is_cjk, mark, series, speak  # noqa: E402
 from .i18n import text as tr_text  # noqa: E402
 from .spec import load_spec  # noqa: E402
-from .study import StudyResults, run_study  # noqa: E402
+from .study import StudyResults, results_by_key, run_study  # noqa: E402
 
 FIGURE_DPI = 300
 
 
 def find_study_file(start: Path | None = None) -> Path:
-    env = os.environ.get("CEMENTLEAK_STUDY")
-    if env:
-        return Path(env)
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / "study.yaml").is_file():
@@ -446,11 +443,11 @@ class StudyReport:
 
     @property
     def b(self) -> str:
-        return str(self.spec.analysis.bootstrap_b)
+        return str(self.results.provenance.bootstrap_b)
 
     @property
     def seed(self) -> str:
-        return str(self.spec.analysis.seed)
+        return str(self.results.provenance.seed)
 
     @property
     def screen_p(self) -> str:
@@ -631,24 +628,34 @@ def _neutral_question(R: StudyReport) -> str:
 _NEUTRAL = {"background": _neutral_background, "question": _neutral_question}
 
 
-#: reports loaded by this process, by (study file, results key).  Real Quarto runs a document
-#: once per format; ``cementleak report`` keeps its kernel alive between the formats
+#: reports loaded by this process, by (study file, results key, language).  Real Quarto runs a
+#: document once per format; ``cementleak report`` keeps its kernel alive between the formats
 #: (render/quarto.py), and the document then reads the results and draws each figure once.
 _LOADED: dict[tuple[str, str, str], StudyReport] = {}
 
 
-def load_report(study: str | Path | None = None, *, lang: str = "en") -> StudyReport:
-    """Load (from the cache) or compute the study's results for a document.
+def _notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr)
 
-    Under ``cementleak report`` (``CEMENTLEAK_RESULTS_KEY`` names the results) a second call
-    in the same process returns the same report, when its results are those of the key.
-    ``lang``: the language the report is written in (``en``, or ``zh`` in the Chinese documents).
+
+def load_report(study: str | Path | None = None, *, results: str | None = None, lang: str = "en") -> StudyReport:
+    """The study's results, formatted for a document written in ``lang`` (``en``, or ``zh`` in
+    the Chinese documents).
+
+    ``study`` and ``results`` are the document's parameters (the ``parameters`` cell of
+    ``report/_setup.qmd``): ``cementleak report`` passes both engines the study file and the key
+    of the results it has just validated and computed or loaded, and the results are read by
+    that key (:func:`~cementleak_stats.study.results_by_key`: no data validation, no hashing, no
+    git), once per process.  Without a key (a document rendered or opened by hand) the study
+    file is ``study`` or else ``study.yaml`` in the working directory or a parent of it, and
+    :func:`~cementleak_stats.study.run_study` validates the data and loads or computes the results.
     """
     path = Path(study or find_study_file()).resolve()
-    key = os.environ.get("CEMENTLEAK_RESULTS_KEY")
-    if key and (str(path), key, lang) in _LOADED:
-        return _LOADED[(str(path), key, lang)]
-    report = StudyReport(run_study(load_spec(path)), lang=lang)
-    if key and report.results.provenance.cache_key() == key:
-        _LOADED[(str(path), key, lang)] = report
+    if results and (str(path), results, lang) in _LOADED:
+        return _LOADED[(str(path), results, lang)]
+    spec = load_spec(path)
+    loaded = results_by_key(spec, results, notify=_notice) if results else None
+    report = StudyReport(run_study(spec) if loaded is None else loaded, lang=lang)
+    if results and report.results.provenance.cache_key() == results:
+        _LOADED[(str(path), results, lang)] = report
     return report

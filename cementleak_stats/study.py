@@ -21,7 +21,7 @@ import pandas as pd
 from .assessment import ModelAssessment, assess_model
 from .cache import Notify, cache_path, load_results, store_results
 from .checks import LogisticResult, logistic_sensitivity, study_checks
-from .cohort.io import StudyData, load_study_data, patient_flow
+from .cohort.io import StudyData, load_study_data, patient_flow, validation_spec
 from .decision import net_benefit, threshold_grid
 from .design import encode
 from .errors import AnalysisError
@@ -337,6 +337,19 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     )
 
 
+def _spec_refs(spec: StudySpec, data: StudyData | None = None) -> dict[str, StudySpec]:
+    """The study files a results entry names instead of storing them (a pydantic model is not
+    cached): the study's and, when the data hold another cohort file, that cohort's
+    (:func:`validation_spec`).  Storing: the objects in ``data``; loading: made from ``spec``."""
+    refs = {"spec": spec}
+    if data is not None:
+        if data.validation is not None and data.validation.spec is not spec:
+            refs["validation_spec"] = data.validation.spec
+    elif spec.validation is not None and spec.validation.cohort_file is not None:
+        refs["validation_spec"] = validation_spec(spec)
+    return refs
+
+
 def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: bool = True,
               cache_dir: Path | None = None, notify: Notify | None = None, n_jobs: int = 1) -> StudyResults:
     """Validate the data and run the whole analysis, or load it from the cache.
@@ -356,12 +369,12 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
     shown = _complete_cases(spec, data) if spec.analysis.missing_data == "multiple_imputation" else data
     shown = _held_out(spec, shown)
     if use_cache:
-        cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs={"spec": spec}, notify=notify)
+        cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs=_spec_refs(spec), notify=notify)
         if cached is not None:
             return replace(cached, data=shown)
     results = compute_study(spec, data=data, progress=progress, n_jobs=n_jobs)
     if use_cache:
-        store_results(path, results, inputs=prov.key_inputs(), refs={"spec": results.spec}, notify=notify)
+        store_results(path, results, inputs=prov.key_inputs(), refs=_spec_refs(results.spec, results.data), notify=notify)
     return results
 
 
@@ -376,7 +389,7 @@ def results_by_key(spec: StudySpec, key: str, *, cache_dir: Path | None = None,
     notice, when it is absent or cannot be used; the caller then runs :func:`run_study`.
     """
     path = cache_path(cache_dir or spec.base_dir, key)
-    results = load_results(path, StudyResults, inputs=None, refs={"spec": spec}, notify=notify)
+    results = load_results(path, StudyResults, inputs=None, refs=_spec_refs(spec), notify=notify)
     why = ("no stored results" if results is None and not path.exists() else None if results is None else
            "stored under another key" if results.provenance.cache_key() != key else
            "made from another version of the study file" if results.provenance.study_sha256 != spec.digest() else None)

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from cementleak_stats import cache, study
-from cementleak_stats.cache import SECRET_ENV, allowed_dataclasses, cache_path, decode, encode
+from cementleak_stats.cache import SECRET_ENV, SignedFiles, allowed_dataclasses, cache_path, decode, encode
 from cementleak_stats.export import write_results
-from cementleak_stats.render.execute import ExecutionResult, _load, _store
+from cementleak_stats.render.execute import ExecutionCache, ExecutionResult, _load, _store
 from cementleak_stats.spec import load_spec
 from cementleak_stats.study import StudyResults, compute_study, run_study
 
@@ -252,22 +252,25 @@ def test_codec_keeps_dtypes_and_special_values() -> None:
 
 # --- the render execution cache ------------------------------------------------------------------
 def test_render_cache_entry_is_signed_and_a_foreign_one_is_ignored(tmp_path: Path, monkeypatch) -> None:
-    entry = tmp_path / ".cementleak-cache" / "render" / "abc-123.json"
+    # the renderer knows nothing of this module: `cementleak report` hands it SignedFiles
+    signed = SignedFiles("render")
+    cache = ExecutionCache(tmp_path / ".cementleak-cache" / "render", read=signed.read, write=signed.write)
+    entry = cache.directory / "abc-123.json"
     result = ExecutionResult(cells={0: ({"output_type": "stream", "name": "stdout", "text": "C = 0.71\n"},)},
                              inlines={0: "0.71"})
-    _store(entry, result)
-    assert _load(entry, None) == result
+    _store(cache, entry, result)
+    assert _load(cache, entry, None) == result
     steps: list[str] = []
     forged = entry.read_bytes().replace(b"0.71", b"0.99")
     entry.write_bytes(forged)
-    assert _load(entry, steps.append) is None
+    assert _load(cache, entry, steps.append) is None
     assert steps and "cache entry ignored" in steps[0] and "not signed" in steps[0]
-    _store(entry, result)
+    _store(cache, entry, result)
     monkeypatch.setenv(SECRET_ENV, str(tmp_path / "other-user" / "cache-key"))
-    assert _load(entry, steps.append) is None and len(steps) == 2
+    assert _load(cache, entry, steps.append) is None and len(steps) == 2
     # an unsigned JSON entry of the old format (or a planted one) is not shown either
     entry.write_text(json.dumps({"cells": {"0": []}, "inlines": {"0": "0.99"}}))
-    assert _load(entry, steps.append) is None and "not a cementleak cache entry" in steps[-1]
+    assert _load(cache, entry, steps.append) is None and "not a cementleak cache entry" in steps[-1]
     assert os.environ[SECRET_ENV].endswith("cache-key")
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cementleak_stats.cache import SignedFiles
 from cementleak_stats.cohort.io import load_study_data
 from cementleak_stats.models import coxfit
 from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
@@ -189,11 +190,13 @@ def test_second_render_with_the_same_results_key_starts_no_kernel(tmp_path, monk
         return real(kernel_dir)
 
     monkeypatch.setattr(execute, "_kernel_manager", counting)
-    monkeypatch.setenv("CEMENTLEAK_RESULTS_KEY", "results-one")
+    signed = SignedFiles("render")
+    cached = {"cache": execute.ExecutionCache(project / ".cementleak-cache" / "render", signed.read, signed.write),
+              "params": {"results": "results-one"}}
 
     def render(**kw) -> dict[str, bytes]:
         steps: list[tuple[str, str]] = []
-        rep = render_project(project, to=["html", "slides"], progress=lambda doc, step: steps.append((doc, step)), **kw)
+        rep = render_project(project, to=["html", "slides"], progress=lambda doc, step: steps.append((doc, step)), **cached, **kw)
         render.steps = steps
         return {f.path.name: f.path.read_bytes() for f in rep.files}
 
@@ -206,7 +209,7 @@ def test_second_render_with_the_same_results_key_starts_no_kernel(tmp_path, monk
     assert second == first  # identical files
     assert ("report.qmd", "cached") in render.steps
     # other results: executed again, and the stale entries replaced
-    monkeypatch.setenv("CEMENTLEAK_RESULTS_KEY", "results-two")
+    cached["params"] = {"results": "results-two"}
     third = render(jobs=2)
     assert len(started) == 4 and third == first
     assert len(list((project / ".cementleak-cache" / "render").glob("*.json"))) == 2
@@ -214,6 +217,6 @@ def test_second_render_with_the_same_results_key_starts_no_kernel(tmp_path, monk
     (project / "report.qmd").write_text((project / "report.qmd").read_text() + "\nOne more line.\n")
     render()
     assert len(started) == 5
-    monkeypatch.delenv("CEMENTLEAK_RESULTS_KEY")
+    cached.clear()
     render()
     assert len(started) == 7

@@ -25,6 +25,8 @@ from cementleak_stats.cli import app
 from cementleak_stats.errors import EXIT_INPUT_ERROR
 from cementleak_stats.render import RenderError
 from cementleak_stats.render.quarto import QUARTO_ENV, find_quarto, render_with_quarto
+from cementleak_stats.spec import load_spec
+from cementleak_stats.study import run_study
 
 FIXTURE = Path(__file__).parent / "render_fixtures" / "project"
 EXT = {"html": ".html", "typst": ".pdf", "docx": ".docx", "revealjs": ".html"}
@@ -43,11 +45,14 @@ if target.is_dir():  # the project: its documents, each in its own formats
     docs = [root / d for d in yaml.safe_load((target / "_quarto.yml").read_text())["project"]["render"]]
 else:
     docs = [target]
+# Quarto's parameters file (--execute-params): what every document's parameters cell gets
+text = Path(args[args.index("--execute-params") + 1]).read_text() if "--execute-params" in args else None
+params = None if text is None else yaml.safe_load(text)
 with open(os.environ["FAKE_QUARTO_LOG"], "a") as log:
     kernel = Path(os.environ["JUPYTER_PATH"].split(os.pathsep)[0]) / "kernels" / "python3" / "kernel.json"
     log.write(json.dumps({{"args": args, "docs": [d.name for d in docs], "python": os.environ.get("QUARTO_PYTHON"),
                           "kernel": json.loads(kernel.read_text())["argv"][0],
-                          "study": os.environ.get("CEMENTLEAK_STUDY"), "cwd": str(root)}}) + "\\n")
+                          "params": params, "params_text": text, "cwd": str(root)}}) + "\\n")
 for i, doc in enumerate(docs):
     if target.is_dir():
         print(f"[{{i + 1}}/{{len(docs)}}] {{doc.relative_to(root).as_posix()}}")
@@ -120,6 +125,17 @@ def test_each_document_is_rendered_once_in_its_own_formats(fake_quarto: Path, tm
     assert not list(root.glob(".render-*")), "the temporary output directory is removed"
 
 
+def test_parameters_reach_every_document_as_quarto_s_parameters_file(fake_quarto: Path, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    params = {"study": "/a folder/study.yaml", "results": "0123e456"}
+    render_with_quarto(root, quarto=str(fake_quarto), jobs=2, params=params)
+    assert [c["params"] for c in calls(fake_quarto)] == [params, params]
+    # quoted: Quarto reads YAML 1.2, where 0123e456 unquoted is a number
+    assert all('"0123e456"' in c["params_text"] for c in calls(fake_quarto))
+    render_with_quarto(root, quarto=str(fake_quarto), jobs=1)
+    assert "--execute-params" not in calls(fake_quarto)[-1]["args"], "no parameters: Quarto's defaults"
+
+
 def test_a_subset_of_formats_renders_only_those(fake_quarto: Path, tmp_path: Path) -> None:
     root = project(tmp_path)
     rep = render_with_quarto(root, quarto=str(fake_quarto), to=("html",))
@@ -157,7 +173,9 @@ def test_cli_reports_a_failing_quarto_with_exit_code_2(fake_quarto: Path, tmp_pa
     assert "quarto render failed" in result.output and "Traceback" not in result.output
     assert "previous _output/" in result.output
     assert sorted(p.name for p in (root / "_output").iterdir()) == ["previous.txt"]
-    assert calls(fake_quarto) and all(c["study"] == str(study.resolve()) for c in calls(fake_quarto))
+    # the documents get the study file and the results key as parameters, not through the environment
+    key = run_study(load_spec(study)).provenance.cache_key()
+    assert calls(fake_quarto) and all(c["params"] == {"study": str(study.resolve()), "results": key} for c in calls(fake_quarto))
 
 
 def test_cli_without_quarto_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

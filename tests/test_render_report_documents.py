@@ -27,10 +27,12 @@ DOCUMENTS = sorted(p for p in (REPO / "report").glob("**/*.qmd")
 #: every source file, includes too
 SOURCES = sorted((REPO / "report").glob("**/*.qmd"))
 HEAVY_IMPORT = re.compile(r"^\s*(?:import|from)\s+(pandas|lifelines|statsmodels)\b|__import__\(|importlib", re.M)
-#: the whole of a setup cell: load the results, nothing else
-SETUP = {"from cementleak_stats.document import load_report", "R = load_report()"}
+#: the whole of a setup cell: load the results the document's parameters name, nothing else
+SETUP = {"from cementleak_stats.document import load_report", "R = load_report(study, results=results)"}
 #: the same in a document in another language (report/*.zh.qmd)
-SETUPS = [SETUP, {"from cementleak_stats.document import load_report", "R = load_report(lang='zh')"}]
+SETUPS = [SETUP, {"from cementleak_stats.document import load_report", "R = load_report(study, results=results, lang='zh')"}]
+#: the whole of a parameters cell: the defaults of a render by hand (cementleak report passes both)
+PARAMETERS = {"study = None", "results = None"}
 
 
 @pytest.mark.parametrize(
@@ -67,9 +69,11 @@ def _calls(node: ast.AST) -> int:
 def test_each_cell_is_one_call_and_each_inline_value_one_expression(document: Path) -> None:
     doc = parse_document(document)
     cells = doc.cells
-    assert cells and cells[0].options.label == "setup", "the first cell must be the setup cell"
+    assert cells and cells[0].options.tags == ("parameters",), "the first cell must be the parameters cell"
+    assert {ast.unparse(s) for s in ast.parse(cells[0].code).body} == PARAMETERS, f"{cells[0].origin}: parameters study, results"
+    assert len(cells) > 1 and cells[1].options.label == "setup", "the second cell must be the setup cell"
     fat = []
-    for cell in cells:
+    for cell in cells[1:]:
         tree = ast.parse(cell.code)
         if cell.options.label == "setup":
             if {ast.unparse(s) for s in tree.body} not in SETUPS:

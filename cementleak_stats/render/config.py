@@ -79,6 +79,14 @@ class CellOptions(_Strict):
     fig_width: float | None = Field(default=None, gt=0, le=30)
     fig_height: float | None = Field(default=None, gt=0, le=30)
     tbl_cap: str | None = None
+    #: cell tags; ``parameters`` marks the cell whose values a render's parameters replace
+    #: (Quarto's and papermill's rule: the values are injected in a cell right after it)
+    tags: tuple[str, ...] = ()
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_list(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
 
 
 class _FormatBase(_Strict):

@@ -16,28 +16,32 @@ The kernel is the interpreter that runs the renderer (``sys.executable`` through
 not whatever ``python3`` kernelspec a user directory may hold, so documents import the same
 ``cementleak_stats``.  Its working directory is the document's directory, as in Quarto.
 
-Execution cache (as Quarto's ``freeze``): when the environment variable
-``CEMENTLEAK_RESULTS_KEY`` names the analysis results the documents read (``cementleak report``
-sets it to the results' cache key), the outputs of a successful execution are stored under
-``cache_dir`` keyed by :func:`execution_key` - a hash of everything the document runs and shows
-(its text with its includes, the engine's setup code), that results key, the package's source
-digest and the versions of the libraries that draw and format.  The next render with the same
-key reuses the outputs and starts no kernel; any change executes the document again.  Without
-the variable nothing is cached: the outputs could depend on data the key does not describe.
-Entries are JSON signed with the per-user key of :mod:`cementleak_stats.cache`: an entry that
-another machine or account wrote, or that was edited, is ignored (notice) and executed again.
+Parameters (Quarto's for the Jupyter engine, which are papermill's): a render may pass
+``params`` (name -> value).  They are injected as a cell of assignments, written by papermill's
+own translator as Quarto writes it, right after the first cell tagged ``parameters``
+(``#| tags: [parameters]``), whose values are the defaults; a document without such a cell gets
+none (as in Quarto).  ``cementleak report`` passes the study file and the results key this way
+to both engines (``quarto render --execute-params``).
+
+Execution cache (as Quarto's ``freeze``): with an :class:`ExecutionCache`, the outputs of a
+successful execution are stored keyed by :func:`execution_key` - a hash of everything the
+document runs and shows (its text with its includes, the engine's setup code) and the render's
+parameters.  The next render with the same key reuses the outputs and starts no kernel; any
+change executes the document again.  The caller gives the cache (and the bytes' signing: an
+entry that another machine or account wrote, or that was edited, is refused and executed
+again, with a notice) and passes it only when the parameters name everything else the outputs
+depend on; the renderer itself knows nothing of results, data or signatures.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,19 +53,16 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from ..cache import CacheUnavailable, UntrustedEntry, read_signed, write_signed
 from .config import DocumentMeta
 from .parse import CodeCell, InlineExpr, MdLine, Origin, ParsedDocument
 from .problems import RenderError, SubsetProblem
 
 #: mime type of the text an inline expression hands back
 INLINE_MIME = "text/x-cementleak-inline"
-#: names the results the documents read; the execution cache is used only when it is set
-RESULTS_KEY_ENV = "CEMENTLEAK_RESULTS_KEY"
+#: the tag of the cell whose values a render's parameters replace (Quarto's, papermill's)
+PARAMETERS_TAG = "parameters"
 #: bumped when the cached form or the engine's execution changes
-_CACHE_FORMAT = 2
-#: the cache an entry belongs to (signed into its HMAC)
-_CACHE_KIND = "render"
+_CACHE_FORMAT = 3
 _KERNEL_NAME = "cementleak-python"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -112,9 +113,26 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True)
+class ExecutionCache:
+    """Where executed outputs are kept between renders; given by the caller (module docstring).
+
+    ``read(path)`` returns an entry's bytes; it raises FileNotFoundError when there is none and
+    ValueError (saying why) when the entry must not be used.  ``write(path, body)`` stores an
+    entry, or quietly does not.
+    """
+
+    directory: Path
+    read: Callable[[Path], bytes]
+    write: Callable[[Path, bytes], None]
+
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class _Step:
     source: str
-    kind: str  # "setup" | "cell" | "inline" | "hidden"
+    kind: str  # "setup" | "params" | "cell" | "inline" | "hidden"
     cell: CodeCell | None = None
     inline: InlineExpr | None = None
 
@@ -123,8 +141,20 @@ def _effective(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-def _steps(doc: ParsedDocument, meta: DocumentMeta) -> Iterator[_Step]:
+def injected_parameters(params: Params) -> str:
+    """The cell that sets ``params``, as Quarto writes it: papermill's translator for Python
+    (``# Injected Parameters`` then one assignment a line)."""
+    from papermill.translators import translate_parameters  # imported only when a kernel runs with parameters
+
+    return translate_parameters("python3", "python", dict(params), "Injected Parameters")
+
+
+def _steps(doc: ParsedDocument, meta: DocumentMeta, params: Params | None = None) -> Iterator[_Step]:
+    """What the kernel runs, in order.  The injected parameters (a ``params`` step whose source
+    is filled in by :func:`_execute`: the key hashes the values, not papermill's text) follow
+    the first cell tagged ``parameters``."""
     yield _Step(_SETUP.format(MIME=INLINE_MIME, W=meta.fig_width, H=meta.fig_height, DPI=meta.fig_dpi), "setup")
+    injected = not params
     for block in doc.blocks:
         if isinstance(block, CodeCell):
             if not _effective(block.options.eval, meta.execute.eval):
@@ -134,6 +164,9 @@ def _steps(doc: ParsedDocument, meta: DocumentMeta) -> Iterator[_Step]:
             if sized:
                 yield _Step(f"_cementleak.figsize({o.fig_width or meta.fig_width}, {o.fig_height or meta.fig_height})", "hidden")
             yield _Step(block.source, "cell", cell=block)
+            if not injected and PARAMETERS_TAG in o.tags:
+                yield _Step("", "params")
+                injected = True
             if sized:
                 yield _Step(f"_cementleak.figsize({meta.fig_width}, {meta.fig_height})", "hidden")
         elif isinstance(block, MdLine):
@@ -165,54 +198,43 @@ def _failure(step: _Step, ename: str, evalue: str, traceback: str) -> RenderErro
     return RenderError([SubsetProblem(step.cell.origin.file, line, rule)], details=tb)
 
 
-def execution_key(doc: ParsedDocument, meta: DocumentMeta) -> str | None:
-    """The execution cache key of ``doc``, or None when ``CEMENTLEAK_RESULTS_KEY`` is not set.
+def execution_key(doc: ParsedDocument, meta: DocumentMeta, params: Params | None = None) -> str:
+    """The execution cache key of ``doc`` rendered with ``params``.
 
-    SHA-256 over: the cache format, the results key, the package's source digest, the Python
-    and library versions, the document's path, every line and cell of the document with its
-    includes (as parsed), and the code the engine runs (setup with the figure size, inline
-    expressions).
+    SHA-256 over: the cache format, the Python version, the document's path, the parameters,
+    every line and cell of the document with its includes (as parsed), and the code the engine
+    runs (setup with the figure size, inline expressions).
     """
-    results = os.environ.get(RESULTS_KEY_ENV)
-    if not results:
-        return None
-    from ..provenance import code_digest, package_versions
-
     h = hashlib.sha256()
-    head = {"format": _CACHE_FORMAT, "results": results, "code": code_digest(), "python": sys.version,
-            "versions": package_versions(), "path": str(doc.path)}
-    h.update(json.dumps(head, sort_keys=True).encode())
+    head = {"format": _CACHE_FORMAT, "python": sys.version, "path": str(doc.path), "params": dict(params or {})}
+    h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for block in doc.blocks:
         text = block.source if isinstance(block, CodeCell) else block.text
         h.update(b"\x00" + type(block).__name__.encode() + b"\x00" + text.encode())
-    for step in _steps(doc, meta):
-        h.update(b"\x01" + step.source.encode())
+    for step in _steps(doc, meta, params):
+        h.update(b"\x01" + step.kind.encode() + b"\x00" + step.source.encode())
     return h.hexdigest()[:32]
 
 
-def _load(path: Path, on_step: Callable[[str], None] | None) -> ExecutionResult | None:
-    """The cached outputs, or None (absent, or not written by this user's machine: execute
-    again).  Entries are signed JSON (:mod:`cementleak_stats.cache`): a received study folder's
-    entries are never shown; a present entry that is ignored gets a one-line notice."""
+def _load(cache: ExecutionCache, path: Path, on_step: Callable[[str], None] | None) -> ExecutionResult | None:
+    """The cached outputs, or None (absent, or refused by the cache's reader: execute again);
+    a present entry that is refused gets a one-line notice."""
     try:
-        data = json.loads(read_signed(path, kind=_CACHE_KIND))
+        data = json.loads(cache.read(path))
         return ExecutionResult(cells={int(k): tuple(v) for k, v in data["cells"].items()},
                                inlines={int(k): v for k, v in data["inlines"].items()})
     except FileNotFoundError:
         return None
-    except (UntrustedEntry, CacheUnavailable, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         if on_step is not None:
             on_step(f"cache entry ignored ({exc}); executing")
         return None
 
 
-def _store(path: Path, result: ExecutionResult) -> None:
+def _store(cache: ExecutionCache, path: Path, result: ExecutionResult) -> None:
     body = json.dumps({"cells": {str(k): list(v) for k, v in result.cells.items()},
                        "inlines": {str(k): v for k, v in result.inlines.items()}})
-    try:
-        write_signed(path, body.encode("utf-8"), kind=_CACHE_KIND)
-    except CacheUnavailable:
-        pass  # no per-user key: nothing is cached (the results cache says why)
+    cache.write(path, body.encode("utf-8"))
 
 
 def execute_document(
@@ -221,7 +243,8 @@ def execute_document(
     *,
     on_step: Callable[[str], None] | None = None,
     startup_timeout: int = 120,
-    cache_dir: Path | None = None,
+    cache: ExecutionCache | None = None,
+    params: Params | None = None,
 ) -> ExecutionResult:
     """Execute ``doc`` in a fresh kernel (or reuse its cached outputs); raise
     :class:`RenderError` at the first failure.
@@ -230,26 +253,30 @@ def execute_document(
     ----------
     on_step
         Called with a short description before each visible cell (``"cached"`` on a hit).
-    cache_dir
-        Directory of the execution cache (module docstring); None = no cache.
+    cache
+        The execution cache (module docstring); None = execute every time.
+    params
+        Values injected after the cell tagged ``parameters`` (module docstring).
     """
-    steps = list(_steps(doc, meta))
-    if len(steps) == 1:  # only the setup cell: nothing to run, no kernel (Quarto's markdown engine)
+    steps = list(_steps(doc, meta, params))
+    if all(s.kind in ("setup", "params") for s in steps):  # nothing to run, no kernel (Quarto's markdown engine)
         return ExecutionResult(cells={}, inlines={})
-    key = execution_key(doc, meta) if cache_dir is not None else None
     entry = None
-    if key is not None and cache_dir is not None:
-        entry = Path(cache_dir) / f"{_doc_prefix(doc)}-{key}.json"
-        cached = _load(entry, on_step)
+    if cache is not None:
+        entry = Path(cache.directory) / f"{_doc_prefix(doc)}-{execution_key(doc, meta, params)}.json"
+        cached = _load(cache, entry, on_step)
         if cached is not None:
             if on_step is not None:
                 on_step("cached")
             return cached
+    if params:
+        source = injected_parameters(params)
+        steps = [_Step(source, s.kind) if s.kind == "params" else s for s in steps]
     result = _execute(doc, steps, on_step, startup_timeout)
-    if entry is not None:
+    if cache is not None and entry is not None:
         for old in entry.parent.glob(f"{_doc_prefix(doc)}-*.json"):  # one entry per document, as Quarto's freeze
             old.unlink(missing_ok=True)
-        _store(entry, result)
+        _store(cache, entry, result)
     return result
 
 
@@ -291,6 +318,8 @@ def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_
             try:
                 client.execute_cell(nb_cell, i, store_history=step.kind == "cell")
             except CellExecutionError as exc:
+                if step.kind == "params":
+                    raise RenderError([SubsetProblem(doc.display, None, f"the injected parameters failed: {exc.ename}: {exc.evalue}")], details=str(exc)) from None
                 if step.kind in ("setup", "hidden"):
                     raise RenderError([SubsetProblem(doc.display, None, f"the engine's setup code failed: {exc.ename}: {exc.evalue}")], details=str(exc)) from None
                 raise _failure(step, exc.ename, exc.evalue, exc.traceback) from None

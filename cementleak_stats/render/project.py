@@ -8,8 +8,10 @@
 Documents are independent (each runs in its own kernel), so they are executed and written by
 ``jobs`` worker threads (default 2: the kernels and pandoc/typst are separate processes); the
 checks of every document run first, in order, so a problem is reported before any kernel
-starts.  A document whose inputs are unchanged reuses its cached cell outputs
-(:func:`.execute.execute_document`, ``.cementleak-cache/render/``).
+starts.  With an execution cache given by the caller, a document whose inputs and parameters
+are unchanged reuses its cached cell outputs and starts no kernel (:func:`.execute.execute_document`).
+The renderer knows no statistics: what the documents read reaches them as ``params`` (Quarto's
+parameters, injected after each document's ``parameters`` cell).
 
 Atomicity: everything is written into a temporary directory ``.render-XXXX`` next to the
 output directory.  Only when every document and every format succeeded is the new tree
@@ -35,11 +37,10 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
-from ..cache import CACHE_DIR_NAME
 from .assemble import document_metadata, document_pieces
 from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_project, requested_formats, resolve_document
 from .crossref import number, to_markdown
-from .execute import execute_document
+from .execute import ExecutionCache, Params, execute_document
 from .parse import ParsedDocument, find_project_root, parse_document, static_problems
 from .problems import RenderError, SubsetProblem, display_path
 from .writers import WRITERS, WriteJob
@@ -215,7 +216,7 @@ def _plan_document(doc_path: Path, project: ProjectConfig, formats: Iterable[str
 
 
 def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progress,
-                     cache_dir: Path | None) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
+                     cache: ExecutionCache | None, params: Params | None) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
     display, config = plan.display, plan.config
     work = Path(tempfile.mkdtemp(prefix=plan.path.stem + "-", dir=build))
     progress(display, "execute")
@@ -226,7 +227,7 @@ def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progr
         cached.append(step == "cached")
         progress(display, step)
 
-    result = execute_document(plan.doc, config.meta, on_step=on_step, cache_dir=cache_dir)
+    result = execute_document(plan.doc, config.meta, on_step=on_step, cache=cache, params=params)
     timings = [(display, "execute (cached)" if any(cached) else "execute", time.perf_counter() - t0)]
     echo_default = not all(f == "revealjs" for f in config.formats)
     pieces = document_pieces(plan.doc, config.meta, result, files_dir=work / "figures", echo_default=echo_default)
@@ -291,7 +292,8 @@ def render_project(
     output_dir: str | Path | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
-    cache: bool = True,
+    cache: ExecutionCache | None = None,
+    params: Params | None = None,
     select: Callable[[Path], bool] | None = None,
 ) -> RenderReport:
     """Render every document of a Quarto project into ``output_dir``, all or nothing.
@@ -319,8 +321,10 @@ def render_project(
         Render only the documents for which ``select(path)`` is true (e.g. the languages a
         study asks for); all by default.
     cache
-        Reuse cached cell outputs of unchanged documents (only when ``CEMENTLEAK_RESULTS_KEY``
-        is set; see :mod:`.execute`), under ``.cementleak-cache/render/`` of the project.
+        Reuse the cached cell outputs of unchanged documents (see :mod:`.execute`): give one
+        only when ``params`` name everything else the outputs depend on.  None: execute all.
+    params
+        Values for each document's ``parameters`` cell (Quarto's ``-P name:value``).
 
     Returns
     -------
@@ -352,10 +356,9 @@ def render_project(
             build.mkdir()
             claimed: dict[Path, str] = {}
             plans = [p for doc in documents if (p := _plan_document(doc, project, formats, progress=report, claimed=claimed))]
-            cache_dir = root / CACHE_DIR_NAME / "render" if cache else None
 
             def build_one(plan: _Plan) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
-                return _render_document(plan, staging=staging, build=build, progress=report, cache_dir=cache_dir)
+                return _render_document(plan, staging=staging, build=build, progress=report, cache=cache, params=params)
 
             workers = max(1, min(len(plans), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
             files: list[RenderedFile] = []

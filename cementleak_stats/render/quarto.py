@@ -21,8 +21,12 @@
 * **The package's interpreter.**  ``QUARTO_PYTHON`` is this interpreter (``sys.executable``),
   and its ``python3`` Jupyter kernel is a kernelspec written for the run (first on
   ``JUPYTER_PATH``), so the cells import this ``cementleak_stats`` whatever kernels the user
-  has installed.  The study and the results key reach the documents through
-  ``CEMENTLEAK_STUDY`` and ``CEMENTLEAK_RESULTS_KEY`` in the environment (set by the CLI).
+  has installed.
+* **Parameters, as the built-in engine passes them.**  ``params`` (the CLI's study file and
+  results key) go to every document as Quarto's parameters (``--execute-params``, a YAML file,
+  so that no value is re-read as a number); Quarto injects them after the document's
+  ``parameters`` cell with papermill's translator, which must be installed in ``QUARTO_PYTHON``
+  (a dependency of this package).
 * **All or nothing.**  Quarto writes into a temporary output directory (``--output-dir``);
   only when every document succeeded and every expected file is there does it replace the
   previous output directory (the built-in engine's lock and swap, :mod:`.project`).  A
@@ -41,10 +45,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -258,11 +263,12 @@ def render_with_quarto(
     progress: Progress | None = None,
     jobs: int | None = None,
     select: Callable[[Path], bool] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> RenderReport:
     """Render the project with the Quarto CLI ``quarto`` into its ``output-dir``, all or nothing.
 
-    ``to`` as for :func:`~.project.render_project`: a document is rendered to the formats it
-    lists that are also in ``to``.  Returns the files written (the same as the built-in
+    ``to`` and ``params`` as for :func:`~.project.render_project`: a document is rendered to the
+    formats it lists that are also in ``to``; ``params`` are Quarto's parameters.  Returns the files written (the same as the built-in
     engine's) and Quarto's elapsed time; raises :class:`RenderError` when Quarto fails or does
     not write an expected file, or when another render holds the output directory's lock.
     """
@@ -281,6 +287,12 @@ def render_with_quarto(
         runtime = Path(tempfile.mkdtemp(prefix="cl-quarto-"))
         try:
             staging = scratch / "output"
+            given = []
+            if params:
+                # every value quoted: Quarto reads YAML 1.2, where a key such as 0123e456 is a number
+                text = yaml.safe_dump(dict(params), allow_unicode=True, default_style='"')
+                (scratch / "params.yml").write_text(text, encoding="utf-8")
+                given = ["--execute-params", str(scratch / "params.yml")]
             env = {
                 **os.environ,
                 # Typst's extra font folders (the Chinese fonts of a document in Chinese)
@@ -300,7 +312,7 @@ def render_with_quarto(
                 project (its own .quarto/ and intermediate files: runs at the same time do not meet)."""
                 source, output = scratch / f"source-{i}", scratch / f"output-{i}"
                 _copy_project(root, source, group, settings, skip={out, scratch})
-                command = [quarto, "render", str(source), "--output-dir", str(output)]
+                command = [quarto, "render", str(source), "--output-dir", str(output), *given]
                 # Quarto executes a document once per format: with the kernel kept alive between
                 # them, the document reads the results and draws each figure once
                 daemon = ["--execute-daemon", str(DAEMON_SECONDS)] if any(len(u.formats) > 1 for u in group) else []

@@ -1,0 +1,94 @@
+"""Documents read the results by the key ``cementleak report`` hands them (issues 12 and 16).
+
+A document given a results key reads the signed cache entry of that key: it does not validate
+the data, hash the data files or run git (``run_study`` does, once, in the CLI).  Without a key
+(a document rendered by hand), or with a key whose entry cannot be used, it runs ``run_study``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cementleak_stats.study as study_module
+from cementleak_stats import document, provenance
+from cementleak_stats.cache import SECRET_ENV
+from cementleak_stats.document import load_report
+from cementleak_stats.spec import load_spec
+from cementleak_stats.study import results_by_key, run_study
+
+try:
+    from test_reliability_support import study_copy
+except ImportError:  # pragma: no cover
+    from tests.test_reliability_support import study_copy
+
+B = 20
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A study whose results are stored in its cache (as `cementleak report` leaves it)."""
+    study = study_copy(tmp_path_factory.mktemp("by-key"), bootstrap_b=B)
+    results = run_study(load_spec(study))
+    return study, results.provenance.cache_key()
+
+
+def _forbid_the_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a document given a results key validated, hashed or ran git")
+
+    monkeypatch.setattr(study_module, "load_study_data", forbidden)
+    monkeypatch.setattr(study_module, "compute_study", forbidden)
+    monkeypatch.setattr(provenance, "sha256_file", forbidden)
+    monkeypatch.setattr(provenance, "git_commit", forbidden)
+
+
+def test_a_key_reads_the_stored_results_without_validating_hashing_or_git(stored, monkeypatch) -> None:
+    study, key = stored
+    expected = run_study(load_spec(study))
+    _forbid_the_analysis(monkeypatch)
+    got = results_by_key(load_spec(study), key)
+    assert got is not None and got.provenance == expected.provenance
+    assert got.model.summary.equals(expected.model.summary) and got.validation.equals(expected.validation)
+    assert got.data.analysed.equals(expected.data.analysed), "the validated data travel with the results"
+
+
+def test_load_report_reads_by_key_once_per_process_and_prints_the_run_s_b(stored, monkeypatch) -> None:
+    study, key = stored
+    monkeypatch.setattr(document, "_LOADED", {})
+    _forbid_the_analysis(monkeypatch)
+    first = load_report(study, results=key)
+    assert load_report(study, results=key) is first, "a kept-alive kernel reads the results once"
+    assert load_report(study, results=key, lang="zh") is not first
+    # B and the seed are those of the run, read from its results
+    assert first.b == str(B) == str(first.results.provenance.bootstrap_b)
+    assert first.seed == str(first.results.provenance.seed)
+
+
+def test_without_a_usable_key_the_document_runs_the_analysis(stored, monkeypatch, capsys) -> None:
+    study, key = stored
+    monkeypatch.setattr(document, "_LOADED", {})
+    calls: list[object] = []
+    real = study_module.load_study_data
+    monkeypatch.setattr(study_module, "load_study_data", lambda spec: calls.append(spec) or real(spec))
+    assert load_report(study).results.provenance.cache_key() == key and len(calls) == 1  # by hand: no key
+    report = load_report(study, results="0" * 24)  # a key with no stored results
+    assert report.results.provenance.cache_key() == key and len(calls) == 2
+    assert "no stored results" in capsys.readouterr().err
+
+
+def test_an_entry_of_another_study_file_or_user_is_not_used(stored, tmp_path, monkeypatch) -> None:
+    study, key = stored
+    notes: list[str] = []
+    edited = load_spec(study)
+    original = study.read_text(encoding="utf-8")
+    try:
+        study.write_text(original + "\n# edited after the run\n", encoding="utf-8")
+        assert results_by_key(load_spec(study), key, notify=notes.append) is None
+    finally:
+        study.write_text(original, encoding="utf-8")
+    assert "another version of the study file" in notes[-1]
+    monkeypatch.setenv(SECRET_ENV, str(tmp_path / "another-users-key"))
+    assert results_by_key(edited, key, notify=notes.append) is None
+    assert "not signed with this user's cache key" in notes[-1]
