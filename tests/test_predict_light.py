@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -224,3 +225,89 @@ def test_predict_takes_less_than_importing_pandas(analysed) -> None:
     pandas = _fastest([sys.executable, "-c", "import pandas"], root)
     print(f"predict {predict:.2f} s, `import pandas` alone {pandas:.2f} s, ratio {predict / pandas:.2f}")
     assert predict < pandas
+
+
+# --- the reader and the checks on small hand-made files (no analysis) ---------------------------
+def _tiny_model() -> dict:
+    """A two-predictor model by hand: a number (axis 0-10, study range 1-20) and a nominal factor (dummy terms)."""
+    return {
+        "format": "cementleak-model", "format_version": 2,
+        "study": {"title": "t", "file": "study.yaml", "sha256": "0" * 64, "synthetic": True},
+        "inputs": {"study_sha256": "0" * 64, "files": {}, "code": "x"}, "provenance": {},
+        "outcome": {"event": "e", "event_label": "Event", "time_unit": "days", "horizon": 30.0},
+        "model": {"variables": ["dose", "site"], "centre": 0.7, "baseline_survival_at_horizon": 0.9,
+                  "baseline_cumhaz_at_horizon": -math.log(0.9), "penalizer": 0.0, "terms": []},
+        "predictors": [
+            {"name": "dose", "label": "Dose", "unit": "mg", "kind": "continuous", "coding": "score", "min": 0.0, "max": 10.0,
+             "range": [1.0, 20.0], "terms": [{"term": "dose", "level": None, "coef": 0.2}], "min_contribution": 0.0},
+            {"name": "site", "label": "Site", "unit": "", "kind": "nominal", "coding": "score", "levels": ["a", "b", "c"],
+             "aliases": {"B": "b"}, "terms": [{"term": "site[b]", "level": "b", "coef": 0.5},
+                                              {"term": "site[c]", "level": "c", "coef": -0.3}], "min_contribution": -0.3}],
+        "study_variables": ["dose", "site", "age"], "nomogram": {"scale": 40.0, "intercept": -1.0, "points": []},
+        "cohorts": {},
+    }
+
+
+def test_patient_values_use_aliases_both_ranges_and_ignore_other_study_variables() -> None:
+    from cementleak_stats.errors import InputError
+
+    m = _tiny_model()
+    assert patient_values(m, {"dose": "2.5", "site": "B", "age": "70"}) == {"dose": 2.5, "site": "b"}
+    with pytest.raises(InputError) as exc:
+        patient_values(m, {"dose": "0.5", "sit": "a"}, file="command line")  # 0.5: on the axis, below the study's range
+    got = {(p.column, p.rule): p for p in exc.value.problems}
+    assert got[("dose", "Dose is outside the range the nomogram covers")].fix == "enter a value from 1 to 10 mg"
+    assert got[("sit", "not a variable of the study")].fix.startswith("did you mean site?")
+    assert got[("site", "Site is missing")].fix == "every predictor of the model needs a value: add site=<one of ['a', 'b', 'c']>"
+    assert all(p.file == "command line" for p in exc.value.problems)
+
+
+def test_score_patient_is_the_documented_formula() -> None:
+    m = _tiny_model()
+    s = score_patient(m, {"dose": 3.0, "site": "c"})
+    contributions = [0.2 * 3.0, -0.3]  # dummy coding: the term of level c
+    assert [c for _, _, c, _ in s.points] == pytest.approx(contributions)
+    assert [p for *_, p in s.points] == pytest.approx([(0.6 - 0.0) * 40, (-0.3 + 0.3) * 40])
+    assert s.lp == pytest.approx(sum(contributions) - 0.7) and s.risk == pytest.approx(1 - 0.9 ** math.exp(s.lp))
+    assert s.horizon == 30.0
+
+
+def test_model_file_problems_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    from cementleak_stats.errors import InputError
+    from cementleak_stats.model_file import changed_inputs, find_model_file
+
+    cases = {"missing.json": (None, "no such file"), "bad.json": ("{", "not a readable JSON file"),
+             "other.json": ('{"a": 1}', "not a cementleak model file"),
+             "old.json": ('{"format": "cementleak-model", "format_version": 1}', "model file format 1; this version of "
+                                                                               "cementleak reads format 2"),
+             "short.json": ('{"format": "cementleak-model", "format_version": 2}', "the model file lacks")}
+    for name, (text, rule) in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as exc:
+            read_model_file(tmp_path / name)
+        (p,) = exc.value.problems
+        assert p.file.endswith(name) and rule in p.rule and "cementleak analyze" in p.fix, (name, p)
+    # fitted from a study file and a data file: a changed or missing data file makes it stale
+    study, data = tmp_path / "study.yaml", tmp_path / "data" / "c.csv"
+    data.parent.mkdir()
+    study.write_text("study: x\n")
+    data.write_text("a\n1\n")
+    m = _tiny_model()
+    m["study"]["sha256"] = hashlib.sha256(study.read_bytes()).hexdigest()
+    m["inputs"]["files"] = {"data/c.csv": hashlib.sha256(data.read_bytes()).hexdigest()}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / MODEL_FILE).write_text(json.dumps(m), encoding="utf-8")
+    assert changed_inputs(m, study) == []
+    assert find_model_file(study, model=None, results_dir=tmp_path / "results")[1] == str(tmp_path / "results" / MODEL_FILE)
+    data.write_text("a\n2\n")
+    assert changed_inputs(m, study) == ["data/c.csv changed since the model was fitted"]
+    assert find_model_file(study, model=None, results_dir=tmp_path / "results")[0] is None
+    data.unlink()
+    assert changed_inputs(m, study) == ["data/c.csv is missing"]
+    # --model: the data are not needed, but the study file must be the one it was fitted with
+    assert find_model_file(study, model=tmp_path / "results" / MODEL_FILE, results_dir=None)[0] == m
+    study.write_text("study: y\n")
+    with pytest.raises(InputError) as exc:
+        find_model_file(study, model=tmp_path / "results" / MODEL_FILE, results_dir=None)
+    assert "fitted with another study file" in exc.value.problems[0].rule
