@@ -2,8 +2,9 @@
 
 The contracts are import-linter's (``[tool.importlinter]`` in pyproject.toml; ``lint-imports``
 runs them too): one layers contract, documents -> commands -> reporting -> pipeline ->
-statistics -> data -> base, and three forbidden contracts that keep the renderer a leaf and the
-synthetic-cohort generator on its own.  A known wrong arrow that its owner is removing is an
+statistics -> data -> base, and four forbidden contracts: reporting reads the results and not the
+statistics (the pipeline is the door), the renderer is a leaf, and the synthetic-cohort generator
+stands on its own.  A known wrong arrow that its owner is removing is an
 ``ignore_imports`` entry there, with the owner in a comment; any other new arrow fails here.
 
 This file also checks that every module of the package is placed in the contracts, that the
@@ -88,6 +89,11 @@ def test_the_forbidden_lists_follow_the_layers() -> None:
     assert all(_covered(alone, m) for m in [*above_data, APART["rendering"]])
     assert not any(_covered(alone, m) for m in [*LAYERS["data"], *LAYERS["base"]])
 
+    door = CONTRACTS["results-door"]
+    assert all(_covered(door["source_modules"], m) for m in LAYERS["reporting"])
+    assert all(_covered(door["forbidden_modules"], m) for m in LAYERS["statistics"])
+    assert not any(_covered(door["forbidden_modules"], m) for m in LAYERS["pipeline"])
+
     callers = CONTRACTS["synthetic-called-by-commands"]["source_modules"]
     below = [m for name in LAYER_NAMES[1:] for m in LAYERS[name]] + [APART["rendering"]]
     assert all(_covered(callers, m) for m in below)
@@ -131,7 +137,8 @@ def layers_drawing(width: int = 100) -> str:
             lines = [lines[0] + arrows[0], *(lines[1:] or [""])]
             lines[1] = lines[1].ljust(label + 40) + arrows[1]
         out += lines
-    out += ["", "Arrows point down: a module imports its own layer and the layers below it, never above.",
+    out += ["", "Arrows point down: a module imports its own layer and the layers below it, never above;",
+            "reporting reaches the statistics only through the pipeline's results (StudyResults).",
             "Contracts: pyproject.toml [tool.importlinter] (run: lint-imports); this drawing is checked by",
             "tests/test_architecture.py, which prints it (python tests/test_architecture.py)."]
     return "\n".join(line.rstrip() for line in out)
