@@ -547,9 +547,24 @@ def guarded(run: Run, key: str | None, what: str, fn: Callable[[], None], goal: 
             run.goals.append(Goal(key, what, measured=f"failed: {_failed(exc)}", failed=True, goal=goal))
 
 
-def bench(cfg: Config, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every measurement; return the goal rows, the engine rows and the details for RESULTS.md."""
+def bench(cfg: Config, *, log: Callable[[str], None] = print,
+          checkpoint: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every measurement; return the goal rows, the engine rows and the details for RESULTS.md.
+    ``checkpoint`` receives the results so far after every section (rows not reached yet say so)."""
     machine_info = machine()
+
+    def results(run: Run, *, final: bool) -> dict[str, Any]:
+        info = dict(machine_info)
+        if final:
+            info["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        done = {g.key[0] for g in run.goals}
+        rows = [row for _, row, _ in PLAN if row is not None] + [("5", "full analysis, n = 1,000,000", "≤ 10 min, ≤ 4 GB"),
+                                                                 ("6", "local Dask cluster, n = 1,000,000", "runs")]
+        pending = [Goal(k, what, goal=goal, skipped="not reached yet (the run was still going or was stopped)")
+                   for k, what, goal in rows if k not in done]
+        return {"machine": info, "config": {**cfg.__dict__, "skip": sorted(cfg.skip)},
+                "goals": sorted(run.goals + pending, key=lambda g: g.key), "rows": run.rows, "sections": run.sec}
+
     with tempfile.TemporaryDirectory(prefix="cementleak-bench-") as tmp_name:
         tmp = Path(tmp_name)
         # the cache's signing key in the scratch folder: no file of this user's is touched
@@ -565,11 +580,10 @@ def bench(cfg: Config, *, log: Callable[[str], None] = print) -> dict[str, Any]:
                     run.goals.append(Goal(key, what, goal=goal, skipped=f"`--skip {name}`"))
                 continue
             guarded(run, key, what, lambda fn=fn: fn(run), goal)
+            if checkpoint is not None:
+                checkpoint(results(run, final=False))
         run.sec["reference_end"] = run.worker("reference", {})["seconds"]
-    machine_info["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    run.goals.sort(key=lambda g: g.key)
-    return {"machine": machine_info, "config": {**cfg.__dict__, "skip": sorted(cfg.skip)},
-            "goals": run.goals, "rows": run.rows, "sections": run.sec}
+    return results(run, final=True)
 
 
 # ============================================================================================
@@ -622,9 +636,9 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
              "## Machine", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in m.items()],
              f"| reference workload at start / end (numpy, one thread) | {_fmt_s(ref0)} / {_fmt_s(ref1)} |", "",
              "## Goals (issue 16)", "", goal_markdown(res["goals"]), "",
-             "Ratios: row 1 is our time over R's; rows 2 and 4 show the time also in units of row 1's analyze and of "
+             "Ratios: row 1 is our time over R's; rows 2-4 show the time also in units of row 1's analyze and/or of "
              "the reference workload (a fixed numpy sort + solve on one thread, run at the start and the end).  "
-             f"Skipped rows: run {HOW_FULL} for rows 5 and 6 (about half an hour).", ""]
+             f"Skipped rows: run {HOW_FULL} for rows 5 and 6 (tens of minutes on two cores; each stops after 30 min).", ""]
     if "r" in sec:
         r = sec["r"]
         parts += ["## R rms baseline (row 1)", "",
@@ -673,6 +687,10 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
         parts += ["## The analysis step by step", "", f"Simulated cohorts (`simulate_study`), bootstrap B = {cfg['scale_B']}, "
                   "one process per size; each step is a function `compute_study` calls, timed on its own.", "",
                   _scale_markdown(sec["scale"]), ""]
+    if sec.get("failures"):
+        parts += ["## Failures", "", "What the FAILED rows' commands said (last lines):", ""]
+        for f in sec["failures"]:
+            parts += ["```", *f.splitlines()[-25:], "```", ""]
     parts += [NOTES_MARKER, notes.rstrip(), ""]
     return "\n".join(parts)
 
@@ -688,7 +706,7 @@ def _existing_notes(path: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke version: tiny B and n, in this process")
-    ap.add_argument("--full", action="store_true", default=bool(os.environ.get("BENCH_FULL")),
+    ap.add_argument("--full", action="store_true", default=os.environ.get("BENCH_FULL", "") not in ("", "0"),
                     help="also rows 5 and 6: n = 1,000,000 (also set by the environment variable BENCH_FULL)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (markdown)")
     ap.add_argument("--bootstrap-b", type=int, default=None, help="B of rows 1-3 (default: the study file's)")
@@ -700,10 +718,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = QUICK if ns.quick else Config()
     cfg = Config(**{**base.__dict__, "full": ns.full and not ns.quick,
                     "B": ns.bootstrap_b or base.B, "skip": frozenset(base.skip | skip)})
-    res = bench(cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(goal_markdown(res["goals"]))
+    notes = _existing_notes(ns.out)
     ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(results_markdown(res, notes=_existing_notes(ns.out)), encoding="utf-8")
+
+    def write(res: dict[str, Any]) -> None:
+        ns.out.write_text(results_markdown(res, notes=notes), encoding="utf-8")
+
+    res = bench(cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True), checkpoint=write)
+    print(goal_markdown(res["goals"]))
+    write(res)
     print(f"\nwrote {ns.out}", file=sys.stderr)
     return 0
 

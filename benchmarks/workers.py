@@ -192,10 +192,10 @@ def _scale_steps(spec: Any, B: int, outcomes: bool) -> list[tuple[str, Callable[
 
     steps: list[tuple[str, Callable[[dict], Any]]] = [
         ("read + validate data", lambda s: s.__setitem__("data", load_study_data(spec))),
-        ("Table 1 (tableone)", lambda s: table_baseline(spec, cohort(s))),
-        ("univariable screen (lifelines)", lambda s: s.__setitem__(
+        ("Table 1", lambda s: table_baseline(spec, cohort(s))),
+        ("univariable screen", lambda s: s.__setitem__(
             "pred", select_predictors(spec, univariable_screen(spec, cohort(s))))),
-        ("multivariable Cox (lifelines)", lambda s: s.__setitem__("model", fit_cox_model(spec, cohort(s), s["pred"]))),
+        ("multivariable Cox", lambda s: s.__setitem__("model", fit_cox_model(spec, cohort(s), s["pred"]))),
         ("PH test (cox.zph)", lambda s: proportional_hazards_test(spec, cohort(s), s["model"])),
         ("C-index + time-dependent AUC", lambda s: concordance_table(spec, cohort(s), s["model"])),
         ("nomogram", lambda s: build_nomogram(spec, s["model"], cohort(s))),
