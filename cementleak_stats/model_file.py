@@ -110,7 +110,7 @@ def changed_inputs(data: Mapping[str, Any], study: Path) -> list[str]:
 
 # --- a patient's values ------------------------------------------------------------------------
 def number_label(v: float) -> str:
-    """12, 0.5, 1e-07 -> as a person writes them (12 significant digits)."""
+    """A number as a person writes it: 12, 0.5, 0.0000001 (12 significant digits, at most 12 decimals)."""
     text = f"{float(f'{v:.12g}'):.12f}".rstrip("0").rstrip(".") if math.isfinite(v) and abs(v) < 1e12 else f"{v:g}"
     return "0" if text in ("-0", "") else text
 
