@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from .study import StudyResults
     from .validation.external import CohortValidation
 
+
+def _reads(method: str, *args: object) -> property:
+    """A string attribute read by one of the class's formatting methods: ``auc = _reads("_measure", "auc")``."""
+    return property(lambda self: getattr(self, method)(*args))
+
+
 #: the threshold the prose of the clinical impact curve reads out
 IMPACT_THRESHOLD = 0.20
 
@@ -49,14 +55,9 @@ class AssessmentText:
         row = self._a.corrected_ci.set_index("index").loc[index]
         return est_ci(row["corrected"], row["ci_low"], row["ci_high"], 3)
 
-    @property
-    def c_corrected(self) -> str:
-        """'0.842 (0.782 to 0.914)': the optimism-corrected C with its two-stage interval."""
-        return self._ci("C")
-
-    @property
-    def slope_corrected(self) -> str:
-        return self._ci("Slope")
+    #: '0.842 (0.782 to 0.914)': the optimism-corrected C with its two-stage interval.
+    c_corrected = _reads("_ci", "C")
+    slope_corrected = _reads("_ci", "Slope")
 
     @property
     def outer(self) -> str:
@@ -84,26 +85,12 @@ class AssessmentText:
                  for h in perf.horizons]
         return _series(parts)
 
-    @property
-    def auc(self) -> str:
-        """'0.900 (0.822 to 0.979) at 12 months and 0.892 (...) at 6 months'."""
-        return self._measure("auc")
-
-    @property
-    def ipa(self) -> str:
-        return self._measure("ipa")
-
-    @property
-    def ibs(self) -> str:
-        return self._measure("ibs")
-
-    @property
-    def validation_auc(self) -> str:
-        return self._measure("auc", "validation")
-
-    @property
-    def validation_ipa(self) -> str:
-        return self._measure("ipa", "validation")
+    #: '0.900 (0.822 to 0.979) at 12 months and 0.892 (...) at 6 months'.
+    auc = _reads("_measure", "auc")
+    ipa = _reads("_measure", "ipa")
+    ibs = _reads("_measure", "ibs")
+    validation_auc = _reads("_measure", "auc", "validation")
+    validation_ipa = _reads("_measure", "ipa", "validation")
 
     def _impact(self, which: str, threshold: float) -> tuple[str, str]:
         c = _cohort(self._r, which)
@@ -141,13 +128,8 @@ class AssessmentText:
         lr = g.logrank.iloc[0]
         return T("χ² = {chisq}, df = {df}, {p}", chisq=P.fmt_num(lr['chisq'], 1), df=int(lr['df']), p=P.fmt_p(lr['p_value']))
 
-    @property
-    def groups_logrank(self) -> str:
-        return self._logrank("development")
-
-    @property
-    def validation_groups_logrank(self) -> str:
-        return self._logrank("validation")
+    groups_logrank = _reads("_logrank", "development")
+    validation_groups_logrank = _reads("_logrank", "validation")
 
     def _risks(self, which: str) -> str:
         g = self._groups(which)
@@ -156,14 +138,9 @@ class AssessmentText:
         return _series([f"{P.fmt_pct(o, 1)}{mark(' (')}{tr_text(lab).lower()}{mark(')')}"
                         for o, lab in zip(g.summary["observed_risk"], g.summary["label"]) if np.isfinite(o)])
 
-    @property
-    def groups_observed(self) -> str:
-        """'6.1% (low risk), 9.1% (intermediate risk) and 64.7% (high risk)'."""
-        return self._risks("development")
-
-    @property
-    def validation_groups_observed(self) -> str:
-        return self._risks("validation")
+    #: '6.1% (low risk), 9.1% (intermediate risk) and 64.7% (high risk)'.
+    groups_observed = _reads("_risks", "development")
+    validation_groups_observed = _reads("_risks", "validation")
 
     def _cmp(self, which: str, measure: str, col: str = "difference", horizon: float | None = None) -> str:
         cmp = _comparison(self._r, which)
@@ -180,26 +157,16 @@ class AssessmentText:
         cmp = _comparison(self._r, "development")
         return "–" if cmp is None else _comparator_label(self._r, cmp)
 
-    @property
-    def comparator_c(self) -> str:
-        return self._cmp("development", "c_index", "comparator")
-
-    @property
-    def model_c(self) -> str:
-        return self._cmp("development", "c_index", "model")
-
-    @property
-    def delta_c(self) -> str:
-        return self._cmp("development", "c_index")
+    comparator_c = _reads("_cmp", "development", "c_index", "comparator")
+    model_c = _reads("_cmp", "development", "c_index", "model")
+    delta_c = _reads("_cmp", "development", "c_index")
 
     @property
     def delta_auc(self) -> str:
         """ΔAUC at the main horizon, with its CI."""
         return self._cmp("development", "auc", horizon=self._r.spec.outcome.horizon)
 
-    @property
-    def validation_delta_c(self) -> str:
-        return self._cmp("validation", "c_index")
+    validation_delta_c = _reads("_cmp", "validation", "c_index")
 
     def _recl(self, which: str, measure: str) -> str:
         cmp = _comparison(self._r, which)
@@ -208,13 +175,8 @@ class AssessmentText:
         row = cmp.reclassification.set_index("measure").loc[measure]
         return est_ci(row["estimate"], row["ci_low"], row["ci_high"], 3)
 
-    @property
-    def nri(self) -> str:
-        return self._recl("development", "nri")
-
-    @property
-    def idi(self) -> str:
-        return self._recl("development", "idi")
+    nri = _reads("_recl", "development", "nri")
+    idi = _reads("_recl", "development", "idi")
 
     @property
     def comparator_b(self) -> str:
@@ -271,36 +233,17 @@ class ExternalText:
     def n_development(self) -> str:
         return str(len(self._r.analysed))
 
-    @property
-    def c_index(self) -> str:
-        return self._get("discrimination", "c_index")
-
-    @property
-    def auc(self) -> str:
-        return self._get("discrimination", "auc")
-
-    @property
-    def o_e(self) -> str:
-        return self._get("calibration", "o_e_km", 2)
+    c_index = _reads("_get", "discrimination", "c_index")
+    auc = _reads("_get", "discrimination", "auc")
+    o_e = _reads("_get", "calibration", "o_e_km", 2)
 
     def _one(self, measure: str, fmt) -> str:
         return "–" if self._v is None else fmt(self._v.estimate(measure))
 
-    @property
-    def observed(self) -> str:
-        return self._one("observed_risk", lambda x: P.fmt_pct(x, 1))
-
-    @property
-    def predicted(self) -> str:
-        return self._one("predicted_risk", lambda x: P.fmt_pct(x, 1))
-
-    @property
-    def slope(self) -> str:
-        return self._get("calibration", "calibration_slope", 2)
-
-    @property
-    def ici(self) -> str:
-        return self._one("ici", lambda x: P.fmt_num(x, 3))
+    observed = _reads("_one", "observed_risk", lambda x: P.fmt_pct(x, 1))
+    predicted = _reads("_one", "predicted_risk", lambda x: P.fmt_pct(x, 1))
+    slope = _reads("_get", "calibration", "calibration_slope", 2)
+    ici = _reads("_one", "ici", lambda x: P.fmt_num(x, 3))
 
     def _lp(self, cohort: str) -> str:
         if self._v is None:
@@ -308,13 +251,8 @@ class ExternalText:
         row = self._v.case_mix.set_index("cohort").loc[cohort]
         return T("{mean} (SD {sd})", mean=_mean(row['lp_mean']), sd=P.fmt_num(row['lp_sd']))
 
-    @property
-    def lp_development(self) -> str:
-        return self._lp("development")
-
-    @property
-    def lp_validation(self) -> str:
-        return self._lp("validation")
+    lp_development = _reads("_lp", "development")
+    lp_validation = _reads("_lp", "validation")
 
     @property
     def split_share(self) -> str:
