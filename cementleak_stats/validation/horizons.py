@@ -42,7 +42,7 @@ from scipy import stats
 
 from ..design import encode
 from ..errors import AnalysisError
-from ..km import censoring_survival, kaplan_meier
+from ..km import KaplanMeier, censoring_survival, kaplan_meier
 from ..models.cox import CoxModel
 from ..spec import StudySpec
 from .calibration import BELOW_HORIZON, calibrate_km, calibrate_smooth, calibration_line
@@ -89,8 +89,12 @@ class BrierResult:
     influence_null: np.ndarray  # (n,) IF of the null model's Brier score
 
 
-def ipcw_brier(time: np.ndarray, event: np.ndarray, risk: np.ndarray, t: float) -> BrierResult:
+def ipcw_brier(time: np.ndarray, event: np.ndarray, risk: np.ndarray, t: float, *,
+               fits: tuple[KaplanMeier, KaplanMeier] | None = None) -> BrierResult:
     """IPCW Brier score of predicted risks at t, and of the null (Kaplan-Meier) model.
+
+    ``fits``: the censoring (reverse) and the ordinary Kaplan-Meier of (time, event), when the
+    caller evaluates many times t on the same cohort (:func:`integrated_brier`); default made here.
 
     Notes
     -----
@@ -106,12 +110,13 @@ def ipcw_brier(time: np.ndarray, event: np.ndarray, risk: np.ndarray, t: float) 
     risk = np.asarray(risk, float)
     case = (time <= t) & ev
     alive = time > t
-    g_case = censoring_survival(time, ev, time[case], left=True)
-    g_t = float(censoring_survival(time, ev, t, left=False)[0])
+    cens, km = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev)) if fits is None else fits
+    g_case = cens.survival_at(time[case], left=True)[0, 0]  # as censoring_survival
+    g_t = float(cens.survival_at(t, left=False)[0, 0][0])
     w = np.zeros(len(time))
     w[case] = 1.0 / g_case
     w[alive] = 1.0 / g_t
-    f0 = 1.0 - float(kaplan_meier(time, ev).survival_at(t)[0, 0, 0])
+    f0 = 1.0 - float(km.survival_at(t)[0, 0, 0])
 
     def residuals(f: np.ndarray | float) -> np.ndarray:
         return w * np.where(case, (1.0 - f) ** 2, np.where(alive, np.square(f), 0.0))
@@ -148,8 +153,10 @@ def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndar
     ibs = ibs0 = 0.0
     inf = np.zeros(len(time))
     inf0 = np.zeros(len(time))
+    ev = np.asarray(event).astype(bool)
+    fits = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev))  # once for the whole grid
     for tk, wk in zip(grid[:-1], widths):
-        b = ipcw_brier(time, event, risk_at(tk), tk)
+        b = ipcw_brier(time, event, risk_at(tk), tk, fits=fits)
         ibs += wk * b.brier
         ibs0 += wk * b.brier_null
         inf += wk * b.influence
