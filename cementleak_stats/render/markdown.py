@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .blocks import (CALLOUTS, CROSSREF_KINDS, FORMAT_WORDS, RESERVED_PREFIXES, CodeCell, MdLine, Origin, Ref,
-                     parse_attrs)
+from .blocks import (CALLOUTS, CROSSREF_KINDS, EXTERNAL_RESOURCE, FORMAT_WORDS, RESERVED_PREFIXES, CodeCell, InlineExpr,
+                     MdLine, Origin, Ref, parse_attrs)
 from .config import CellOptions, key_lines, load_yaml, pydantic_problems
 from .problems import SubsetProblem
 
@@ -30,6 +30,9 @@ _IMAGE = re.compile(
 )
 _CAPTION = re.compile(r"^(?P<lead>:|Table:)\s+(?P<cap>.*?)\s*\{(?P<attrs>[^{}]*#tbl-[^{}]*)\}\s*$")
 _REF = re.compile(r"(?<![\w@\\])(?P<neg>-?)@(?P<label>[A-Za-z0-9_][\w:.#$%&+?<>~/-]*\w)")
+_CODE_SPAN = re.compile(r"(?<!`)(?P<ticks>`+)(?!`)(?P<body>.+?)(?<!`)(?P=ticks)(?!`)")
+_INLINE_EXPR = re.compile(r"^\{(?P<lang>[^{}\s]+)\}\s+(?P<expr>.+)$")
+_RESERVED_ID = re.compile(r"#(" + "|".join(RESERVED_PREFIXES) + r")-[\w-]", re.I)
 _BRACKET_REF = re.compile(r"\[\s*(?P<refs>-?@[A-Za-z][\w-]*\w(?:\s*;\s*-?@[A-Za-z][\w-]*\w)*)\s*\]")
 
 
@@ -205,3 +208,40 @@ def refs_and_citations(masked: str, line: MdLine, problem: Report) -> MdLine:
             cites.append(label)
     refs.sort(key=lambda r: r.start)
     return replace(line, refs=tuple(refs), citations=tuple(cites))
+
+
+def mask_code(visible: str, origin: Origin, problem: Report,
+              exprs: list[InlineExpr] | None) -> tuple[str, list[tuple[int, int, int]]]:
+    """``visible`` with its inline code blanked out (later scans skip it), and (start, end, index) of
+    each `` `{python} expr` ``, appended to ``exprs`` (``None``: left as code, as in a cell's output)."""
+    inlines: list[tuple[int, int, int]] = []
+    masked = visible
+    for m in _CODE_SPAN.finditer(visible):
+        body = m.group("body").strip()
+        im = _INLINE_EXPR.match(body)
+        if body.startswith("{{") and re.match(r"^\{\{\w+\}\}", body):
+            problem(origin, f"escaped inline code '{body}' is not supported")
+        elif im and re.fullmatch(r"[A-Za-z][\w.-]*", im.group("lang")):
+            if im.group("lang") != "python":
+                problem(origin, f"inline '{{{im.group('lang')}}}' code is not supported: only `{{python}} expr`")
+            elif exprs is not None:
+                idx = len(exprs)
+                exprs.append(InlineExpr(idx, im.group("expr").strip(), origin))
+                inlines.append((m.start(), m.end(), idx))
+        masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
+    return masked, inlines
+
+
+def construct_problems(masked: str, origin: Origin, problem: Report) -> None:
+    """Shortcodes other than a lone include, raw HTML that loads a resource, reserved cross-reference ids."""
+    if "{{<" in masked or "{{%" in masked:
+        if re.search(r"\{\{<\s*include\b", masked):
+            problem(origin, "an include shortcode must stand alone on its line")
+        else:
+            sc = re.search(r"\{\{[<%]\s*([\w-]*)", masked)
+            problem(origin, f"shortcode '{sc.group(1) if sc else ''}' is not supported (only include)")
+    if EXTERNAL_RESOURCE.search(masked):
+        problem(origin, "raw HTML loads an external resource (script/link/img/...)", "outputs must be self-contained; embed the resource")
+    reserved = _RESERVED_ID.search(masked)
+    if reserved:
+        problem(origin, f"'#{reserved.group(1)}-' cross-reference targets are not supported", "only fig-, tbl- and sec- are")

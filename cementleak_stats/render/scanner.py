@@ -7,18 +7,16 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .blocks import RESERVED_PREFIXES, CodeCell, EXTERNAL_RESOURCE, Heading, InlineExpr, MdLine, Origin
-from .markdown import div_kind, figure_or_caption, heading_attributes, make_cell, refs_and_citations, with_title
+from .blocks import CodeCell, Heading, InlineExpr, MdLine, Origin
+from .markdown import (construct_problems, div_kind, figure_or_caption, heading_attributes, make_cell, mask_code,
+                       refs_and_citations, with_title)
 from .problems import SubsetProblem
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*?)\s*$")
 _EXEC_INFO = re.compile(r"^\{\{?\s*(?P<lang>[A-Za-z][\w.-]*)")
-_CODE_SPAN = re.compile(r"(?<!`)(?P<ticks>`+)(?!`)(?P<body>.+?)(?<!`)(?P=ticks)(?!`)")
-_INLINE_EXPR = re.compile(r"^\{(?P<lang>[^{}\s]+)\}\s+(?P<expr>.+)$")
 _DIV_OPEN = re.compile(r"^(?P<colons>:{3,})\s*(?P<rest>[^:\s].*?)\s*:*\s*$")
 _DIV_CLOSE = re.compile(r"^:{3,}\s*$")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<body>.*?)[ \t]*$")
-_RESERVED_ID = re.compile(r"#(" + "|".join(RESERVED_PREFIXES) + r")-[\w-]", re.I)
 
 
 @dataclass
@@ -161,33 +159,8 @@ class MarkdownScanner:
         visible = self._strip_comments(text)
         if not visible.strip():
             return MdLine(text, origin)
-        # inline code: `{python} expr` is evaluated, other code is masked from later scans
-        inlines: list[tuple[int, int, int]] = []
-        masked = visible
-        for m in _CODE_SPAN.finditer(visible):
-            body = m.group("body").strip()
-            im = _INLINE_EXPR.match(body)
-            if body.startswith("{{") and re.match(r"^\{\{\w+\}\}", body):
-                self.problem(origin, f"escaped inline code '{body}' is not supported")
-            elif im and re.fullmatch(r"[A-Za-z][\w.-]*", im.group("lang")):
-                if im.group("lang") != "python":
-                    self.problem(origin, f"inline '{{{im.group('lang')}}}' code is not supported: only `{{python}} expr`")
-                elif self.allow_inline:
-                    idx = len(self.inlines)
-                    self.inlines.append(InlineExpr(idx, im.group("expr").strip(), origin))
-                    inlines.append((m.start(), m.end(), idx))
-            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
-        if "{{<" in masked or "{{%" in masked:
-            if re.search(r"\{\{<\s*include\b", masked):
-                self.problem(origin, "an include shortcode must stand alone on its line")
-            else:
-                sc = re.search(r"\{\{[<%]\s*([\w-]*)", masked)
-                self.problem(origin, f"shortcode '{sc.group(1) if sc else ''}' is not supported (only include)")
-        if EXTERNAL_RESOURCE.search(masked):
-            self.problem(origin, "raw HTML loads an external resource (script/link/img/...)", "outputs must be self-contained; embed the resource")
-        reserved = _RESERVED_ID.search(masked)
-        if reserved:
-            self.problem(origin, f"'#{reserved.group(1)}-' cross-reference targets are not supported", "only fig-, tbl- and sec- are")
+        masked, inlines = mask_code(visible, origin, self.problem, self.inlines if self.allow_inline else None)
+        construct_problems(masked, origin, self.problem)
         stripped = masked.strip()
         if _DIV_CLOSE.match(stripped):
             if not self._divs:
