@@ -19,10 +19,12 @@ import hashlib
 import io
 import math
 import operator
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError, Problem
@@ -93,21 +95,28 @@ def _cell(value: object) -> object:
     return value
 
 
-def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Column by column (vectorised) what :func:`_cell` does to one cell."""
+def _normalise(frame: pd.DataFrame, *, stripped: bool = False) -> pd.DataFrame:
+    """Column by column (vectorised) what :func:`_cell` does to one cell.
+
+    ``stripped``: the caller knows no text cell has surrounding white space (only the missing
+    tokens are then looked for).
+    """
     out = {}
     for j in range(frame.shape[1]):
         col = frame.iloc[:, j].astype(object)
         if pd.api.types.infer_dtype(col, skipna=False) == "string":  # every CSV column: text only, no NaN
-            stripped = col.str.strip()
-            out[j] = stripped.where(~stripped.isin(MISSING_TOKENS), None)
+            if stripped:
+                out[j] = col.where(~col.isin(MISSING_TOKENS), None)
+            else:  # a comprehension over the cells: ~15x faster than .str.strip() + .isin + .where
+                out[j] = pd.Series([None if (v := c.strip()) in MISSING_TOKENS else v for c in col.to_numpy()],
+                                   index=frame.index, dtype=object)
             continue
         col = col.where(col.notna(), None)  # NaN, NA, NaT -> None
         kinds = col.map(type)
         text = kinds.isin([t for t in kinds.unique() if issubclass(t, str)])
         if text.any():
-            stripped = col[text].str.strip()
-            col[text] = stripped.where(~stripped.isin(MISSING_TOKENS), None)
+            cells = col[text].str.strip()
+            col[text] = cells.where(~cells.isin(MISSING_TOKENS), None)
         out[j] = col
     result = pd.DataFrame(out, index=frame.index, dtype=object)
     result.columns = frame.columns
@@ -150,8 +159,10 @@ def _frame_from_rows(rows: list[list[object]], name: str, *, strict_width: bool)
             problems.append(Problem(file=name, row=r, rule=f"row has {len(cells)} cells but the header has {len(names)}",
                                     fix="check for an unquoted delimiter (comma) inside a value, or a missing cell"))
     frame = _normalise(pd.DataFrame(body, columns=range(len(names)), index=pd.Index(index, name="row"), dtype=object))
+    # every cell None (what _normalise leaves of an empty or missing cell): one comparison per cell
+    empty = np.equal(frame.to_numpy(dtype=object), None).all(axis=1) if frame.shape[1] else np.ones(len(frame), bool)
     problems += [Problem(file=name, row=int(r), rule="empty row", fix="delete the empty row")
-                 for r in frame.index[frame.isna().all(axis=1)]]
+                 for r in frame.index[empty]]
     if problems:
         raise InputError(sorted(problems, key=lambda p: p.row or 0), summary=f"Cannot read {name}")
     if frame.empty:
@@ -179,6 +190,9 @@ def _read_csv(raw: bytes, name: str, labelled: Collection[str] | None) -> pd.Dat
         raise _fail(name, "file is empty", "export the table with a header row and one row per patient")
     first = text.split("\n", 1)[0]
     delimiter = max([",", ";", "\t"], key=first.count)  # ties -> comma; ';' is Excel's choice in comma-decimal locales
+    fast = _read_plain_csv(text, delimiter)
+    if fast is not None:
+        return fast
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[list[object]] = []
     try:
@@ -187,6 +201,60 @@ def _read_csv(raw: bytes, name: str, labelled: Collection[str] | None) -> pd.Dat
         raise _fail(name, f"not a well-formed CSV file ({exc})", "check the quotes in this row",
                     row=len(rows) + 1) from None
     return _frame_from_rows(rows, name, strict_width=True)
+
+
+#: What ``str.strip()`` removes (``str.isspace``), less the line ends: tests/test_io_speed.py
+#: checks it against Python's own definition.
+SPACE_CHARACTERS = ("\t\x0b\x0c\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _edge_space(text: str, delimiter: str) -> bool:
+    """Whether some cell of a quote-free CSV text begins or ends with white space.
+
+    A substring search per space character first (most exports have none), then one regular
+    expression for a space next to a delimiter or a line end: C speed, no pass over the cells.
+    """
+    present = "".join(c for c in SPACE_CHARACTERS if c != delimiter and c in text)
+    if not present:
+        return False
+    space, d = f"[{re.escape(present)}]", re.escape(delimiter)
+    return re.search(rf"[{d}\n]{space}|{space}[{d}\r\n]", text) is not None or text[-1] in present
+
+
+def _read_plain_csv(text: str, delimiter: str) -> pd.DataFrame | None:
+    """A well-formed CSV without quotes, through pandas' C parser; ``None`` for anything else.
+
+    The common case (an exported table: no quote characters, every row as wide as the header,
+    no empty rows) is split in C, about ten times faster than :mod:`csv` plus a frame of row
+    lists.  Whatever could make :mod:`csv` (``strict=True``) and the C parser disagree, or is
+    a structural problem - a quote, a NUL byte, a carriage return outside CRLF, a field longer
+    than :mod:`csv`'s limit, a short, long or empty row, a duplicated or header-only table -
+    returns ``None``, and the row-by-row reader reads the file and words the problem
+    (tests/test_io.py checks both readers give the same frame).
+    """
+    if '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n") or len(text) > 2**30:
+        return None
+    if len(text) > csv.field_size_limit() and max(map(len, text.split("\n"))) > csv.field_size_limit():
+        return None
+    try:
+        cells = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, na_filter=False,
+                            skip_blank_lines=False, quoting=csv.QUOTE_NONE, engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    # without quotes every delimiter separates two cells: a row short of cells (which the parser
+    # pads with "") or an empty line leaves the count short; a long row raised above
+    if len(cells) < 2 or text.count(delimiter) != len(cells) * (cells.shape[1] - 1) or cells.iloc[:, -1].isna().any():
+        return None
+    header = as_text(pd.Series([_cell(h) for h in cells.iloc[0]], dtype=object))
+    names = [h or f"(unnamed column {j + 1})" for j, h in enumerate(header)]
+    body = cells.iloc[1:]
+    body.index = pd.RangeIndex(2, len(cells) + 1, name="row")
+    frame = _normalise(body, stripped=not _edge_space(text, delimiter))
+    if len(set(names)) < len(names) or np.equal(frame.to_numpy(dtype=object), None).all(axis=1).any():
+        return None
+    frame.columns = names
+    return frame
 
 
 def _read_xlsx(raw: bytes, name: str, labelled: Collection[str] | None) -> pd.DataFrame:

@@ -80,8 +80,27 @@ def as_number(values: pd.Series) -> pd.Series:
     if real.any():
         out[real] = values[real].astype(float)
     if text.any():
-        out[text] = pd.to_numeric(values[text], errors="coerce").astype(float)  # ignores surrounding spaces
+        out[text] = _text_to_float(values[text])
     return out.where(np.isfinite(out))
+
+
+def _text_to_float(text: pd.Series) -> np.ndarray:
+    """Text cells as floats: Arrow's cast when every cell is a number, else :func:`pandas.to_numeric`.
+
+    Arrow's parser is correctly rounded (as Python's ``float`` and R's ``as.numeric``; pandas'
+    is not beyond about 15 significant digits or with large exponents) and about six times
+    faster; it rejects the whole column at its first non-number (or a cell with surrounding
+    spaces), and then ``to_numeric(errors="coerce")`` gives NaN for the cells that are not
+    numbers (ignoring surrounding spaces), which the checks report.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(pa.array(text.to_numpy(dtype=object), type=pa.string()), pa.float64()).to_numpy(
+            zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
 
 
 def has_decimal_comma(values: pd.Series) -> pd.Series:
