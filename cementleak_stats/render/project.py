@@ -9,7 +9,8 @@ Documents are independent (each runs in its own kernel), so they are executed an
 ``jobs`` worker threads (default 2: the kernels and pandoc/typst are separate processes); the
 checks of every document run first, in order, so a problem is reported before any kernel
 starts.  With an execution cache given by the caller, a document whose inputs and parameters
-are unchanged reuses its cached cell outputs and starts no kernel (:func:`.execute.execute_document`).
+are unchanged reuses its cached cell outputs and starts no kernel (:func:`.execute.execute_document`),
+and each output whose writer's inputs are unchanged is the previous render's file (:mod:`.reuse`).
 The renderer knows no statistics: what the documents read reaches them as ``params`` (Quarto's
 parameters, injected after each document's ``parameters`` cell).
 
@@ -43,6 +44,7 @@ from .crossref import number, to_markdown
 from .execute import ExecutionCache, Params, execute_document
 from .parse import ParsedDocument, find_project_root, parse_document, static_problems
 from .problems import RenderError, SubsetProblem, display_path
+from .reuse import folder_digest, output_key, remember, reuse
 from .writers import WRITERS, WriteJob
 
 Progress = Callable[[str, str], None]
@@ -215,7 +217,7 @@ def _plan_document(doc_path: Path, project: ProjectConfig, formats: Iterable[str
     return _Plan(doc_path, display, doc, config, outputs)
 
 
-def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progress,
+def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progress, previous: Path,
                      cache: ExecutionCache | None, params: Params | None) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
     display, config = plan.display, plan.config
     work = Path(tempfile.mkdtemp(prefix=plan.path.stem + "-", dir=build))
@@ -245,15 +247,33 @@ def _render_document(plan: _Plan, *, staging: Path, build: Path, progress: Progr
         has_title=bool(printed.get("title") or config.meta.title),
     )
     files, warnings = [], []
+    # the writers' inputs, before any writer adds its own files to the build directory
+    keys = {} if cache is None else _output_keys(plan, work, skip=frozenset({previous, staging.parent}))
     for fmt, rel in plan.outputs.items():
-        progress(display, fmt)
         t0 = time.perf_counter()
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        warnings += WRITERS[fmt](job, config.formats[fmt], out)  # type: ignore[operator]
+        kept = None if cache is None else reuse(cache, display, fmt, keys[fmt], previous / rel, out)
+        if kept is not None:  # the previous render's file: its writer's inputs are unchanged
+            progress(display, f"{fmt} (unchanged)")
+            warnings += kept
+            files.append(RenderedFile(display, fmt, rel))
+            timings.append((display, f"{fmt} (unchanged)", time.perf_counter() - t0))
+            continue
+        progress(display, fmt)
+        written = WRITERS[fmt](job, config.formats[fmt], out)  # type: ignore[operator]
+        if cache is not None:
+            remember(cache, display, fmt, keys[fmt], out, written)
+        warnings += written
         files.append(RenderedFile(display, fmt, rel))
         timings.append((display, fmt, time.perf_counter() - t0))
     return files, warnings, timings
+
+
+def _output_keys(plan: _Plan, work: Path, *, skip: frozenset[Path]) -> dict[str, str]:
+    """Each output's :func:`.reuse.output_key` (the document's folder read once)."""
+    resources = folder_digest(plan.path.parent, skip)
+    return {fmt: output_key(fmt, plan.config.formats[fmt].model_dump(mode="json"), work, resources) for fmt in plan.outputs}
 
 
 def _carry_over(previous: Path, staging: Path) -> None:
@@ -358,7 +378,8 @@ def render_project(
             plans = [p for doc in documents if (p := _plan_document(doc, project, formats, progress=report, claimed=claimed))]
 
             def build_one(plan: _Plan) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
-                return _render_document(plan, staging=staging, build=build, progress=report, cache=cache, params=params)
+                return _render_document(plan, staging=staging, build=build, progress=report, previous=out, cache=cache,
+                                        params=params)
 
             workers = max(1, min(len(plans), jobs if jobs is not None else min(2, os.cpu_count() or 1)))
             files: list[RenderedFile] = []
