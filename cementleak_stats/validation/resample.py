@@ -316,8 +316,11 @@ def cox_data(spec: StudySpec, cohort: pd.DataFrame, variables: Sequence[str], *,
     names = tuple(design.term_names)
     groups = tuple(tuple(i for i, t in enumerate(design.terms) if t.variable == v) for v in variables)
     start = np.array([0.0 if init is None else float(init.get(t, 0.0)) for t in names])
-    return CoxData(X=X, time=cohort[spec.outcome.time].to_numpy(float), event=cohort[spec.outcome.event].to_numpy(float),
-                   terms=names, variables=tuple(variables), groups=groups, init=start, horizon=spec.outcome.horizon)
+    time, event = (cohort[c].to_numpy(float).copy() for c in (spec.outcome.time, spec.outcome.event))
+    for a in (X, time, event):  # read-only: the fitter then prepares these rows once for every chunk
+        a.flags.writeable = False
+    return CoxData(X=X, time=time, event=event, terms=names, variables=tuple(variables), groups=groups, init=start,
+                   horizon=spec.outcome.horizon)
 
 
 @dataclass(frozen=True)
@@ -352,7 +355,13 @@ def cox_fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
                    selected=np.ones((len(counts), len(data.variables)), dtype=bool))
 
 
-def _screen_p_values(data: CoxData, counts: np.ndarray) -> np.ndarray:
+def _screen_starts(data: CoxData) -> list[np.ndarray]:
+    """Each candidate variable's univariable fit on the original rows: the warm start of its
+    refits in every replicate."""
+    return [np.nan_to_num(fit_cox_batch(data.X[:, list(cols)], data.time, data.event).coef[0]) for cols in data.groups]
+
+
+def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Univariable P value of every variable in every replicate, (B, n_variables).
 
     The study screen's rule (:func:`cementleak_stats.models.screen.screen_rule`): Wald P for a
@@ -362,12 +371,12 @@ def _screen_p_values(data: CoxData, counts: np.ndarray) -> np.ndarray:
     """
     B = len(counts)
     out = np.full((B, len(data.groups)), np.nan)
+    starts = _screen_starts(data) if starts is None else starts
     for j, cols in enumerate(data.groups):
         # one variable's design is the same in every replicate: a shared (n, k) design, O(B n)
         # memory; warm start at the variable's fit on the original rows (fewer Newton steps)
         X = data.X[:, list(cols)]
-        full = fit_cox_batch(X, data.time, data.event)
-        fit = fit_cox_batch(X, data.time, data.event, counts, init=np.nan_to_num(full.coef[0]))
+        fit = fit_cox_batch(X, data.time, data.event, counts, init=starts[j])
         with np.errstate(invalid="ignore", divide="ignore"):
             wald = 2 * stats.norm.sf(np.abs(fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])))
             lr = stats.chi2.sf(2 * (fit.loglik_last - fit.loglik_null), len(cols))
@@ -392,8 +401,12 @@ def make_screening_fit_fn(p_value: float) -> FitFn:
     sec. 5.3).  rms ``validate`` only repeats a backwards step-down (``bw = TRUE``).
     """
 
+    known: list[tuple[CoxData, list[np.ndarray]]] = []  # the warm starts, once per data (not per chunk)
+
     def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
-        selected = screen_selects(_screen_p_values(data, counts), p_value)
+        if not known or known[0][0] is not data:
+            known[:] = [(data, _screen_starts(data))]
+        selected = screen_selects(_screen_p_values(data, counts, known[0][1]), p_value)
         free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
         for j, cols in enumerate(data.groups):
             free[:, list(cols)] = selected[:, [j]]
