@@ -378,7 +378,7 @@ def _notice(message: str) -> None:
 def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, model: Path | None, results: Path) -> None:
     """``predict --input new.csv --out risks.csv``: every row scored with the frozen model; rows that cannot be
     scored are listed (as validate lists problems) and kept in the output, never dropped; exit 2 if any."""
-    from .export import nomogram_of, scoring_model
+    from .export import scoring_model
     from .messages import print_problems
     from .scoring import score_file, write_scores
     from .spec import load_spec
@@ -392,7 +392,7 @@ def _predict_file(study: Path, input_file: Path | None, out: Path | None, *, mod
         bar.transient = True  # shown only while an analysis is computed, then removed
         with bar:
             data, source = scoring_model(spec, model=model, results_dir=results, notify=_notice, progress=progress)
-        batch = score_file(spec, nomogram_of(data, spec, path=source), input_file)
+        batch = score_file(spec, data, input_file)
         write_scores(batch, out, inputs=(input_file, study, *([model] if model else [])))
     except (InputError, AnalysisError) as exc:
         _fail(exc)

@@ -28,7 +28,6 @@ import pandas as pd
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .nomogram import Nomogram
     from .spec import StudySpec
     from .study import StudyResults
     
@@ -223,8 +222,6 @@ from .model_file import (  # noqa: E402  (re-exported: the names callers have us
 
 def _predictors(r: StudyResults) -> list[dict[str, Any]]:
     """Per predictor of the model: what a value is checked against and how it is coded and scored."""
-    from .design import variable_terms
-
     nomo, model = r.nomogram, r.model
     mins = nomo.points.groupby("predictor", sort=False)["contribution"].min()
     out = []
@@ -233,7 +230,7 @@ def _predictors(r: StudyResults) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {
             "name": name, "label": var.label, "unit": var.unit or "", "display": var.display, "kind": var.kind,
             "coding": var.coding, "terms": [{"term": t.name, "level": t.level, "coef": float(model.coef[t.name])}
-                                            for t in variable_terms(var)],
+                                            for t in model.terms if t.variable == name],
             "min_contribution": float(mins[name])}
         if var.kind == "continuous":
             axis = nomo.points.loc[nomo.points["predictor"] == name, "value"].astype(float)
@@ -268,11 +265,11 @@ def model_file(r: StudyResults) -> dict[str, Any]:
     Risk by the horizon = 1 - exp(-H0) ** exp(sum coef x - centre).
     """
     from .calculator import model_cohorts
-    from .nomogram import _centre
 
     m, nomo, prov = r.model, r.nomogram, r.provenance
     base = r.spec.base_dir
     coef, means = m.coef, m.means
+    names = [t.name for t in m.terms]
     h0 = -math.log(m.baseline_survival()) if m.baseline_survival() > 0 else math.inf
     files = {os.path.relpath(p, base).replace(os.sep, "/"): prov.data_sha256.get(Path(p).name, "")
              for p in r.data.files}
@@ -293,7 +290,7 @@ def model_file(r: StudyResults) -> dict[str, Any]:
             "variables": list(m.variables),
             "terms": [{"term": t.name, "variable": t.variable, "level": t.level, "coef": float(coef[t.name]),
                        "mean": float(means[t.name])} for t in m.terms],
-            "centre": _centre(m),  # as predict_risk computes it, to the last bit
+            "centre": float(means[names].to_numpy(float) @ coef[names].to_numpy(float)),  # as nomogram._centre
             "baseline_cumhaz_at_horizon": h0,
             "baseline_survival_at_horizon": float(m.baseline_survival()),
             "penalizer": float(m.penalizer),
@@ -311,67 +308,10 @@ def model_is_current(data: dict[str, Any], spec: StudySpec) -> bool:
     return spec.source is not None and not changed_inputs(data, spec.source)
 
 
-def nomogram_of(data: dict[str, Any], spec: StudySpec, *, path: Path | str = MODEL_FILE) -> Nomogram:
-    """A model file's data as the :class:`~cementleak_stats.nomogram.Nomogram` that
-    :func:`~cementleak_stats.nomogram.predict_risk` and batch scoring (:mod:`.scoring`) score
-    (the same numbers as the analysis).
-
-    Raises
-    ------
-    InputError
-        naming the file: terms the study file does not define.
-    """
-    import numpy as np
-
-    from .design import variable_terms
-    from .models.cox import CoxModel
-    from .nomogram import Nomogram
-
-    m = data["model"]
-    try:
-        terms = tuple(t for v in m["variables"] for t in variable_terms(spec.variable(v)))
-    except KeyError as exc:
-        raise model_problem(path, f"the model's variable {exc} is not in the study file") from None
-    names = [t["term"] for t in m["terms"]]
-    if [t.name for t in terms] != names:
-        raise model_problem(path, f"the model's terms {names} are not those the study file defines")
-    horizon = float(data["outcome"]["horizon"])
-    summary = pd.DataFrame({"term": names, "coef": [float(t["coef"]) for t in m["terms"]]})
-    model = CoxModel(
-        variables=tuple(m["variables"]), terms=terms, summary=summary,
-        means=pd.Series([float(t["mean"]) for t in m["terms"]], index=names),
-        baseline=pd.DataFrame({"time": [horizon], "cumhaz": [float(m["baseline_cumhaz_at_horizon"])]}),
-        loglik=np.nan, loglik_null=np.nan, n=0, n_events=0, horizon=horizon, alpha=0.05,
-        penalizer=float(m.get("penalizer", 0.0)),
-    )
-    nomo = data["nomogram"]
-    points = pd.DataFrame(nomo["points"], columns=["predictor", "value", "contribution", "points"])
-    return Nomogram(points=points, total=pd.DataFrame(), lp_axis=pd.DataFrame(), risk_axis=pd.DataFrame(),
-                    scale=float(nomo["scale"]), intercept=float(nomo["intercept"]), horizon=horizon,
-                    baseline_survival=float(m["baseline_survival_at_horizon"]), model=model, notes=())
-
-
 def _another_study(path: Path | str, data: dict[str, Any], spec: StudySpec) -> InputError:
     return model_problem(path, f"fitted with another study file (SHA-256 {data['study']['sha256'][:12]}…, "
                                f"this one {spec.digest()[:12]}…)",
                          fix=f"use the study file it was made with, or run `cementleak analyze {spec.source or ''}`".rstrip())
-
-
-def load_model_file(path: Path, spec: StudySpec) -> Nomogram:
-    """The model file as a :class:`~cementleak_stats.nomogram.Nomogram` (:func:`nomogram_of`).
-
-    The study file must be the one the model was fitted with (its SHA-256 is in the file): the
-    study file says the predictors' levels, aliases and ranges.  The data are not needed.
-
-    Raises
-    ------
-    InputError
-        naming the file: not a model file, another study file, terms the study does not define.
-    """
-    data = read_model_file(path)
-    if data["study"]["sha256"] != spec.digest():
-        raise _another_study(path, data, spec)
-    return nomogram_of(data, spec, path=path)
 
 
 def scoring_model(spec: StudySpec, *, model: Path | None = None, results_dir: Path | None = None,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ def number_label(v: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _range_text(p: Mapping[str, Any], lo: float, hi: float) -> str:
+def range_text(p: Mapping[str, Any], lo: float, hi: float) -> str:
     unit = f" {p['unit']}" if p.get("unit") else ""
     return f"{number_label(lo)} to {number_label(hi)}{unit}"
 
@@ -148,11 +148,11 @@ def check_value(p: Mapping[str, Any], raw: object, *, file: str) -> tuple[object
     lo, hi = value_range(p)
     if isinstance(raw, bool) or not math.isfinite(value):
         return None, Problem(file=file, column=name, value=str(raw)[:80], rule=f"{p['label']} must be a finite number",
-                             fix=f"enter a number from {_range_text(p, lo, hi)}")
+                             fix=f"enter a number from {range_text(p, lo, hi)}")
     if not lo <= value <= hi:
         return None, Problem(file=file, column=name, value=number_label(value),
                              rule=f"{p['label']} is outside the range the nomogram covers",
-                             fix=f"enter a value from {_range_text(p, lo, hi)}")
+                             fix=f"enter a value from {range_text(p, lo, hi)}")
     return value, None
 
 
@@ -182,7 +182,7 @@ def patient_values(data: Mapping[str, Any], patient: Mapping[str, object], *, fi
     for p in preds:
         raw = patient.get(p["name"])
         if raw is None:
-            what = f"a number from {_range_text(p, *value_range(p))}" if p["kind"] == "continuous" \
+            what = f"a number from {range_text(p, *value_range(p))}" if p["kind"] == "continuous" \
                 else f"one of {list(p['levels'])}"
             problems.append(Problem(file=file, column=p["name"], rule=f"{p['label']} is missing",
                                     fix=f"every predictor of the model needs a value: add {p['name']}=<{what}>"))
@@ -226,18 +226,35 @@ class PatientScore:
     horizon: float
 
 
+def _one(f: Callable[[float], float], x: Any) -> Any:
+    return f(x)
+
+
+def combine(data: Mapping[str, Any], contributions: Sequence[Any], *,
+            each: Callable[[Callable[[float], float], Any], Any] = _one) -> tuple[list[Any], Any, Any, Any]:
+    """Points per predictor, total points, linear predictor and risk from the predictors'
+    contributions (the formula in the module docstring).
+
+    The contributions are floats (one patient) or NumPy arrays (many, :mod:`.scoring`): the
+    same additions and multiplications in the same order, and the risk by Python's own
+    ``exp`` and ``**`` (``each`` applies it to every element; NumPy's vectorised power can
+    differ in the last bit), so a file's row and the same patient typed on the command line
+    get the same bits.
+    """
+    scale, s0 = data["nomogram"]["scale"], data["model"]["baseline_survival_at_horizon"]
+    points = [(c - p["min_contribution"]) * scale for p, c in zip(data["predictors"], contributions)]
+    lp = sum(contributions) - data["model"]["centre"]
+    return points, sum(points), lp, each(lambda x: 1.0 - s0 ** math.exp(x), lp)
+
+
 def score_patient(data: Mapping[str, Any], values: Mapping[str, object]) -> PatientScore:
-    """Points, total points, linear predictor and risk by the horizon (the formula in the module
-    docstring) of checked values (:func:`patient_values`)."""
-    scale = data["nomogram"]["scale"]
-    rows = []
-    for p in data["predictors"]:
-        c = contribution(p, values[p["name"]])
-        rows.append((p["name"], values[p["name"]], c, (c - p["min_contribution"]) * scale))
-    lp = sum(r[2] for r in rows) - data["model"]["centre"]
-    s0 = data["model"]["baseline_survival_at_horizon"]
-    return PatientScore(points=tuple(rows), total_points=sum(r[3] for r in rows), lp=lp, risk=1.0 - s0 ** math.exp(lp),
-                        horizon=float(data["outcome"]["horizon"]))
+    """Points, total points, linear predictor and risk by the horizon (:func:`combine`) of
+    checked values (:func:`patient_values`)."""
+    preds = data["predictors"]
+    contributions = [contribution(p, values[p["name"]]) for p in preds]
+    points, total, lp, risk = combine(data, contributions)
+    return PatientScore(points=tuple((p["name"], values[p["name"]], c, pts) for p, c, pts in zip(preds, contributions, points)),
+                        total_points=total, lp=lp, risk=risk, horizon=float(data["outcome"]["horizon"]))
 
 
 def page_model(data: Mapping[str, Any]) -> dict[str, Any]:

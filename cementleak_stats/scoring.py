@@ -3,18 +3,20 @@
 ``cementleak predict --input new.csv --out risks.csv`` reads a table (CSV, XLSX, SAV, Parquet)
 with the reader of the data layer, checks the model's predictor columns with the study file's
 own rules (levels, aliases, ranges, whole numbers; the same pandera checks and problem rows as
-``cementleak validate``), and scores each row exactly as
-:func:`cementleak_stats.nomogram.predict_risk` scores one patient: the same contributions,
-points, linear predictor and risk, computed for all rows at once (100,000 rows in a few
-seconds).  A row that cannot be scored (a missing, unknown or out-of-range value) keeps its
-place in the output with its problem; no row is ever dropped.
+``cementleak validate``), and scores each row with the exported model file's data
+(:mod:`cementleak_stats.model_file`, the one source of ``predict`` and the calculator) with the
+functions that score one patient (``contribution`` and ``combine``), on whole columns: the
+same contributions, points, linear predictor and risk, to the last bit.  A row that cannot
+be scored (a missing, unknown or out-of-range value) keeps its place in the output with its
+problem; no row is ever dropped.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +24,8 @@ import pandas as pd
 from .cohort.io import read_table
 from .cohort.schema import as_number, as_text, canonical_levels, check_table, cohort_schema, parsed, parsing
 from .errors import InputError, Problem
-from .nomogram import Nomogram, _centre, _contributions, _risk, _value_label
-from .spec import StudySpec, Variable
+from .model_file import combine, contribution, number_label, range_text, value_range
+from .spec import StudySpec
 
 __all__ = ["BatchScores", "score_table", "score_file"]
 
@@ -57,26 +59,24 @@ class BatchScores:
         return len(self.scores) - self.n_scored
 
 
-def _axis_problems(var: Variable, values: pd.Series, raw: pd.Series, nomo: Nomogram, file: str) -> list[Problem]:
-    """Numbers inside the study file's range but outside the nomogram's axis (as ``predict_risk``)."""
-    axis = nomo.points.loc[nomo.points["predictor"] == var.name, "value"].astype(float)
-    lo, hi = var.range if var.range is not None else (-math.inf, math.inf)
-    lo, hi = max(lo, float(axis.min())), min(hi, float(axis.max()))
+def _axis_problems(p: Mapping[str, Any], values: pd.Series, raw: pd.Series, file: str) -> list[Problem]:
+    """Numbers inside the study file's range but outside the nomogram's axis (as ``predict``)."""
+    lo, hi = value_range(p)
     outside = values.notna() & ((values < lo) | (values > hi))
-    unit = f" {var.unit}" if var.unit else ""
-    return [Problem(file=file, row=int(r), column=str(raw.name), value=_value_label(float(v)),
-                    rule=f"{var.label} is outside the range the nomogram covers",
-                    fix=f"enter a value from {_value_label(lo)} to {_value_label(hi)}{unit}")
+    return [Problem(file=file, row=int(r), column=str(raw.name), value=number_label(float(v)),
+                    rule=f"{p['label']} is outside the range the nomogram covers",
+                    fix=f"enter a value from {range_text(p, lo, hi)}")
             for r, v in values[outside].items()]
 
 
-def score_table(spec: StudySpec, nomogram: Nomogram, raw: pd.DataFrame, *, file: str) -> BatchScores:
+def score_table(spec: StudySpec, model: Mapping[str, Any], raw: pd.DataFrame, *, file: str) -> BatchScores:
     """Score every row of a raw table (as :func:`~cementleak_stats.cohort.io.read_table` reads it).
 
     Parameters
     ----------
     spec : the study file the model was fitted with (levels, aliases, ranges of the predictors).
-    nomogram : the frozen model's nomogram (from the analysis or the exported model file).
+    model : the model file's data (:func:`~cementleak_stats.model_file.read_model_file`, or
+        :func:`~cementleak_stats.export.model_file` of an analysis).
     raw : raw cells, index = spreadsheet row; columns named as in the data files (the
         predictors' headers; other columns are ignored, the id column is carried over).
     file : the file's name in problems.
@@ -92,14 +92,17 @@ def score_table(spec: StudySpec, nomogram: Nomogram, raw: pd.DataFrame, *, file:
 
     Notes
     -----
-    As :func:`~cementleak_stats.nomogram.predict_risk`: contribution_j = beta_j' x_j
-    (uncentred), points_j = (contribution_j - min_j) scale, lp = sum_j contribution_j -
-    beta'mean, risk = 1 - S0(u)^exp(lp).  A value must be a level (or an alias), a number in the
-    study file's range and inside the nomogram's axis, and present (a model cannot score a
-    missing predictor, even where the study file allows missing values).
+    Each row as :func:`~cementleak_stats.model_file.score_patient` scores one patient:
+    contribution_j = beta_j' x_j (uncentred), points_j = (contribution_j - min_j) scale, lp =
+    sum_j contribution_j - beta'mean, risk = 1 - S0(u)^exp(lp).  A value must be a level (or an
+    alias), a number in the study file's range and inside the nomogram's axis, and present (a
+    model cannot score a missing predictor, even where the study file allows missing values).
+    The coding (:func:`~cementleak_stats.model_file.contribution`, once per distinct value) and
+    the formula (:func:`~cementleak_stats.model_file.combine`, on columns) are those that score
+    one patient, so a row gets the bits that ``predict`` gives the same patient.
     """
-    model = nomogram.model
-    variables = [spec.variable(v) for v in model.variables]
+    preds = list(model["predictors"])
+    variables = [spec.variable(p["name"]) for p in preds]
     headers = [v.header for v in variables]
     full = cohort_schema(spec)
     schema = full.select_columns([h for h in headers if h in full.columns]).update_columns(
@@ -111,11 +114,11 @@ def score_table(spec: StudySpec, nomogram: Nomogram, raw: pd.DataFrame, *, file:
         if missing_cols:
             raise InputError(missing_cols, summary=f"Cannot score {file}")
         typed: dict[str, pd.Series] = {}
-        for var, h in zip(variables, headers):
+        for p, var, h in zip(preds, variables, headers):
             col = raw[h]
             if var.kind == "continuous":
                 typed[var.name] = parsed(as_number, col)  # type: ignore[assignment]
-                problems += _axis_problems(var, typed[var.name], col, nomogram, file)
+                problems += _axis_problems(p, typed[var.name], col, file)
             else:
                 typed[var.name] = canonical_levels(col, var)
     order = {h: i for i, h in enumerate(headers)}
@@ -125,29 +128,37 @@ def score_table(spec: StudySpec, nomogram: Nomogram, raw: pd.DataFrame, *, file:
         why.setdefault(int(p.row), []).append(f"{p.column}: {p.rule}")  # type: ignore[arg-type]
     ok = ~raw.index.isin(list(why))
 
-    n = len(raw)
-    contrib = np.full((n, len(variables)), np.nan)
-    for j, var in enumerate(variables):
-        values = typed[var.name][ok]
-        contrib[ok, j] = _contributions(model, var, values.tolist() if var.kind != "continuous" else values.to_numpy())
-    mins = nomogram.points.groupby("predictor", sort=False)["contribution"].min()[list(model.variables)].to_numpy()
-    points = (contrib - mins) * nomogram.scale
-    lp = contrib.sum(axis=1) - _centre(model)
+    n, names = len(raw), [p["name"] for p in preds]
+    rows = np.flatnonzero(ok)
+    # each predictor's contribution by model_file.contribution (the one coding), once per distinct value
+    contributions = []
+    for p, name in zip(preds, names):
+        memo: dict[object, float] = {}
+        values = typed[name].to_numpy(object)[rows]
+        contributions.append(np.array([memo[v] if v in memo else memo.setdefault(v, contribution(p, v)) for v in values],
+                                      dtype=float).reshape(len(rows)))
+    pts, tot, lin, rsk = combine(model, contributions, each=lambda f, a: np.fromiter(map(f, a), float, len(a)))
+    points = np.full((n, len(preds)), np.nan)
+    total, lp, risk = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    if len(rows):
+        points[rows] = np.column_stack(pts)
+        total[rows], lp[rows], risk[rows] = tot, lin, rsk
     out: dict[str, object] = {"row": raw.index.to_numpy(int)}
     id_col = spec.study.id_column
     if id_col in raw.columns:
         out[id_col] = as_text(raw[id_col]).to_numpy(object)
-    for var in variables:
-        out[var.name] = typed[var.name].where(ok).to_numpy(object)
-    for j, var in enumerate(variables):
-        out[f"points_{var.name}"] = points[:, j]
-    out.update({"total_points": points.sum(axis=1), "lp": lp, "risk_at_horizon": _risk(nomogram.baseline_survival, lp),
+    for name in names:
+        out[name] = typed[name].where(ok).to_numpy(object)
+    for j, name in enumerate(names):
+        out[f"points_{name}"] = points[:, j]
+    out.update({"total_points": total, "lp": lp, "risk_at_horizon": risk,
                 "scored": ok, "problem": ["; ".join(why.get(r, ())) for r in raw.index]})
-    return BatchScores(scores=pd.DataFrame(out), problems=tuple(problems), horizon=nomogram.horizon)
+    return BatchScores(scores=pd.DataFrame(out), problems=tuple(problems), horizon=float(model["outcome"]["horizon"]))
 
 
-def score_file(spec: StudySpec, nomogram: Nomogram, path: str | Path) -> BatchScores:
-    """Read a table of new patients (CSV, XLSX, SAV, Parquet) and score every row (:func:`score_table`).
+def score_file(spec: StudySpec, model: Mapping[str, Any], path: str | Path) -> BatchScores:
+    """Read a table of new patients (CSV, XLSX, SAV, Parquet) and score every row (:func:`score_table`)
+    with the model file's data ``model``.
 
     Raises
     ------
@@ -156,9 +167,9 @@ def score_file(spec: StudySpec, nomogram: Nomogram, path: str | Path) -> BatchSc
         or lacks a predictor's column.
     """
     path = Path(path)
-    labelled = [spec.variable(v).header for v in nomogram.model.variables if spec.variable(v).kind != "continuous"]
+    labelled = [spec.variable(p["name"]).header for p in model["predictors"] if p["kind"] != "continuous"]
     raw = read_table(path, labelled=labelled, name=path.name)
-    return score_table(spec, nomogram, raw, file=path.name)
+    return score_table(spec, model, raw, file=path.name)
 
 
 def write_scores(batch: BatchScores, path: str | Path, *, inputs: tuple[Path, ...] = ()) -> Path:

@@ -198,6 +198,22 @@ def test_model_file_scores_the_shipped_patients_as_r(analysed) -> None:
     assert data["model"]["baseline_survival_at_horizon"] == pytest.approx(ref["s0_u"], abs=1e-8)
 
 
+def test_a_file_of_patients_scores_as_each_patient_typed_on_the_command_line(analysed, tmp_path: Path) -> None:
+    """Batch scoring (predict --input) and predict for one patient: the same bits, from the same model file."""
+    from cementleak_stats.scoring import score_file
+
+    r, root = analysed
+    data = read_model_file(root / "_output" / "results" / MODEL_FILE)
+    rows = r.analysed[list(r.model.variables)].astype(str)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    batch = score_file(r.spec, data, tmp_path / "new.csv").scores
+    assert batch["scored"].all() and len(batch) == len(rows)
+    for (_, row), (_, got) in zip(rows.iterrows(), batch.iterrows()):
+        one = score_patient(data, patient_values(data, row.to_dict()))
+        assert (got["lp"], got["risk_at_horizon"], got["total_points"]) == (one.lp, one.risk, one.total_points)
+        assert [got[f"points_{name}"] for name, *_ in one.points] == [p for *_, p in one.points]
+
+
 def test_calculator_page_model_is_the_model_file(analysed) -> None:
     from bs4 import BeautifulSoup
 

@@ -18,6 +18,7 @@ import pytest
 
 from cementleak_stats.calculator import export_model, score_exported
 from cementleak_stats.errors import InputError
+from cementleak_stats.export import model_file
 from cementleak_stats.nomogram import predict_risk
 from cementleak_stats.scoring import score_file, score_table, write_scores
 from cementleak_stats.spec import load_spec
@@ -54,7 +55,7 @@ def test_every_row_is_scored_as_predict_risk_and_the_calculator(tmp_path):
     r = results()
     f = tmp_path / "new.csv"
     new_patients().to_csv(f, index=False)
-    b = score_file(r.spec, r.nomogram, f)
+    b = score_file(r.spec, model_file(r), f)
     s = b.scores
     assert len(s) == 60 and s["row"].tolist() == list(range(2, 62))  # every row kept, in file order
     assert s["id"].tolist() == new_patients()["id"].tolist()
@@ -78,7 +79,7 @@ def test_bad_rows_are_listed_with_file_row_column_rule_and_fix(tmp_path):
     r = results()
     f = tmp_path / "new.csv"
     new_patients().to_csv(f, index=False)
-    b = score_file(r.spec, r.nomogram, f)
+    b = score_file(r.spec, model_file(r), f)
     got = {(p.row, p.column): p for p in b.problems}
     assert set(got) == {(3, "race"), (4, "age"), (5, "prio"), (6, "mar"), (7, "age")}
     assert all(p.file == "new.csv" and p.fix for p in b.problems)
@@ -107,8 +108,8 @@ def test_other_file_types_give_the_same_scores(tmp_path, suffix):
         import pyreadstat
 
         pyreadstat.write_sav(d, str(other))
-    a = score_file(r.spec, r.nomogram, csv).scores
-    b = score_file(r.spec, r.nomogram, other).scores
+    a = score_file(r.spec, model_file(r), csv).scores
+    b = score_file(r.spec, model_file(r), other).scores
     pd.testing.assert_series_equal(a["risk_at_horizon"], b["risk_at_horizon"])
     assert a["scored"].tolist() == b["scored"].tolist()
 
@@ -118,7 +119,7 @@ def test_a_missing_predictor_column_stops_with_a_clear_error(tmp_path):
     f = tmp_path / "new.csv"
     new_patients().drop(columns=["prio"]).to_csv(f, index=False)
     with pytest.raises(InputError) as err:
-        score_file(r.spec, r.nomogram, f)
+        score_file(r.spec, model_file(r), f)
     (p,) = err.value.problems
     assert (p.file, p.column, p.rule) == ("new.csv", "prio", "required column is missing")
 
@@ -128,7 +129,7 @@ def test_the_output_never_replaces_an_input(tmp_path):
     f = tmp_path / "new.csv"
     new_patients().to_csv(f, index=False)
     before = f.read_bytes()
-    b = score_file(r.spec, r.nomogram, f)
+    b = score_file(r.spec, model_file(r), f)
     with pytest.raises(InputError, match="input file"):
         write_scores(b, f, inputs=(f,))
     assert f.read_bytes() == before
@@ -146,7 +147,7 @@ def test_100000_patients_in_a_few_seconds(tmp_path):
     f = tmp_path / "big.csv"
     big.to_csv(f, index=False)
     t0 = time.perf_counter()
-    b = score_file(r.spec, r.nomogram, f)
+    b = score_file(r.spec, model_file(r), f)
     seconds = time.perf_counter() - t0
     assert b.n_scored == 100_000
     assert seconds < 30, f"100,000 rows took {seconds:.1f} s"  # ~3-5 s on the 2-core development machine
@@ -160,7 +161,7 @@ def test_score_table_carries_no_identifier_when_the_input_has_none():
     r = results()
     raw = new_patients().drop(columns=["id"]).astype(object)
     raw.index = pd.RangeIndex(2, len(raw) + 2, name="row")
-    s = score_table(r.spec, r.nomogram, raw, file="x.csv").scores
+    s = score_table(r.spec, model_file(r), raw, file="x.csv").scores
     assert "id" not in s.columns and np.isfinite(s.loc[s["scored"], "risk_at_horizon"]).all()
 
 
@@ -190,7 +191,7 @@ def test_cli_batch_scoring_writes_every_row_and_lists_the_bad_ones(study_dir: Pa
     assert res.exit_code == 2, res.output  # some rows could not be scored
     assert "scored 55 of 60 rows" in res.output and "new.csv: row 3: column 'race'" in res.output
     out = pd.read_csv(study_dir / "risks.csv")
-    want = score_file(r.spec, r.nomogram, study_dir / "new.csv").scores
+    want = score_file(r.spec, model_file(r), study_dir / "new.csv").scores
     assert out["row"].tolist() == want["row"].tolist()
     assert out["risk_at_horizon"].to_numpy() == pytest.approx(want["risk_at_horizon"].to_numpy(), rel=1e-9, nan_ok=True)
     assert (study_dir / "new.csv").read_bytes() == before
