@@ -115,7 +115,7 @@ def has_decimal_comma(values: pd.Series) -> pd.Series:
 def as_text(values: pd.Series) -> pd.Series:
     """Each cell as text (a whole number ``1.0`` -> ``"1"``); ``None`` where missing.
 
-    Text cells are kept as they are: :func:`~cementleak_stats.cohort.io.read_table` has
+    Text cells are kept as they are: :func:`~cementleak_stats.cohort.read.read_table` has
     already stripped them.
     """
     text, real = _kinds(values)
