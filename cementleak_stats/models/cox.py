@@ -16,16 +16,15 @@ refer to a patient with those columns at 0.  The two differ by the constant
 ``sum(b * (colMeans(X) - fit$means))`` in lp and ``S0_pkg = S0_R ** exp(shift)`` in the
 baseline; every predicted risk is identical.  The tests check both against R this way.
 
-Also here: the univariable screen, predictor selection as the study file says, global tests,
-the forest-plot frame, and the detection of numerical trouble (separation, runaway
-coefficients, near-collinearity, non-finite standard errors, constant or exactly collinear
-columns), with a ridge-penalized fit as the documented fallback.
+Also here: the univariable screen, predictor selection as the study file says, global tests and
+the forest-plot frame.  The detection of numerical trouble (separation, runaway coefficients,
+near-collinearity, non-finite standard errors, constant or exactly collinear columns; a
+ridge-penalized fit is the documented fallback) is :mod:`.diagnostics`; term labels and the units
+of the hazard ratios are :mod:`.labels`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,14 +32,16 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import stats
 
 from ..design import Design, Term, encode
 from ..errors import AnalysisError
-from ..i18n import T, active
-from ..spec import StudySpec, Variable
+from ..spec import StudySpec
 from .coxfit import efron_baseline_cumhaz, fit_cox_batch, step_at
-from .screen import RUNAWAY_LOG_HR, screen_rule, screen_selects
+# the checks and the labels are modules of their own; what callers import from here stays here
+from .diagnostics import Diagnostic, _check_inputs, _post_fit_diagnostics, _problem_message, monotone_likelihood_terms
+from .labels import _describe, hr_unit_notes, hr_units, term_label  # noqa: F401  (hr_unit_notes: study.py)
+from .screen import screen_rule, screen_selects
 
 #: lifelines stops when the log-likelihood changes by < 1e-9 relative (R's default too); that
 #: leaves coefficients ~1e-5 from the optimum on some data.  We converge fully.  lifelines also
@@ -49,37 +50,6 @@ from .screen import RUNAWAY_LOG_HR, screen_rule, screen_selects
 #: precision is set below reach and the stop comes from the relative log-likelihood change
 #: (1e-15, machine precision); coefficients then agree with R coxph(eps=1e-12) to ~1e-11.
 LIFELINES_FIT_OPTIONS = {"precision": 1e-20, "r_precision": 1e-15, "max_steps": 200}
-
-#: A term whose variance inflation factor exceeds this is reported as nearly collinear
-#: (clinical predictors have VIFs below 10; 1000 means R^2 > 0.999 on the other terms).
-MAX_VIF = 1000.0
-
-#: Diagnostic kinds that make a fit unreportable (``on_problem="raise"`` raises on them).
-FATAL_KINDS = frozenset({"separation", "runaway", "collinear", "nan_se", "not_converged"})
-
-DiagnosticKind = Literal["separation", "runaway", "collinear", "nan_se", "not_converged", "note"]
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """One numerical problem of a Cox fit, with the term it concerns and why it matters.
-
-    ``kind`` is one of ``separation`` (monotone likelihood: the estimate is infinite),
-    ``runaway`` (a coefficient heading to infinity), ``collinear`` (nearly collinear with
-    the other terms), ``nan_se`` (information matrix not
-    positive definite: standard error not finite), ``not_converged`` (the Newton iterations
-    stopped early) and ``note`` (a lifelines warning that does not invalidate the fit).
-    """
-
-    kind: DiagnosticKind
-    message: str
-    term: str | None = None
-    variable: str | None = None
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind in FATAL_KINDS
-
 
 @dataclass(frozen=True)
 class CoxModel:
@@ -172,318 +142,6 @@ def _summary_frame(terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, alph
             "p_value": 2 * stats.norm.sf(np.abs(z)),
         }
     )
-
-
-# --- units of the hazard ratios -------------------------------------------------------------
-def _power_of_ten(x: float) -> float:
-    """The power of ten nearest ``x`` (on the log scale); 1 for 0 or a non-finite ``x``."""
-    return float(10.0 ** round(math.log10(x))) if x > 0 and math.isfinite(x) else 1.0
-
-
-def hr_units(spec: StudySpec, terms: Sequence[Term], coef: np.ndarray, se: np.ndarray, X: pd.DataFrame,
-             alpha: float) -> np.ndarray:
-    """How many units of its variable each term's hazard ratio is reported per.
-
-    A continuous variable's ``per:`` from the study file; else 1 — unless exp(coef) or a
-    confidence limit per 1 unit overflows to inf or underflows to 0 in double precision (a
-    variable recorded in tiny units, e.g. litres x 10^-6): then the power of ten nearest the
-    variable's standard deviation, so that the HR is a finite, readable number.  Categorical
-    and score terms: 1.  The coefficient and its test stay per 1 unit (as R ``coxph``).
-    """
-    zcrit = stats.norm.ppf(1 - alpha / 2)
-    out = np.ones(len(terms))
-    for j, t in enumerate(terms):
-        var = spec.variable(t.variable)
-        if var.kind != "continuous":
-            continue
-        if var.per is not None:
-            out[j] = var.per
-            continue
-        b, s = float(coef[j]), float(se[j])
-        if not math.isfinite(b):
-            continue  # a separated term: no unit makes it finite (its diagnostic says so)
-        with np.errstate(over="ignore", invalid="ignore"):
-            limits = np.exp([b, b - zcrit * s, b + zcrit * s] if math.isfinite(s) else [b])
-        if np.all(np.isfinite(limits) & (limits > 0)):
-            continue
-        out[j] = _power_of_ten(float(X[t.name].std()))
-    return out
-
-
-def format_per(per: float) -> str:
-    """``10``, ``0.5``, ``10⁻⁶``: how a reporting unit is printed in a label."""
-    if 1e-3 <= per < 1e6:
-        return np.format_float_positional(per, trim="-")
-    k = math.log10(per)
-    if abs(k - round(k)) < 1e-9:
-        return "10" + str(int(round(k))).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    return f"{per:g}"
-
-
-def per_text(var: Variable, per: float = 1.0) -> str:
-    """``per year``, ``per 10 years``, ``per 10⁻⁶ mL``, ``per 1`` (no unit)."""
-    if per == 1:
-        return T("per {unit}", unit=_singular(var.unit)) if var.unit else T("per 1")
-    return T("per {n} {unit}", n=format_per(per), unit=var.unit) if var.unit else T("per {n}", n=format_per(per))
-
-
-def hr_unit_notes(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> tuple[str, ...]:
-    """Sentences for the analysis notes about the units of the hazard ratios of ``model``.
-
-    * a unit the analysis chose (the HR per 1 unit overflows): says which and why;
-    * a continuous predictor whose HR per unit shows as 1.00 (two decimals, as the tables do)
-      although its coefficient is not 0, with no ``per:`` in the study file: suggests one.
-    """
-    notes = []
-    s = model.summary.set_index("term")
-    for t in model.terms:
-        var = spec.variable(t.variable)
-        if var.kind != "continuous" or var.per is not None:
-            continue
-        row = s.loc[t.name]
-        if row["per"] != 1:
-            notes.append(f"The hazard ratio of {var.label} is reported {per_text(var, row['per'])} (a power of ten near "
-                         f"its standard deviation): {per_text(var)} it is not a finite number in double precision "
-                         f"(coefficient {row['coef']:.4g} {per_text(var)}). `per:` under the variable in the study "
-                         "file sets the unit.")
-        elif row["coef"] != 0 and math.isfinite(row["hr"]) and f"{row['hr']:.2f}" == "1.00":
-            suggest = _power_of_ten(float(pd.to_numeric(cohort[t.variable], errors="coerce").std()))
-            hint = (f"`per: {int(suggest)}` under the variable in the study file reports it "
-                    f"{per_text(var, suggest)}" if suggest > 1 else "`per:` under the variable in the study file "
-                    "sets a larger unit")
-            notes.append(f"The hazard ratio of {var.label} {per_text(var)} shows as 1.00 to two decimals (coefficient "
-                         f"{row['coef']:.4g} {per_text(var)}); {hint}.")
-    return tuple(notes)
-
-
-# --- labels -------------------------------------------------------------------------------
-def term_label(spec: StudySpec, term: Term, per: float | None = None) -> str:
-    """Display label of a model term, from the study file.
-
-    ``Smoker: yes vs no`` for a level of a categorical variable; ``Albumin (per g/L)``,
-    ``Age (per year)`` for a continuous one (the study file's unit, singular); ``ASA grade: per level (I < II < III < IV)`` for an ordinal variable coded as
-    a score.
-    """
-    var = spec.variable(term.variable)
-    if var.kind == "continuous":  # per: the unit of the reported HR (default the study file's `per:`, else 1)
-        return T("{label} ({per})", label=var.label, per=per_text(var, float(per if per is not None else var.per or 1)))
-    if var.kind == "ordinal" and var.coding == "score":
-        levels = var.levels if active() == "en" else [var.level_label(lv) for lv in var.levels]
-        return T("{label}: per level ({levels})", label=var.label, levels=" < ".join(levels))
-    return T("{label}: {level} vs {reference}", label=var.label, level=var.level_label(term.level),
-             reference=var.level_label(var.ref_level))
-
-
-def _singular(unit: str) -> str:
-    """The unit of one step: "years" -> "year", "nodes" -> "node"; symbols ("mL", "kg/m²",
-    "HU", "g/dl") and short words stay as they are."""
-    if re.fullmatch(r"[a-z]{3,}ies", unit):
-        return unit[:-3] + "y"
-    return unit[:-1] if re.fullmatch(r"[a-z]{2,}[^s]s", unit) else unit
-
-
-def _describe(spec: StudySpec, term: Term) -> str:
-    return f"'{term.name}' ({term_label(spec, term)})"
-
-
-# --- checks before fitting ----------------------------------------------------------------
-def _check_inputs(spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray) -> None:
-    """Raise :class:`AnalysisError` for problems that make any Cox fit impossible."""
-    missing = [c for c in design.X.columns if design.X[c].isna().any()]
-    if np.isnan(time).any():
-        missing.append(spec.outcome.time)
-    if np.isnan(event).any():
-        missing.append(spec.outcome.event)
-    if missing:
-        raise AnalysisError(
-            f"missing values in {missing}: the Cox model needs complete cases; the study file's "
-            f"missing-data rule ({spec.analysis.missing_data}) must be applied before fitting"
-        )
-    if event.sum() == 0:
-        raise AnalysisError(f"no events ('{spec.outcome.event}' is 0 for every patient): a Cox model cannot be fitted")
-    problems = []
-    X = design.X.to_numpy(float)
-    for j, term in enumerate(design.terms):
-        col = X[:, j]
-        if np.ptp(col) == 0:
-            var = spec.variable(term.variable)
-            if var.kind == "continuous":
-                why = f"takes the single value {col[0]:g} in all {len(col)} patients"
-            elif term.level is not None and var.kind != "binary":
-                why = f"level '{term.level}' is {'every' if col[0] else 'no'} patient's level"
-            else:
-                why = f"only one level occurs in the analysed patients ({_only_level(var, col[0])!r})"
-            problems.append(f"variable '{term.variable}' ({var.label}) is constant: {why}")
-    if problems:
-        raise AnalysisError("; ".join(problems) + ". Drop the variable or merge its levels in the study file.")
-    collinear = _collinear_terms(X, design.terms)
-    if collinear:
-        raise AnalysisError(
-            "perfectly collinear terms (one is an exact linear combination of others, so their "
-            "coefficients are not identifiable): " + "; ".join(collinear)
-            + ". Drop one of the variables named."
-        )
-
-
-def _only_level(var: Variable, value: float) -> str:
-    if var.kind == "ordinal" and var.coding == "score":
-        return var.levels[int(value)]
-    other = [lv for lv in var.levels if lv != var.ref_level]
-    return other[0] if value else str(var.ref_level)
-
-
-def _collinear_terms(X: np.ndarray, terms: Sequence[Term]) -> list[str]:
-    """Name each column that is an exact linear combination of others (rank-revealing QR).
-
-    numpy/scipy give the rank; naming the columns involved is what lifelines' "high
-    collinearity" ConvergenceError does not do.
-    """
-    if X.shape[1] < 2:
-        return []
-    Xc = X - X.mean(axis=0)
-    Xs = Xc / np.sqrt((Xc**2).sum(axis=0))
-    _, R, piv = linalg.qr(Xs, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(R))
-    rank = int((diag > 1e-9 * max(diag[0], 1e-300) * max(X.shape)).sum())
-    if rank == X.shape[1]:
-        return []
-    indep = piv[:rank]
-    out = []
-    for d in piv[rank:]:
-        b, *_ = np.linalg.lstsq(Xc[:, indep], Xc[:, d], rcond=None)
-        parts = [f"{b[k]:+.3g}*'{terms[j].name}'" for k, j in enumerate(indep) if abs(b[k]) > 1e-8]
-        out.append(f"'{terms[d].name}' = {' '.join(parts)} + constant")
-    return out
-
-
-def variance_inflation(X: np.ndarray) -> np.ndarray:
-    """Variance inflation factor of each column, 1 / (1 - R^2_j) (inf for an exact combination).
-
-    Notes
-    -----
-    The diagonal of the inverse correlation matrix (statsmodels' ``variance_inflation_factor``
-    computes the same by p regressions; one inverse is enough here).
-    """
-    p = X.shape[1]
-    if p < 2:
-        return np.ones(p)
-    corr = np.corrcoef(X, rowvar=False)
-    try:
-        return np.abs(np.diag(np.linalg.inv(corr)))
-    except np.linalg.LinAlgError:
-        return np.full(p, np.inf)
-
-
-def monotone_likelihood_terms(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> list[tuple[int, int]]:
-    """Columns along which the partial likelihood is monotone (separation): (column, +1/-1).
-
-    +1 when, at every event time, the patients with the event have the largest value of the
-    column in the risk set (the likelihood increases without bound as the coefficient -> +inf);
-    -1 for the smallest.  Such a coefficient has no finite maximum-likelihood estimate
-    whatever the other terms are (each risk-set factor is monotone in it).
-
-    Notes
-    -----
-    With rows sorted by time, the risk set of an event at t is every row with time >= t, so
-    the largest value in it is a reverse cumulative maximum from the first row of t's tie group.
-
-    References
-    ----------
-    Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
-    Biometrics 2001;57:114-119.
-    """
-    order = np.argsort(time, kind="stable")
-    ts, es, Xs = time[order], event[order].astype(bool), X[order]
-    first = np.searchsorted(ts, ts, side="left")  # first row of each row's tie group
-    out = []
-    for j in range(X.shape[1]):
-        col = Xs[:, j]
-        top = np.maximum.accumulate(col[::-1])[::-1][first]
-        bottom = np.minimum.accumulate(col[::-1])[::-1][first]
-        informative = top > bottom  # risk sets where the column varies
-        ev = es & informative
-        if not ev.any():
-            continue
-        if np.all(col[es] >= top[es]):
-            out.append((j, +1))
-        elif np.all(col[es] <= bottom[es]):
-            out.append((j, -1))
-    return out
-
-
-# --- checks after fitting -----------------------------------------------------------------
-_LIFELINES_FATAL = ("failed to converge", "norm(delta) is still high", "suspiciously close to 0")
-
-
-def _post_fit_diagnostics(
-    spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray, coef: np.ndarray, se: np.ndarray,
-    caught: Sequence[warnings.WarningMessage], penalized: bool,
-) -> list[Diagnostic]:
-    from lifelines.exceptions import ConvergenceWarning
-
-    out: list[Diagnostic] = []
-    X = design.X.to_numpy(float)
-    if not penalized:
-        for j, sign in monotone_likelihood_terms(X, time, event):
-            t = design.terms[j]
-            side = "highest" if sign > 0 else "lowest"
-            out.append(Diagnostic(
-                "separation",
-                f"term {_describe(spec, t)}: at every event time the patients with the event had the {side} "
-                f"value in the risk set, so the partial likelihood keeps increasing as the coefficient goes to "
-                f"{'+' if sign > 0 else '-'}infinity (monotone likelihood / separation, lifelines #342); the "
-                f"estimate {coef[j]:.3g} and its SE are meaningless",
-                t.name, t.variable))
-    flagged = {d.term for d in out}
-    span = np.ptp(X, axis=0)
-    vif = variance_inflation(X)
-    inflated = [t.name for j, t in enumerate(design.terms) if vif[j] > MAX_VIF]
-    for j, t in enumerate(design.terms):
-        if t.name in flagged:
-            continue
-        if vif[j] > MAX_VIF:
-            others = ", ".join(f"'{o}'" for o in inflated if o != t.name) or "the other terms"
-            out.append(Diagnostic(
-                "collinear",
-                f"term {_describe(spec, t)} is nearly collinear with {others} (variance inflation factor "
-                f"{vif[j]:.3g}): its coefficient ({coef[j]:.3g}) and SE ({se[j]:.3g}) are not estimable in practice",
-                t.name, t.variable))
-        elif not np.isfinite(se[j]) or not np.isfinite(coef[j]):
-            out.append(Diagnostic(
-                "nan_se",
-                f"term {_describe(spec, t)}: standard error is not finite (the information matrix is not positive "
-                f"definite at the estimate, lifelines #412) — usually too few events in a level or near-collinearity",
-                t.name, t.variable))
-        elif abs(coef[j]) * span[j] > RUNAWAY_LOG_HR:
-            out.append(Diagnostic(
-                "runaway",
-                f"term {_describe(spec, t)}: coefficient {coef[j]:.3g} (SE {se[j]:.3g}) implies a hazard ratio above "
-                f"e^{RUNAWAY_LOG_HR:g} across the observed range — it is running away to infinity (quasi-separation)",
-                t.name, t.variable))
-    explained = any(d.fatal for d in out)
-    for w in caught:
-        if not issubclass(w.category, ConvergenceWarning):
-            continue  # numpy overflow and the like: the checks above say what it means
-        text = " ".join(str(w.message).split())
-        first = text.split(". ")[0].rstrip(".") + "."
-        if any(k in text for k in _LIFELINES_FATAL):
-            if not explained:
-                out.append(Diagnostic("not_converged", f"lifelines: {first}"))
-                explained = True
-        elif not explained:  # e.g. lifelines' separation heuristics, already explained above
-            out.append(Diagnostic("note", f"lifelines: {first}"))
-    return out
-
-
-def _problem_message(variables: Sequence[str], diags: Sequence[Diagnostic]) -> str:
-    lines = [f"the Cox model on {list(variables)} cannot be reported as fitted:"]
-    lines += [f"  - {d.message}" for d in diags if d.fatal]
-    lines.append(
-        "  Options: merge rare levels or drop the variable named; or refit with a ridge penalty, "
-        "fit_cox_model(..., penalizer=0.1) (lifelines `penalizer`: coefficients shrunk towards 0, "
-        "their SEs and P values are not those of an ordinary Cox fit — report it as penalized)."
-    )
-    return "\n".join(lines)
 
 
 # --- the fit ------------------------------------------------------------------------------
