@@ -305,7 +305,7 @@ def test_fisher_cap_is_checked_before_the_tables_are_built():
     test and says why in the test's name."""
     import tracemalloc
 
-    from cementleak_stats.tables import _categorical_test
+    from cementleak_stats.group_tests import categorical_test
 
     table = np.array([[3333, 3333, 3333, 1], [3333, 3333, 3334, 1]])
     tracemalloc.start()
@@ -313,7 +313,7 @@ def test_fisher_cap_is_checked_before_the_tables_are_built():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert np.isnan(p) and peak < 20e6, peak
-    test = _categorical_test(table.T)
+    test = categorical_test(table.T)
     assert test.__name__ == "Chi-square (expected count < 5; too many tables for Fisher's exact)"
     np.testing.assert_allclose(test(*table.T), stats.chi2_contingency(table).pvalue, rtol=1e-12)
 
@@ -325,7 +325,7 @@ def test_fisher_table_count_equals_enumeration(cells):
     (first j columns of row 1, able to reach the row total) that the enumeration holds."""
     import itertools
 
-    from cementleak_stats.tables import _fisher_bounds, _fisher_tables
+    from cementleak_stats.group_tests import _fisher_bounds, _fisher_tables
 
     t = np.array(cells).T
     cols, r1 = t.sum(axis=0), int(t[0].sum())
