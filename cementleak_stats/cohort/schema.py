@@ -10,13 +10,13 @@ the fix; pandera's lazy validation collects every failure in one pass and
 Only two things are checked in plain pandas, because pandera cannot express them as we
 need them: unknown extra columns (``strict=True`` would make them *errors*; they are only
 *warnings* here, see :func:`unknown_columns`) and file-level structure (empty rows,
-ragged rows, duplicated header names, encodings), which :mod:`cementleak_stats.cohort.io`
+ragged rows, duplicated header names, encodings), which :mod:`cementleak_stats.cohort.read`
 checks while reading: a table with those problems has no reliable columns to validate.
 
 Columns are keyed by their header in the data file (``column:`` in the study file, else the
-variable's name).  Each column is parsed once per table (:func:`parsing`): pandera hands every
-check its own copy of the column, so the checks read the parse from a memo instead of parsing
-the text again (100,000 rows: one parse per column, not one per rule).
+variable's name).  Each column is parsed once per table (:mod:`cementleak_stats.cohort.cells`,
+whose parsers this module re-exports): pandera hands every check its own copy of the column,
+so the checks read the parse from a memo instead of parsing the text again.
 """
 
 from __future__ import annotations
@@ -24,11 +24,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import numbers
-import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -38,190 +34,15 @@ from pandera.errors import SchemaErrors
 
 from ..errors import Problem
 from ..spec import Outcome, StudySpec, Variable
-from .dates import ParsedDates, looks_like_dates, parse_dates
+from .cells import (_at, _dates, _decimal_comma, _missing, _number, _text, as_number, as_text, canonical_levels,
+                    date_time, event_codes, has_decimal_comma, parsed, parsing)
+from .dates import looks_like_dates
 
-# A number written with a decimal comma (``23,5``) or a thousands separator (``1,250``).
-_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+\s*")
+__all__ = ["DECIMAL_COMMA_RULE", "NOT_A_NUMBER_RULE", "cohort_schema", "repeated_schema", "check_table",
+           "unknown_columns", "as_number", "as_text", "canonical_levels", "date_time", "event_codes",
+           "has_decimal_comma", "parsed", "parsing"]
 
 DECIMAL_COMMA_RULE = "decimal comma; use a point"
-
-
-# --- cell parsers (shared by the checks and by the typing step in io.py) ------------------
-# Vectorised: a cohort of 100,000 rows is validated in seconds (an element-wise Python parser
-# took half a minute).
-def _cell_kinds(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    # fast paths: a column of one type (every CSV column is text) is recognised in C
-    inferred = pd.api.types.infer_dtype(values, skipna=True)
-    if inferred == "string":
-        return ~_missing(values), pd.Series(False, index=values.index)
-    if inferred in ("floating", "integer", "mixed-integer-float") and values.dtype != bool:
-        return pd.Series(False, index=values.index), ~_missing(values)
-    kinds = values.map(type)
-    types = kinds.unique()
-    real = [t for t in types if issubclass(t, numbers.Real) and not issubclass(t, (bool, np.bool_))]
-    return kinds.isin([t for t in types if issubclass(t, str)]), kinds.isin(real)
-
-
-def _kinds(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Masks of the text cells and of the real-number cells (booleans are not numbers); once per column."""
-    text, real = parsed(_cell_kinds, values)  # type: ignore[misc]
-    return _at(text, values), _at(real, values)
-
-
-def as_number(values: pd.Series) -> pd.Series:
-    """Each cell as a finite float; ``NaN`` where the cell is missing or is not a number.
-
-    Text is parsed by :func:`pandas.to_numeric` (a point as decimal separator, optional sign
-    and exponent); booleans, dates, ``inf`` and text such as ``"23,5"`` or ``"sixty"`` are
-    not numbers.
-    """
-    text, real = _kinds(values)
-    out = pd.Series(np.nan, index=values.index, dtype=float)
-    if real.any():
-        out[real] = values[real].astype(float)
-    if text.any():
-        out[text] = _text_to_float(values[text])
-    return out.where(np.isfinite(out))
-
-
-def _text_to_float(text: pd.Series) -> np.ndarray:
-    """Text cells as floats: Arrow's cast when every cell is a number, else :func:`pandas.to_numeric`.
-
-    Arrow's parser is correctly rounded (as Python's ``float`` and R's ``as.numeric``; pandas'
-    is not beyond about 15 significant digits or with large exponents) and about six times
-    faster; it rejects the whole column at its first non-number (or a cell with surrounding
-    spaces), and then ``to_numeric(errors="coerce")`` gives NaN for the cells that are not
-    numbers (ignoring surrounding spaces), which the checks report.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        return pc.cast(pa.array(text.to_numpy(dtype=object), type=pa.string()), pa.float64()).to_numpy(
-            zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-
-
-def has_decimal_comma(values: pd.Series) -> pd.Series:
-    """True for text cells holding a number written with a decimal comma (``23,5``, ``-1,250``)."""
-    text, _ = _kinds(values)
-    text &= parsed(as_number, values).isna()  # type: ignore[union-attr]  # only cells that are not numbers
-    if not text.any():
-        return pd.Series(False, index=values.index)
-    return values[text].str.fullmatch(_DECIMAL_COMMA.pattern).astype(bool).reindex(values.index, fill_value=False)
-
-
-def as_text(values: pd.Series) -> pd.Series:
-    """Each cell as text (a whole number ``1.0`` -> ``"1"``); ``None`` where missing.
-
-    Text cells are kept as they are: :func:`~cementleak_stats.cohort.read.read_table` has
-    already stripped them.
-    """
-    text, real = _kinds(values)
-    if not real.any() and (text | _missing(values)).all():  # a text column: as it is
-        return values.astype(object)
-    out = pd.Series(None, index=values.index, dtype=object)
-    if text.any():
-        out[text] = values[text]
-    nums = values[real].astype(float)
-    nums = nums[np.isfinite(nums)]
-    whole = nums == np.floor(nums)  # 1.0 read from a spreadsheet is the code "1"
-    out[nums.index[whole]] = nums[whole].map("{:.0f}".format)
-    out[nums.index[~whole]] = nums[~whole].astype(str)
-    other = ~text & ~real & values.notna()
-    if other.any():
-        out[other] = values[other].astype(str)
-    return out
-
-
-def canonical_levels(values: pd.Series, var: Variable) -> pd.Series:
-    """Each cell mapped to its canonical level: a level, or an alias the study file lists.
-
-    Unknown spellings (and missing cells) give ``None``.  Matching is exact: only the
-    spellings in ``levels`` and ``aliases`` are accepted.
-    """
-    accepted = {lv: lv for lv in var.levels} | dict(var.aliases)
-    return _text(values).map(accepted).astype(object)
-
-
-def event_codes(values: pd.Series, outcome: Outcome) -> pd.Series:
-    """Each cell as the event code 0/1 (``outcome.event_codes``: 0/1, true/false, ``event_aliases``);
-    NaN where missing or not an accepted spelling."""
-    return _text(values).map(outcome.event_codes).astype(float)
-
-
-# --- parse each column once ---------------------------------------------------------------
-class _Memo:
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.results: dict[tuple[object, ...], object] = {}
-
-
-_MEMO: ContextVar[_Memo | None] = ContextVar("cementleak_parse_memo", default=None)
-
-
-@contextmanager
-def parsing(frame: pd.DataFrame) -> Iterator[None]:
-    """Within this block, :func:`parsed` parses each column of ``frame`` once (reused if already open)."""
-    current = _MEMO.get()
-    if current is not None and current.frame is frame:
-        yield
-        return
-    token = _MEMO.set(_Memo(frame))
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
-
-
-def parsed(fn: Callable[..., object], values: pd.Series, *args: object) -> object:
-    """``fn(column, *args)`` for the whole column ``values`` belongs to, computed once per table.
-
-    ``values`` may be a subset of the column (pandera drops missing cells); callers index the
-    result by ``values.index``.  Outside :func:`parsing`, or for a series that is not a column
-    of the table, ``fn(values, *args)``.
-    """
-    memo = _MEMO.get()
-    name = values.name
-    if memo is None or name is None or name not in memo.frame.columns:
-        return fn(values, *args)
-    key = (fn, name, *(a if isinstance(a, (str, int, float, type(None))) else id(a) for a in args))
-    if key not in memo.results:
-        memo.results[key] = fn(memo.frame[name], *args)
-    return memo.results[key]
-
-
-def _at(result: pd.Series, values: pd.Series) -> pd.Series:
-    return result if result.index.equals(values.index) else result.reindex(values.index)
-
-
-def _number(s: pd.Series) -> pd.Series:
-    return _at(parsed(as_number, s), s)  # type: ignore[arg-type]
-
-
-def _decimal_comma(s: pd.Series) -> pd.Series:
-    return _at(parsed(has_decimal_comma, s), s)  # type: ignore[arg-type]
-
-
-def _text(s: pd.Series) -> pd.Series:
-    return _at(parsed(as_text, s), s)  # type: ignore[arg-type]
-
-
-def _dates(s: pd.Series, date_format: str | None) -> ParsedDates:
-    return parsed(parse_dates, s, date_format)  # type: ignore[return-value]
-
-
-def date_time(frame: pd.DataFrame, outcome: Outcome) -> pd.Series:
-    """Follow-up time from the date columns: (end - start) in days / days per ``time_unit``.
-
-    NaN where a date is missing or not a date.  Uses the parse memo (:func:`parsing`).
-    """
-    assert outcome.start is not None and outcome.end is not None
-    start = _dates(frame[outcome.start], outcome.date_format).values
-    end = _dates(frame[outcome.end], outcome.date_format).values
-    days = (end - start) / pd.Timedelta(days=1)
-    return (days / outcome.days_per_unit).astype(float)
 
 
 # --- check factories ----------------------------------------------------------------------
@@ -233,14 +54,6 @@ def _check(fn: Callable[[pd.Series], pd.Series], rule: str, fix: str, *, title: 
     column for missing values twice per rule.
     """
     return pa.Check(lambda s: fn(s) | _missing(s), name=rule, description=fix, title=title, ignore_na=False)
-
-
-def _isna(values: pd.Series) -> pd.Series:
-    return values.isna()
-
-
-def _missing(s: pd.Series) -> pd.Series:
-    return _at(parsed(_isna, s), s)  # type: ignore[arg-type]
 
 
 def _fmt(x: float) -> str:
