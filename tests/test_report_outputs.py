@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 import docx
+import numpy as np
 import pytest
 import yaml
 from bs4 import BeautifulSoup
