@@ -255,3 +255,39 @@ def test_signed_rank_symmetry(diffs):
     assert a.statistic + b.statistic == pytest.approx(n * (n + 1) / 2)
     assert a.p_value == pytest.approx(b.p_value, rel=1e-12)
     assert 0 <= a.p_value <= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(3, 40), st.integers(2, 5), st.integers(0, 10_000))
+def test_balanced_mixed_model_wald_equals_rm_anova_f(n, k, seed):
+    """Complete, balanced data with a positive patient variance: the random-intercept REML fit
+    is the compound-symmetry model of the repeated-measures ANOVA, so its Wald chi-square over
+    the timepoint terms is k - 1 times the ANOVA's F, and its fixed effects are the differences
+    of the timepoint means (two closed forms checking each other)."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0, 2, (n, 1)) + rng.normal(0, 1, (n, k)) + np.arange(k) * 0.3
+    av = rm_anova(y)
+    ss_subject_ms = av.ss_subject / (n - 1)
+    if ss_subject_ms <= av.ss_error / av.df2:  # tau^2 at the boundary: the models differ
+        return
+    ids = np.repeat(np.arange(n), k)
+    tp = np.tile(np.arange(k), n)
+    x = np.column_stack([np.ones(n * k)] + [(tp == j).astype(float) for j in range(1, k)])
+    fit = random_intercept_lmm(y.ravel(), x, ids)
+    b = fit.coef[1:]
+    chi2 = b @ np.linalg.solve(fit.cov[1:, 1:], b)
+    np.testing.assert_allclose(chi2, (k - 1) * av.f, rtol=1e-6)
+    np.testing.assert_allclose(b, y[:, 1:].mean(axis=0) - y[:, 0].mean(), rtol=1e-9, atol=1e-12)
+
+
+def test_mixed_model_at_the_boundary_is_flagged_and_is_least_squares():
+    """Patients more alike across than within (negative intra-class correlation): the REML
+    patient variance is 0 (nlme reports a tiny one), the fit is ordinary least squares, and
+    the analysis says so in a note."""
+    y = np.array([[1.0, 3.0], [3.0, 1.0], [2.0, 2.5], [2.5, 2.0]])
+    ids, tp = np.repeat(np.arange(4), 2), np.tile([0, 1], 4)
+    x = np.column_stack([np.ones(8), tp == 1]).astype(float)
+    fit = random_intercept_lmm(y.ravel(), x, ids)
+    ols = np.linalg.lstsq(x, y.ravel(), rcond=None)[0]
+    assert fit.boundary and fit.tau2 < 1e-6 * fit.sigma2
+    np.testing.assert_allclose(fit.coef, ols, atol=1e-9)
