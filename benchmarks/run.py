@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 R_SCRIPT = HERE / "rms_bench.R"
+STUDY = str(ROOT / "study.yaml")  # the shipped study (read only)
 #: everything below this line of RESULTS.md is kept when the file is rewritten
 NOTES_MARKER = "<!-- notes: written by hand; benchmarks/run.py keeps everything below this line -->"
 PROJECT_FILES = ("report", "narrative", "_quarto.yml", "study.yaml", "data")
@@ -227,8 +228,10 @@ def run_child(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | Non
     return seconds, usage.ru_maxrss / 1024, stdout
 
 
-def run_worker(name: str, args: dict[str, Any], *, isolated: bool = True, timeout: float | None = None) -> dict[str, Any]:
-    """A worker's result with ``peak_mb`` and ``wall_s``: in a fresh process (``isolated``) or in this one."""
+def run_worker(name: str, args: dict[str, Any], *, isolated: bool = True, timeout: float | None = None,
+               code: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """A worker's result with ``peak_mb`` and ``wall_s``: in a fresh process (``isolated``, with the
+    package and the harness of ``code`` when given, see :func:`snapshot_code`) or in this one."""
     if not isolated:
         from benchmarks import workers
 
@@ -236,8 +239,10 @@ def run_worker(name: str, args: dict[str, Any], *, isolated: bool = True, timeou
         res = workers.WORKERS[name](args)
         return {**res, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "wall_s": time.perf_counter() - t0}
+    if env is None:
+        env = clean_env() if code is None else clean_env(PYTHONPATH=str(code))
     seconds, peak, stdout = run_child([sys.executable, "-m", "benchmarks.workers", name, json.dumps(args)],
-                                      env=clean_env(), timeout=timeout)
+                                      cwd=code or ROOT, env=env, timeout=timeout)
     return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak, "wall_s": seconds}
 
 
@@ -245,6 +250,26 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This environment without the variables a report run sets for its kernels."""
     env = {k: v for k, v in os.environ.items() if k not in ("CEMENTLEAK_STUDY", "CEMENTLEAK_RESULTS_KEY")}
     return {**env, **extra}
+
+
+def snapshot_code(dest: Path) -> str:
+    """The code measured, frozen for the whole run: the package as committed (``git archive HEAD``;
+    the working tree's copy without git) and this harness, byte-compiled as an installed package is.
+    Others may edit the tree during a run; the caches' code digest and every row then see one version.
+    Returns what was copied, for the table header."""
+    dest.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "cementleak_stats"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        what = "the package as committed (`git archive HEAD`; uncommitted edits are not measured)"
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(ROOT / "cementleak_stats", dest / "cementleak_stats",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        what = "the package as it is in the working tree (no git)"
+    shutil.copytree(HERE, dest / "benchmarks", ignore=shutil.ignore_patterns("__pycache__", "RESULTS.md"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(dest)], check=True, capture_output=True)
+    return what
 
 
 def cli() -> list[str]:
@@ -316,7 +341,11 @@ def _ratio(a: float | None, b: float | None, fmt: str = "{:.2f}") -> str:
 
 def _relative(seconds: float, ref: dict[str, float]) -> str:
     """``seconds`` in units of the baselines of this run ("4.1x analyze; 12x ref")."""
-    return "; ".join(f"{seconds / v:.2g}x {k}" for k, v in ref.items() if v)
+    return "; ".join(f"{_num(seconds / v)}x {k}" for k, v in ref.items() if v)
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2g}"
 
 
 @dataclass
@@ -332,9 +361,10 @@ class Run:
     sec: dict[str, Any] = field(default_factory=dict)
     project: Path | None = None
     analyze_s: float | None = None
+    code: Path | None = None
 
     def worker(self, name: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-        return run_worker(name, args, isolated=self.cfg.isolated, timeout=timeout)
+        return run_worker(name, args, isolated=self.cfg.isolated, timeout=timeout, code=self.code, env=self.env)
 
     @property
     def design(self) -> dict[str, Any]:
@@ -433,7 +463,7 @@ def section_repeated(run: Run) -> None:
     what = REPEATED_WHAT.format(n=cfg.repeated_n)
     run.log(f"repeated measures alone, n={cfg.repeated_n} ...")
     try:
-        res = run.worker("scale", {"n": cfg.repeated_n, "B": cfg.scale_B, "seed": cfg.seed, "outcomes": True},
+        res = run.worker("scale", {"study": STUDY, "n": cfg.repeated_n, "B": cfg.scale_B, "seed": cfg.seed, "outcomes": True},
                          timeout=cfg.repeated_timeout_s)
     except Timeout:
         run.goals.append(Goal("4", what, measured=f"> {cfg.repeated_timeout_s:.0f} s (stopped)", value=math.inf,
@@ -491,7 +521,7 @@ def _dask(run: Run, project: Path) -> None:
 def section_engine(run: Run) -> None:
     """The bootstrap engine against lifelines refits, and the coefficient agreement."""
     cfg, B = run.cfg, run.design["B"]
-    study = str(ROOT / "study.yaml")
+    study = STUDY
     run.log(f"engine: validation + calibration, B={B} ...")
     ours = run.worker("engine", {"study": study, "B": B, "seed": cfg.seed, "honest": True})
     run.log(f"lifelines baseline: {cfg.k_lifelines} + {cfg.k_honest} replicates ...")
@@ -514,7 +544,7 @@ def section_scale(run: Run) -> None:
     runs = run.sec["scale"] = []
     for size in (cfg.full_sizes if cfg.full else cfg.sizes):
         run.log(f"scale: n={size}, B={cfg.scale_B} ...")
-        runs.append(run.worker("scale", {"n": size, "B": cfg.scale_B, "seed": cfg.seed}))
+        runs.append(run.worker("scale", {"study": STUDY, "n": size, "B": cfg.scale_B, "seed": cfg.seed}))
 
 
 ANALYZE_WHAT = "`cementleak analyze --no-cache`, shipped study (n = {n}, B = {B}), process start to exit"
@@ -569,6 +599,10 @@ def bench(cfg: Config, *, log: Callable[[str], None] = print,
         tmp = Path(tmp_name)
         # the cache's signing key in the scratch folder: no file of this user's is touched
         run = Run(cfg, tmp, clean_env(CEMENTLEAK_CACHE_KEY_FILE=str(tmp / "cache-key")), log)
+        if cfg.isolated:
+            run.code = tmp / "code"
+            machine_info["code measured"] = snapshot_code(run.code)
+            run.env["PYTHONPATH"] = str(run.code)
         log("reference workload (numpy, one thread) ...")
         run.sec["reference_start"] = run.worker("reference", {})["seconds"]
         run.project = scratch_project(tmp, "analyze", bootstrap_b=cfg.B)

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _study_model(study: str) -> tuple[Any, Any, Any]:
@@ -227,7 +226,7 @@ def worker_scale(args: dict[str, Any]) -> dict[str, Any]:
     warnings.simplefilter("ignore")
     n, B, seed = int(args["n"]), int(args["B"]), int(args["seed"])
     with tempfile.TemporaryDirectory(prefix="cementleak-scale-") as tmp:
-        shutil.copy(ROOT / "study.yaml", Path(tmp) / "study.yaml")
+        shutil.copy(args["study"], Path(tmp) / "study.yaml")
         spec = load_spec(Path(tmp) / "study.yaml")
         write_synthetic(Path(tmp) / "data", n=n, seed=seed, spec=spec)
         spec = spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"bootstrap_b": B})})

@@ -85,3 +85,12 @@ def test_quick_bench_writes_every_goal_row(tmp_path, capsys):
     assert worst < 1e-6
     # the generated part is replaced, the hand-written notes below the marker are kept
     assert "old generated part" not in text and text.rstrip().endswith("Hand-written profile notes.")
+
+
+def test_the_code_measured_is_frozen_for_the_run(tmp_path):
+    what = run.snapshot_code(tmp_path / "code")
+    assert "package" in what
+    assert (tmp_path / "code" / "cementleak_stats" / "__init__.py").exists()
+    assert (tmp_path / "code" / "benchmarks" / "workers.py").exists()
+    assert not (tmp_path / "code" / "benchmarks" / "RESULTS.md").exists()
+    assert list((tmp_path / "code" / "cementleak_stats").glob("__pycache__/*.pyc"))  # compiled as installed
