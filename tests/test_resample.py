@@ -142,7 +142,8 @@ def test_engine_same_result_in_parallel_and_reports_progress():
                              n_jobs=2, progress=lambda done, total: seen.append((done, total)))
     np.testing.assert_array_equal(one.training, two.training)
     np.testing.assert_array_equal(one.test, two.test)
-    assert seen[-1] == (300, 300) and len(seen) == 6 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[0] == (0, 300) and seen[-1] == (300, 300) and len(seen) == 7
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_engine_refuses_a_model_that_cannot_be_fitted():

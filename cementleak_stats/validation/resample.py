@@ -216,7 +216,8 @@ def bootstrap_optimism(
         depend on ``n_jobs`` or ``chunk_size``.
     names : the k index names (default ``index1``, ...).
     n_jobs : joblib workers for chunks of replicates (1 = in this process).
-    progress : called as ``progress(done, total)`` after each chunk (the CLI draws a bar).
+    progress : called as ``progress(0, total)`` before the first chunk and ``progress(done,
+        total)`` after each (the CLI draws a bar; a timer sees when the bootstrap starts).
     counts : pre-drawn (B, n) case counts (e.g. to validate two procedures on the same
         replicates); then ``n_boot`` must equal B and ``rng`` is not used.
     apparent_fits : the original fit, if already made (e.g. the reported model); default
@@ -257,6 +258,8 @@ def bootstrap_optimism(
     chunks = [counts[i:i + chunk_size] for i in range(0, n_boot, max(1, chunk_size))]
     train, test, ok = [], [], []
     done = 0
+    if progress is not None:
+        progress(0, n_boot)
     with ExitStack() as stack:
         if n_jobs == 1 or len(chunks) <= 1:
             stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # once, not per chunk
