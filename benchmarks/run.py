@@ -268,6 +268,7 @@ def snapshot_code(dest: Path) -> str:
                         ignore=shutil.ignore_patterns("__pycache__"))
         what = "the package as it is in the working tree (no git)"
     shutil.copytree(HERE, dest / "benchmarks", ignore=shutil.ignore_patterns("__pycache__", "RESULTS.md"))
+    shutil.copy(ROOT / "study.yaml", dest / "study.yaml")  # scale_study.py reads the study beside its package
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(dest)], check=True, capture_output=True)
     return what
 
@@ -301,7 +302,7 @@ def set_bootstrap_b(study: Path, B: int) -> None:
 
 def run_report(project: Path, label: str, env: dict[str, str]) -> dict[str, Any]:
     """``cementleak report`` (as ``make report``) in ``project``: wall time, peak RSS, its own breakdown."""
-    timings = project / f".timings-{label}.json"
+    timings = project.parent / f"timings-{project.name}-{label}.json"  # outside the project: not an input
     seconds, peak, _ = run_child([*cli(), "report", "study.yaml", "--timings", str(timings)], cwd=project, env=env)
     return {"seconds": seconds, "peak_mb": peak, "steps": json.loads(timings.read_text())}
 
@@ -476,46 +477,47 @@ def section_repeated(run: Run) -> None:
 
 
 def section_full(run: Run) -> None:
-    """Row 5: the full analysis of a simulated million; row 6: the bootstrap on a local Dask cluster."""
+    """Row 5: the whole analysis of a simulated million; row 6: the same with the bootstrap on a
+    local Dask cluster.  Both through ``benchmarks/scale_study.py`` (``compute_study`` of the shipped
+    study file on ``write_synthetic(n)`` data, repeated measures apart), each in a fresh process."""
     cfg = run.cfg
     if not cfg.full:
         run.goals.append(Goal("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), goal="≤ 10 min, ≤ 4 GB",
                               skipped=f"run {HOW_FULL}"))
         run.goals.append(Goal("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
-                              goal="runs; same result as n_jobs=1", skipped=f"run {HOW_FULL}"))
+                              goal="runs", skipped=f"run {HOW_FULL}"))
         return
-    project = scratch_project(run.tmp, "million", bootstrap_b=cfg.full_B)
-    shutil.rmtree(project / "data")
-    run.log(f"simulating n={cfg.full_n:,} ...")
-    sim_s, _, _ = run_child([*cli(), "simulate", "--n", str(cfg.full_n), "--out", "data"], cwd=project, env=run.env)
+    data = run.tmp / "million"
+    run.log(f"simulating n={cfg.full_n:,} ...")  # once, in its own process: not in the rows' time or memory
+    sim_s, _, _ = run_child([sys.executable, "-c", "import sys; from pathlib import Path; "
+                             "from benchmarks.scale_study import _prepare; "
+                             "_prepare(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))",
+                             str(data), str(cfg.full_n), str(cfg.seed)], cwd=run.code or ROOT, env=run.env)
     run.sec["full_simulate_s"] = sim_s
-    guarded(run, "5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), lambda: _full_analysis(run, project))
-    guarded(run, "6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B), lambda: _dask(run, project))
+    for key, what, extra in (("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), []),
+                             ("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
+                              ["--dask-workers", str(cfg.dask_workers)])):
+        guarded(run, key, what, lambda key=key, what=what, extra=extra: _scale_study(run, key, what, data, extra),
+                "≤ 10 min, ≤ 4 GB" if key == "5" else "runs")
 
 
-def _full_analysis(run: Run, project: Path) -> None:
+def _scale_study(run: Run, key: str, what: str, data: Path, extra: list[str]) -> None:
     cfg = run.cfg
-    run.log(f"full analysis n={cfg.full_n:,}, B={cfg.full_B} ...")
-    s, peak, _ = run_child([*cli(), "analyze", "study.yaml", "--no-cache"], cwd=project, env=run.env,
-                           timeout=cfg.full_timeout_s)
-    run.goals.append(Goal("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B),
-                          measured=f"{_fmt_s(s)} (simulating the data: {_fmt_s(run.sec['full_simulate_s'])}, not counted)",
-                          value=s, limit=600.0, goal="≤ 10 min, ≤ 4 GB", peak_mb=peak, peak_limit_mb=4096.0))
-
-
-def _dask(run: Run, project: Path) -> None:
-    cfg = run.cfg
-    run.log(f"Dask local cluster, n={cfg.full_n:,}, B={cfg.full_B} ...")
-    d = run.worker("dask", {"study": str(project / "study.yaml"), "B": cfg.full_B, "seed": cfg.seed,
-                            "workers": cfg.dask_workers, "check_n": 2000}, timeout=cfg.full_timeout_s)
-    run.sec["dask"] = d
-    boot = d["validation_s"] + d["calibration_s"]
-    run.goals.append(Goal("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
-                          measured=f"{_fmt_s(boot)} (cluster start {_fmt_s(d['cluster_start_s'])}, model fit "
-                          f"{_fmt_s(d['model_fit_s'])}); same table as n_jobs=1 at n = {d['check_n']:,}: "
-                          f"{'yes' if d['identical_to_serial'] else 'NO'}",
-                          value=0.0 if d["identical_to_serial"] else math.inf, limit=0.0,
-                          goal="runs; same result as n_jobs=1", peak_mb=d["peak_mb"]))
+    run.log(f"row {key}: {what} ...")
+    out = run.tmp / f"scale-{key}.json"
+    wall, peak, _ = run_child([sys.executable, "-m", "benchmarks.scale_study", "--n", str(cfg.full_n), "--B",
+                               str(cfg.full_B), "--seed", str(cfg.seed), "--data", str(data), "--json", str(out), *extra],
+                              cwd=run.code or ROOT, env=run.env, timeout=cfg.full_timeout_s)
+    res = json.loads(out.read_text())
+    run.sec[f"scale_study_{key}"] = {**res, "wall_s": wall, "peak_mb": peak}
+    s = res["total_s"]
+    measured = (f"{_fmt_s(s)} (reading + validating {_fmt_s(res['load_s'])}, analysis {_fmt_s(res['analysis_s'])}; "
+                f"simulating the data {_fmt_s(run.sec['full_simulate_s'])} and results files not counted)")
+    if key == "5":
+        run.goals.append(Goal(key, what, measured=measured, value=s, limit=600.0, goal="≤ 10 min, ≤ 4 GB",
+                              peak_mb=peak, peak_limit_mb=4096.0))
+    else:
+        run.goals.append(Goal(key, what, measured=measured, value=0.0, limit=0.0, goal="runs", peak_mb=peak))
 
 
 def section_engine(run: Run) -> None:
@@ -551,16 +553,16 @@ ANALYZE_WHAT = "`cementleak analyze --no-cache`, shipped study (n = {n}, B = {B}
 REPORT_WHAT = "`cementleak report` (`make report`), all formats"
 PREDICT_WHAT = "`cementleak predict` one patient"
 REPEATED_WHAT = "repeated-measures step alone, simulated n = {n:,}"
-FULL_WHAT = "full analysis (`cementleak analyze --no-cache`), simulated n = {n:,}, B = {B}"
-DASK_WHAT = ("bootstrap validation (standard + honest) + KM calibration on a local Dask cluster ({w} workers), "
-             "n = {n:,}, B = {B}")
+FULL_WHAT = ("full analysis (`benchmarks/scale_study.py`: read + validate + `compute_study`), "
+             "simulated n = {n:,}, B = {B}")
+DASK_WHAT = "the same with the bootstrap on a local Dask cluster ({w} workers), n = {n:,}, B = {B}"
 #: section, its row in the goal table (key, what, goal) when it is skipped or fails, its function
 PLAN: tuple[tuple[str, tuple[str, str, str] | None, Callable[[Run], None]], ...] = (
     ("analyze", ("1", "`cementleak analyze --no-cache`, shipped study", "ratio ≤ 0.2"), section_analyze),
     ("report", ("2", REPORT_WHAT, "≤ 25 s / ≤ 5 s"), section_report),
     ("predict", ("3", PREDICT_WHAT, "≤ 0.5 s"), section_predict),
     ("repeated", ("4", "repeated-measures step alone", "≤ 2 s"), section_repeated),
-    ("full", None, section_full),
+    ("full", ("5", "full analysis, simulated n = 1,000,000", "≤ 10 min, ≤ 4 GB"), section_full),
     ("engine", None, section_engine),
     ("scale", None, section_scale),
 )
@@ -588,8 +590,7 @@ def bench(cfg: Config, *, log: Callable[[str], None] = print,
         if final:
             info["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         done = {g.key[0] for g in run.goals}
-        rows = [row for _, row, _ in PLAN if row is not None] + [("5", "full analysis, n = 1,000,000", "≤ 10 min, ≤ 4 GB"),
-                                                                 ("6", "local Dask cluster, n = 1,000,000", "runs")]
+        rows = [row for _, row, _ in PLAN if row is not None] + [("6", "local Dask cluster, n = 1,000,000", "runs")]
         pending = [Goal(k, what, goal=goal, skipped="not reached yet (the run was still going or was stopped)")
                    for k, what, goal in rows if k not in done]
         return {"machine": info, "config": {**cfg.__dict__, "skip": sorted(cfg.skip)},
@@ -721,6 +722,18 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
         parts += ["## The analysis step by step", "", f"Simulated cohorts (`simulate_study`), bootstrap B = {cfg['scale_B']}, "
                   "one process per size; each step is a function `compute_study` calls, timed on its own.", "",
                   _scale_markdown(sec["scale"]), ""]
+    runs = [(k, sec[f"scale_study_{k}"]) for k in ("5", "6") if f"scale_study_{k}" in sec]
+    if runs:
+        names = list(dict.fromkeys(name for _, r in runs for name in r["steps"]))
+        parts += ["## Rows 5 and 6 step by step", "",
+                  "Seconds per step as `benchmarks/scale_study.py` reports them (a step lasts until the next "
+                  "progress event of `compute_study`).", "",
+                  "| step | " + " | ".join(f"row {k}" for k, _ in runs) + " |", "|---|" + "---:|" * len(runs),
+                  "| reading + validating the data | " + " | ".join(f"{r['load_s']:.1f}" for _, r in runs) + " |",
+                  *[f"| {name} | " + " | ".join("-" if name not in r["steps"] else f"{r['steps'][name]:.1f}" for _, r in runs) + " |"
+                    for name in names],
+                  "| **total** | " + " | ".join(f"**{r['total_s']:.1f}**" for _, r in runs) + " |",
+                  "| peak RSS (MB) | " + " | ".join(f"{r['peak_mb']:.0f}" for _, r in runs) + " |", ""]
     if sec.get("failures"):
         parts += ["## Failures", "", "What the FAILED rows' commands said (last lines):", ""]
         for f in sec["failures"]:

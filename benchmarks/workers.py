@@ -348,53 +348,9 @@ def worker_reference(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
-def worker_dask(args: dict[str, Any]) -> dict[str, Any]:
-    """Bootstrap validation (standard and honest) and KM calibration through joblib's Dask backend
-    on a local cluster; first checks on ``check_n`` patients that the cluster gives the same table
-    as ``n_jobs=1``."""
-    import warnings
-
-    import joblib
-    import numpy as np
-    import pandas as pd
-    from dask.distributed import Client, LocalCluster
-
-    from cementleak_stats.models.cox import fit_cox_model
-    from cementleak_stats.validation.calibration import calibrate_km
-    from cementleak_stats.validation.indices import validate_cox
-
-    warnings.simplefilter("ignore")
-    t0 = time.perf_counter()
-    spec, cohort, model = _study_model(args["study"])
-    fit_s = time.perf_counter() - t0
-    B, seed, workers = int(args["B"]), int(args["seed"]), int(args["workers"])
-    small = cohort.iloc[: int(args["check_n"])].reset_index(drop=True)
-    small_model = fit_cox_model(spec, small, model.variables)
-    serial = validate_cox(spec, small_model, small, n_boot=20, rng=np.random.default_rng(seed), honest=True)
-    t0 = time.perf_counter()
-    with (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-          Client(cluster), joblib.parallel_backend("dask")):
-        start_s = time.perf_counter() - t0
-        same = validate_cox(spec, small_model, small, n_boot=20, rng=np.random.default_rng(seed), honest=True, n_jobs=-1)
-        t1 = time.perf_counter()
-        validate_cox(spec, model, cohort, n_boot=B, rng=np.random.default_rng(seed), honest=True, n_jobs=-1)
-        t2 = time.perf_counter()
-        calibrate_km(spec, model, cohort, m=spec.analysis.calibration_group_size, n_boot=B,
-                     rng=np.random.default_rng(seed + 1), n_jobs=-1)
-        t3 = time.perf_counter()
-    try:
-        pd.testing.assert_frame_equal(serial, same)
-        identical = True
-    except AssertionError:
-        identical = False
-    return {"n": len(cohort), "B": B, "workers": workers, "model_fit_s": fit_s, "cluster_start_s": start_s,
-            "validation_s": t2 - t1, "calibration_s": t3 - t2, "identical_to_serial": identical,
-            "check_n": len(small)}
-
-
 WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "engine": worker_engine, "lifelines": worker_lifelines, "scale": worker_scale, "design": worker_design,
-    "breakdown": worker_breakdown, "reference": worker_reference, "dask": worker_dask,
+    "breakdown": worker_breakdown, "reference": worker_reference,
 }
 
 
