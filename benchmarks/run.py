@@ -11,13 +11,17 @@ copy of the project (``data/`` and ``_output/`` of the project are never written
    inputs; shown also relative to the analyze time and to a fixed numpy workload of this run.
 3. ``cementleak predict`` of one patient, after the analyze of row 1.
 4. The repeated-measures step at n = 10,000 (simulated cohort).
-5. The full analysis at n = 1,000,000, B = 200 (``--full`` / ``make bench BENCH_FULL=1``).
-6. The bootstrap on a local Dask cluster at n = 1,000,000 (``--full``).
+5. The full analysis at n = 1,000,000, B = 200, through ``benchmarks/scale_study.py``
+   (``--full`` / ``make bench BENCH_FULL=1``; otherwise the row says how to run it).
+6. The same with the bootstrap on a local Dask cluster (``--full``).
+
+The package measured is the committed one (``git archive HEAD``), copied with this harness into
+the scratch folder for the whole run, so that edits made to the tree meanwhile change nothing.
 
 Below the goal table: the bootstrap engine against lifelines refits (and the coefficient
 agreement), the report's time breakdown, and the analysis step by step on simulated cohorts.
 
-Usage: ``python -m benchmarks.run [--full] [--quick] [--out FILE] [--skip NAMES]``; NAMES from
+Usage: ``python -m benchmarks.run [--full] [--quick] [--bootstrap-b B] [--out FILE] [--skip NAMES]``; NAMES from
 ``analyze,r,report,predict,repeated,engine,scale`` (a skipped row says so in the table).
 ``--quick`` is the smoke version (tiny B and n): the harness, not the numbers.
 """
