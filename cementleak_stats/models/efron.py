@@ -216,18 +216,28 @@ class _Sums:
 @dataclass(frozen=True)
 class _Columns:
     """A shared design (n, p) by columns: ``cols`` (p, n) contiguous (a column of a row-major
-    design is a strided read), ``pairs`` (p(p+1)/2, n) the products x_j x_k, j <= k."""
+    design is a strided read), ``pairs`` (p(p+1)/2, n) the products x_j x_k, j <= k, or None
+    when they would take more than :data:`PAIR_ELEMENTS` (many terms at large n: the
+    information is then summed one column at a time)."""
 
     cols: np.ndarray
-    pairs: np.ndarray
+    pairs: np.ndarray | None
 
     @classmethod
     def of(cls, X: np.ndarray) -> _Columns | None:
         if X.ndim != 2:
             return None
         cols = np.ascontiguousarray(X.T)
-        iu, ju = np.triu_indices(X.shape[1])
+        p = X.shape[1]
+        if p * (p + 1) // 2 * X.shape[0] > PAIR_ELEMENTS:
+            return cls(cols, None)
+        iu, ju = np.triu_indices(p)
         return cls(cols, cols[iu] * cols[ju])
+
+
+#: Largest table of column products kept for the information (2^25 doubles, 256 MB): 7 terms
+#: at n = 10^6 use it, the 16 candidate terms of an honest refit at n = 10^6 do not.
+PAIR_ELEMENTS = 1 << 25
 
 
 def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -266,13 +276,16 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
     def col(j: int) -> np.ndarray:
         return columns.cols[j] if shared else X[:, :, j]  # type: ignore[union-attr]
 
-    if shared:  # one product (B, n) x (n, p(p+1)/2) with the column products x_j x_k (j <= k)
+    if shared and columns.pairs is not None:  # type: ignore[union-attr]
+        # one product (B, n) x (n, p(p+1)/2) with the column products x_j x_k (j <= k)
         iu, ju = np.triu_indices(p)
         upper = v @ columns.pairs.T  # type: ignore[union-attr]
         info = np.empty((B, p, p))
         info[:, iu, ju] = upper
         info[:, ju, iu] = upper
-    else:  # one design column at a time: memory O(B n), never (B, n, p) or (n, K) arrays
+    elif shared:  # one design column at a time: memory O(B n), never (B, n, p) or (n, K) arrays
+        info = np.stack([(v * col(j)) @ X for j in range(p)], axis=1)
+    else:
         info = np.stack([np.einsum("bn,bnq->bq", v * col(j), X) for j in range(p)], axis=1)
     K = prep.time.size
     s1, s1d = np.empty((B, K, p)), np.empty((B, K, p))
