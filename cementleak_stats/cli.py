@@ -180,8 +180,9 @@ def _progress_runner():
     return bar, progress
 
 
-def _analysis(study: Path, *, use_cache: bool = True):
+def _analysis(study: Path, *, use_cache: bool = True, n_jobs: int = 1, dask_scheduler: str | None = None):
     import time
+    from contextlib import ExitStack
 
     from .spec import load_spec
     from .study import run_study
@@ -189,8 +190,15 @@ def _analysis(study: Path, *, use_cache: bool = True):
     spec = load_spec(study)
     bar, progress = _progress_runner()
     t0 = time.perf_counter()
-    with bar:
-        results = run_study(spec, progress=progress, use_cache=use_cache, notify=_notice)
+    with bar, ExitStack() as stack:
+        if dask_scheduler:  # the bootstrap chunks on a Dask cluster, through joblib's dask backend
+            import joblib
+            from dask.distributed import Client
+
+            stack.enter_context(Client(None if dask_scheduler == "local" else dask_scheduler))
+            stack.enter_context(joblib.parallel_backend("dask"))
+            n_jobs = -1
+        results = run_study(spec, progress=progress, use_cache=use_cache, notify=_notice, n_jobs=n_jobs)
     for row in results.checks.itertuples():
         if not row.ok:
             err_console.print(f"[bold yellow]warning[/]: {row.check}: {row.note}", highlight=False)
@@ -202,6 +210,8 @@ def analyze(
     study: StudyArg = Path("study.yaml"),
     out: Annotated[Path, typer.Option(help="Directory for the results tables (CSV/JSON) and figures (PNG, SVG, PDF at 300 dpi).")] = Path("_output/results"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if cached results for these inputs exist.")] = False,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Processes for the bootstrap (-1: all cores); the numbers do not change.")] = 1,
+    dask_scheduler: Annotated[str | None, typer.Option("--dask-scheduler", help="Run the bootstrap on a Dask cluster: its scheduler address (tcp://host:8786), or 'local' (needs the dask extra).")] = None,
 ) -> None:
     """Run the whole analysis (Cox, nomogram, bootstrap validation and calibration, decision curve, outcomes)."""
     from filelock import FileLock, Timeout
@@ -210,7 +220,7 @@ def analyze(
     from .render.project import lock_path
 
     try:
-        spec, results, secs = _analysis(study, use_cache=not no_cache)
+        spec, results, secs = _analysis(study, use_cache=not no_cache, n_jobs=n_jobs, dask_scheduler=dask_scheduler)
     except (InputError, AnalysisError) as exc:
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
