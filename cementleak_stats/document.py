@@ -80,7 +80,7 @@ def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, 
 
 
 class StudyReport:
-    """Results of one study, formatted for documents.  ``R = load_report()`` in a setup cell."""
+    """Results of one study, formatted for documents.  ``R = load_report(study, results=results)`` in a setup cell."""
 
     def __init__(self, results: StudyResults, *, lang: str = "en"):
         #: the language the report is written in (every call below runs in it)

@@ -92,3 +92,45 @@ def test_an_entry_of_another_study_file_or_user_is_not_used(stored, tmp_path, mo
     monkeypatch.setenv(SECRET_ENV, str(tmp_path / "another-users-key"))
     assert results_by_key(edited, key, notify=notes.append) is None
     assert "not signed with this user's cache key" in notes[-1]
+
+
+DOC = """---
+title: "By key"
+format: html
+---
+
+```{python}
+#| tags: [parameters]
+#| include: false
+study = None
+results = None
+```
+
+```{python}
+#| label: setup
+#| include: false
+from cementleak_stats.document import load_report
+R = load_report(study, results=results)
+```
+
+Patients: `{python} R.n`; B: `{python} R.b`.
+"""
+
+
+@pytest.mark.render
+def test_the_built_in_engine_hands_the_key_to_the_kernel(stored, tmp_path) -> None:
+    """The parameters reach the document's kernel, which reads by key: it renders with the data
+    files gone (run_study would stop at the missing file)."""
+    from cementleak_stats.render import render_project
+
+    study, key = stored
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: default\n", encoding="utf-8")
+    (tmp_path / "doc.qmd").write_text(DOC, encoding="utf-8")
+    data = load_spec(study).cohort_path
+    data.rename(data.with_suffix(".away"))
+    try:
+        rep = render_project(tmp_path, to=["html"], params={"study": str(study), "results": key})
+    finally:
+        data.with_suffix(".away").rename(data)
+    n = len(run_study(load_spec(study)).analysed)
+    assert f"Patients: {n}; B: {B}." in rep.files[0].path.read_text(encoding="utf-8")

@@ -151,7 +151,7 @@ def injected_parameters(params: Params) -> str:
 
 def _steps(doc: ParsedDocument, meta: DocumentMeta, params: Params | None = None) -> Iterator[_Step]:
     """What the kernel runs, in order.  The injected parameters (a ``params`` step whose source
-    is filled in by :func:`_execute`: the key hashes the values, not papermill's text) follow
+    is filled in by :func:`execute_document`: the key hashes the values, not papermill's text) follow
     the first cell tagged ``parameters``."""
     yield _Step(_SETUP.format(MIME=INLINE_MIME, W=meta.fig_width, H=meta.fig_height, DPI=meta.fig_dpi), "setup")
     injected = not params
