@@ -34,11 +34,7 @@ _FORMAT = 1
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()  # outputs and resources: a few MB at most
 
 
 def _tree(folder: Path, skip: frozenset[Path] = frozenset()) -> str:
