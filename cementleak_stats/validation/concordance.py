@@ -147,7 +147,6 @@ def _concordance_kernel(key: np.ndarray, score: np.ndarray, weights: np.ndarray,
     packed = ((np.arange(B, dtype=np.int64)[:, None] << (kb + rb)) | (key[None, :] << rb) | _dense_rank_rows(score))[drawn]
     w = weights[drawn]
     row = np.arange(B * n).reshape(B, n)[drawn] if per_patient else np.empty(0, np.int64)
-    rank_bits = np.int64((1 << rb) - 1)
     totals = np.zeros((B, 3))
     per = np.zeros((B * n if per_patient else 0, 3))
     for bit in range(max((nkey - 1).bit_length(), 1)):
@@ -162,14 +161,16 @@ def _concordance_kernel(key: np.ndarray, score: np.ndarray, weights: np.ndarray,
         low = np.flatnonzero(low_event)
         if low.size == 0:
             continue
+        # where each row's block (same sample and key above the bit) and run of equal scores
+        # start and end in the sorted order: linear passes, not a binary search per row
+        block_start, block_end = _runs(comp >> rb)
+        run_start, run_end = _runs(comp)
 
         def below_equal_above(rows: np.ndarray, counted: np.ndarray) -> tuple[np.ndarray, ...]:
             """Weight of the ``counted`` rows of each row's block with a lower / equal / higher score."""
             cum = np.zeros(comp.size + 1)
             np.cumsum(np.where(counted, w, 0.0), out=cum[1:])
-            c = comp[rows]
-            first, same, above, end = (np.searchsorted(comp, c & ~rank_bits, "left"), np.searchsorted(comp, c, "left"),
-                                       np.searchsorted(comp, c, "right"), np.searchsorted(comp, c | rank_bits, "right"))
+            first, same, above, end = block_start[rows], run_start[rows], run_end[rows], block_end[rows]
             return cum[same] - cum[first], cum[above] - cum[same], cum[end] - cum[above]
 
         less, equal, greater = below_equal_above(low, upper)  # the event scored higher than the survivor: concordant
@@ -182,6 +183,16 @@ def _concordance_kernel(key: np.ndarray, score: np.ndarray, weights: np.ndarray,
             l2, e2, g2 = below_equal_above(high, low_event)  # earlier events scored higher: concordant
             per[row[high]] += np.column_stack((g2, l2, e2))
     return totals, per.reshape(B, n, 3) if per_patient else per
+
+
+def _runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each element of a sorted array, where its run of equal values starts and ends (exclusive)."""
+    new = np.empty(a.size, bool)
+    new[:1] = True
+    np.not_equal(a[1:], a[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    return starts[run], np.append(starts[1:], a.size)[run]
 
 
 def _time_key(time: np.ndarray, event: np.ndarray) -> np.ndarray:
