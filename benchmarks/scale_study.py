@@ -70,7 +70,12 @@ def run(n: int, B: int, *, seed: int, data_dir: Path, n_jobs: int = 1, dask_work
     load_s = time.perf_counter() - t0
     mark = [time.perf_counter(), "start"]
 
+    shown = [time.perf_counter()]
+
     def progress(name: str, done: int, total: int) -> None:
+        if total and time.perf_counter() - shown[0] > 30:  # a long bootstrap: its pace, every 30 s
+            shown[0] = time.perf_counter()
+            print(f"          {name}: {done}/{total} after {shown[0] - float(mark[0]):.0f} s", flush=True)
         if name != mark[1]:
             now = time.perf_counter()
             steps[str(mark[1])] = steps.get(str(mark[1]), 0.0) + now - float(mark[0])
