@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .atomic import write_atomic
+
 CACHE_DIR_NAME = ".cementleak-cache"
 #: environment variable naming the per-user secret file (default: see :func:`secret_path`)
 SECRET_ENV = "CEMENTLEAK_CACHE_KEY_FILE"
@@ -138,15 +140,7 @@ def write_signed(path: Path, body: bytes, *, kind: str) -> None:
     """Write ``body`` to ``path`` with an HMAC header (atomically).  ``kind`` names the cache
     (an entry of one cache is never valid in another) and the file name is signed too."""
     mac = _mac(user_secret(), kind, path.name, body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_MAGIC + f" {FORMAT} {mac}\n".encode() + body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, _MAGIC + f" {FORMAT} {mac}\n".encode() + body)
 
 
 def read_signed(path: Path, *, kind: str) -> bytes:
