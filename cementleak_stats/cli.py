@@ -216,8 +216,8 @@ def analyze(
     """Run the whole analysis (Cox, nomogram, bootstrap validation and calibration, decision curve, outcomes)."""
     from filelock import FileLock, Timeout
 
-    from .export import write_results
-    from .render.project import lock_path
+    from .export import FiguresNotDrawn, write_results
+    from .render.lock import lock_path
 
     try:
         spec, results, secs = _analysis(study, use_cache=not no_cache, n_jobs=n_jobs, dask_scheduler=dask_scheduler)
@@ -231,6 +231,9 @@ def analyze(
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
+    except FiguresNotDrawn as exc:  # the statistics are written; a drawing failed
+        err_console.print(f"[bold red]Some figures could not be drawn[/]: {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     console.print(f"analysis: {secs:.1f} s; wrote {len(files)} files to {out}")
     if spec.study.synthetic:
         console.print("[bold yellow]SYNTHETIC DATA[/]: these results describe a generated cohort, not real patients.")
@@ -242,7 +245,7 @@ def _commit_report_results(staged: Path, results_dir: Path, lock: Path) -> None:
 
     from filelock import FileLock, Timeout
 
-    from .export import commit_results, discard_results
+    from .export import NOT_DRAWN, commit_results, discard_results
 
     atexit.unregister(discard_results)
     try:
@@ -254,6 +257,10 @@ def _commit_report_results(staged: Path, results_dir: Path, lock: Path) -> None:
                           f"{results_dir} holds the previous results; run `cementleak analyze --out {results_dir}`.")
         raise typer.Exit(1) from None
     console.print(f"wrote {len(files)} results files to {results_dir}", highlight=False)
+    not_drawn = results_dir / NOT_DRAWN
+    if not_drawn.exists():  # the report and the tables are written; say which figure files are missing
+        err_console.print(f"[bold yellow]Some figure files could not be drawn[/] (listed in {not_drawn}):\n"
+                          + escape(not_drawn.read_text(encoding="utf-8")), highlight=False)
 
 
 def _document_inputs(study: Path, spec, results, project: Path):
@@ -297,7 +304,7 @@ def report(
     from .export import discard_results, stage_results
     from .render import RenderError, render_project
     from .render.config import load_project
-    from .render.project import lock_path
+    from .render.lock import lock_path
     from .render.quarto import QUARTO_ENV, find_quarto, render_with_quarto
 
     if engine not in ("auto", "quarto", "builtin"):

@@ -68,7 +68,7 @@ def render_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: 
         if not done.exists():
             root.mkdir(exist_ok=True)
             study = copy_project(root, study_dir=study_dir)
-            env = {**os.environ, "CEMENTLEAK_STUDY": str(study)}
+            env = dict(os.environ)
             proc = subprocess.run([str(CLI), "report", str(study), "--project", str(root), "--engine", "builtin"], cwd=root,
                                   env=env, capture_output=True, text=True, timeout=1200)
             assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -84,3 +84,20 @@ def test_a_figure_that_fails_costs_no_table_and_no_other_figure(tmp_path, monkey
     assert (out / "cox_multivariable.csv").exists() and (out / "summary.json").exists()
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["one.png"]
     assert (out / export.NOT_DRAWN).read_text().startswith("broken: ")
+
+
+def test_analyze_says_which_figures_were_not_drawn_without_a_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cementleak_stats import cli
+
+    spec = SimpleNamespace(study=SimpleNamespace(synthetic=False))
+    monkeypatch.setattr(cli, "_analysis", lambda *a, **k: (spec, object(), 0.1))
+
+    def fail(results, out):
+        raise export.FiguresNotDrawn(f"figures that could not be drawn (written to {out}):\nbroken: ValueError: x")
+    monkeypatch.setattr(export, "write_results", fail)
+    res = CliRunner().invoke(cli.app, ["analyze", str(ROOT / "study.yaml"), "--out", str(tmp_path / "results")])
+    assert res.exit_code == 1, res.output
+    assert "Some figures could not be drawn" in res.output and "broken: ValueError: x" in res.output
+    assert "Traceback" not in res.output and (res.exception is None or isinstance(res.exception, SystemExit))

@@ -67,7 +67,7 @@ class Render:
 
 def _report(root: Path, study: Path, engine: str) -> Render:
     timings = root / f"timings-{engine}.json"
-    env = {**os.environ, "CEMENTLEAK_STUDY": str(study)}
+    env = dict(os.environ)
     if engine == "quarto":
         env[QUARTO_ENV] = str(QUARTO)
     proc = subprocess.run([str(CLI), "report", str(study), "--project", str(root), "--engine", engine, "--timings", str(timings)],

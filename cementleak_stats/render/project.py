@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from .assemble import document_metadata, document_pieces
@@ -43,6 +42,7 @@ from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_proje
 from .crossref import number, to_markdown
 from .execute import ExecutionCache, Params, execute_document
 from .parse import ParsedDocument, find_project_root, parse_document, static_problems
+from .lock import acquire_output_lock, lock_path
 from .problems import RenderError, SubsetProblem, display_path
 from .reuse import folder_digest, output_key, remember, reuse
 from .writers import WRITERS, WriteJob
@@ -71,28 +71,6 @@ class RenderReport:
     #: (document, step, seconds) for each document's "execute" (or "execute (cached)") and
     #: each format written; the steps of different documents overlap when ``jobs`` > 1
     timings: tuple[tuple[str, str, float], ...] = ()
-
-
-def lock_path(output_dir: Path) -> Path:
-    """The lock file guarding ``output_dir`` (``<parent>/.render.lock``)."""
-    return output_dir.parent / ".render.lock"
-
-
-def acquire_output_lock(out: Path) -> FileLock:
-    """Take the render lock of the output directory ``out`` without waiting (both engines).
-
-    Raises
-    ------
-    RenderError
-        when another render holds it, saying to wait.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(out)), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise RenderError([SubsetProblem(str(out), None, f"another render is writing this output directory (lock {lock_path(out).name} is held)", "wait for it to finish, then run again")]) from None
-    return lock
 
 
 def discover_documents(project: ProjectConfig, output_dir: Path) -> list[Path]:
