@@ -653,14 +653,23 @@ def _scale_markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _load_sentence(m: dict[str, str]) -> str:
-    loads = [float(x) for k in ("load average at start (1, 5, 15 min)", "load average at end (1, 5, 15 min)")
-             if k in m for x in m[k].split(",")[:1]]
-    if loads and max(loads) > 1:
-        return (f"**The machine was shared during this run** (1-minute load average {', '.join(f'{x:.2f}' for x in loads)} "
-                f"at start and end, on {m.get('cores (os.cpu_count)', '?')} cores): wall times are longer than on a "
-                "quiet machine; the ratios within this run and the reference workload show how much.")
-    return "The machine was quiet during this run (1-minute load average at most 1)."
+def _load_sentence(m: dict[str, str], ref: tuple[float | None, float | None] = (None, None)) -> str:
+    """Whether others shared the machine: the 1-minute load before the run started (the load at the
+    end also counts this run's own processes, up to two at a time), and whether the reference
+    workload ran more than 25 % slower at the end than at the start."""
+    def one(key: str) -> float | None:
+        return float(m[key].split(",")[0]) if key in m else None
+
+    start, end = one("load average at start (1, 5, 15 min)"), one("load average at end (1, 5, 15 min)")
+    slower = ref[0] is not None and ref[1] is not None and ref[1] > 1.25 * ref[0]
+    loads = f"1-minute load average {start:.2f} at the start" + ("" if end is None else f", {end:.2f} at the end "
+                                                                 "(this run's own processes included)")
+    refs = "" if ref[0] is None or ref[1] is None else f"; reference workload {ref[0]:.3f} s at the start, {ref[1]:.3f} s at the end"
+    if (start is not None and start > 1) or slower:
+        return (f"**The machine was shared during this run** ({loads}{refs}, on {m.get('cores (os.cpu_count)', '?')} "
+                "cores): wall times are longer than on a quiet machine; the ratios within this run and the reference "
+                "workload show how much.")
+    return f"The machine was quiet when this run started ({loads}{refs})."
 
 
 def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
@@ -671,7 +680,7 @@ def results_markdown(res: dict[str, Any], *, notes: str = "") -> str:
              "Every ratio compares two measurements made in the same run on this machine; times are wall-clock "
              "seconds, peak RSS is the peak resident set size of the process that ran the measurement (a fresh "
              "process each, in a scratch copy of the project).", "",
-             _load_sentence(m), "",
+             _load_sentence(m, (ref0, ref1)), "",
              "## Machine", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in m.items()],
              f"| reference workload at start / end (numpy, one thread) | {_fmt_s(ref0)} / {_fmt_s(ref1)} |", "",
              "## Goals (issue 16)", "", goal_markdown(res["goals"]), "",
