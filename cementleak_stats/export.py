@@ -79,10 +79,8 @@ def results_tables(r: StudyResults) -> dict[str, pd.DataFrame]:
         from .assessment import results_tables as assessment_tables
 
         tables.update(assessment_tables(r.assessment))
-    if r.lasso is not None:  # analysis.selection: lasso
-        from .validation.selection import results_tables as lasso_tables
-
-        tables.update(lasso_tables(r.lasso))
+    if r.lasso is not None:  # analysis.selection: lasso (the result's own tidy tables)
+        tables.update(r.lasso.tables())
     if r.outcomes is not None:
         tables["outcomes_tests"] = r.outcomes.tests
         tables["outcomes_descriptive"] = r.outcomes.descriptives

@@ -18,7 +18,7 @@ from ..spec import StudySpec
 from .indices import INDEX_NAMES, cox_indices
 from .resample import Progress, bootstrap_optimism, cox_data, model_fits
 
-__all__ = ["LassoResult", "validate_lasso", "results_tables"]
+__all__ = ["LassoResult", "validate_lasso"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,17 @@ class LassoResult:
     selection: LassoSelection
     validation: pd.DataFrame
     selection_frequency: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The LASSO's tidy tables by results-file stem (docs/results-files.md): the result's
+        own frames, so that exporting them needs nothing from the statistics."""
+        sel = self.selection
+        coef = pd.DataFrame({"term": list(sel.terms), "coef": sel.coef.to_numpy(), "term_sd": sel.term_sd.to_numpy(),
+                             "lambda": sel.lambda_chosen, "rule": sel.rule})
+        return {"lasso_path": sel.path, "lasso_cv": sel.cv.assign(lambda_min=sel.lambda_min, lambda_1se=sel.lambda_1se),
+                "lasso_coefficients": coef,
+                "lasso_folds": pd.DataFrame({"row": np.arange(len(sel.folds)), "fold": sel.folds + 1}),
+                "validation_lasso": self.validation, "lasso_selection_frequency": self.selection_frequency}
 
 
 def validate_lasso(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, selection: LassoSelection, *, n_boot: int,
@@ -59,13 +70,3 @@ def validate_lasso(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, selec
     table = res.table().assign(method="lasso repeated")
     return LassoResult(selection=selection, validation=table[["method", *[c for c in table.columns if c != "method"]]],
                        selection_frequency=freq)
-
-
-def results_tables(res: LassoResult) -> dict[str, pd.DataFrame]:
-    """The LASSO's tidy tables by results-file stem (docs/results-files.md)."""
-    sel = res.selection
-    coef = pd.DataFrame({"term": list(sel.terms), "coef": sel.coef.to_numpy(), "term_sd": sel.term_sd.to_numpy(),
-                         "lambda": sel.lambda_chosen, "rule": sel.rule})
-    return {"lasso_path": sel.path, "lasso_cv": sel.cv.assign(lambda_min=sel.lambda_min, lambda_1se=sel.lambda_1se),
-            "lasso_coefficients": coef, "lasso_folds": pd.DataFrame({"row": np.arange(len(sel.folds)), "fold": sel.folds + 1}),
-            "validation_lasso": res.validation, "lasso_selection_frequency": res.selection_frequency}
