@@ -297,10 +297,7 @@ def figure_comparator_decision(r: StudyResults, which: str = "development") -> F
 
 
 def _lasso_labels(r: StudyResults) -> dict[str, str]:
-    from .design import variable_terms
-    from .models.cox import term_label
-
-    return {t.name: term_label(r.spec, t, 1) for v in r.lasso.selection.variables for t in variable_terms(r.spec.variable(v))}
+    return {t.name: r.term_label(t, 1) for v in r.lasso.selection.variables for t in r.terms_of(v)}
 
 
 def _lasso_lines(r: StudyResults) -> dict[str, float]:
@@ -333,9 +330,7 @@ def table_lasso(r: StudyResults) -> pd.DataFrame:
     if r.lasso is None:
         return pd.DataFrame()
     sel, freq = r.lasso.selection, r.lasso.selection_frequency.set_index("variable")["frequency"]
-    from .design import variable_terms
-
-    var_of = {t.name: v for v in sel.variables for t in variable_terms(r.spec.variable(v))}
+    var_of = {t.name: v for v in sel.variables for t in r.terms_of(v)}
     labels = _lasso_labels(r)
     return pd.DataFrame({
         T("Term"): [labels[t] for t in sel.terms],

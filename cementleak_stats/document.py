@@ -279,8 +279,6 @@ class StudyReport:
     @property
     def coding(self) -> str:
         """How each kind of predictor of the model entered it, from the study file (Methods)."""
-        from .design import variable_terms
-
         kinds: dict[str, list] = {}
         for name in self.results.predictors:
             v = self.spec.variable(name)
@@ -291,7 +289,7 @@ class StudyReport:
         if "binary" in kinds:
             parts.append(T("binary ones as an indicator of the non-reference level"))
         for v in kinds.get("ordinal", []):
-            n_terms = len(variable_terms(v))
+            n_terms = len(self.results.terms_of(v.name))
             if n_terms == 1:
                 parts.append(T("{label} ({k} ordered levels) as a score from 0 to {top}", label=_lower_first(v.label),
                                k=len(v.levels), top=len(v.levels) - 1))

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .design import variable_terms
 from .figures import (
     PAGE_WIDTH,
     figure_theme,
@@ -35,7 +34,6 @@ from .figures import (
 from .figures._util import format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
-from .models.cox import term_label
 from .study import StudyResults
 from .tripod import tripod_checklist
 
@@ -84,7 +82,7 @@ def _cox_display(spec, frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 def table_cox_multivariable(r: StudyResults) -> pd.DataFrame:
     s = r.model.summary  # HRs per the `per` units of the summary (the label says which)
-    return _cox_display(r.spec, s, [term_label(r.spec, t, per) for t, per in zip(r.model.terms, s["per"])])
+    return _cox_display(r.spec, s, [r.term_label(t, per) for t, per in zip(r.model.terms, s["per"])])
 
 
 def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
@@ -104,16 +102,16 @@ def label_of_term(r: StudyResults, term: str, variable: str | None, *, per: floa
     """Display label of a term given by name ('Cement viscosity: low vs high'); 'Intercept' else."""
     if not isinstance(variable, str):
         return T("Intercept") if "intercept" in term.lower() else term
-    for t in variable_terms(r.spec.variable(variable)):
+    for t in r.terms_of(variable):
         if t.name == term:
-            return term_label(r.spec, t, per if per == per else 1)  # per 1 unit by default (odds ratios, coefficients)
+            return r.term_label(t, per if per == per else 1)  # per 1 unit by default (odds ratios, coefficients)
     return term
 
 
 def table_model_equation(r: StudyResults) -> pd.DataFrame:
     """Everything needed to compute a prediction (TRIPOD 22): coefficients, centres, S0(horizon)."""
     m = r.model
-    rows = [(term_label(r.spec, t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
+    rows = [(r.term_label(t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
     tab = pd.DataFrame(rows, columns=[T("Term"), T("Coefficient β"), T("Centre (mean of the term)")])
     extra = pd.DataFrame([[T("Baseline survival S0({horizon}) at the centre", horizon=_horizon_words(r)),
                            fmt_num(m.baseline_survival(), 5), ""]], columns=tab.columns)
@@ -122,7 +120,7 @@ def table_model_equation(r: StudyResults) -> pd.DataFrame:
 
 def _ph_labels(r: StudyResults) -> dict[str, str]:
     """Label of each tested term: a one-term variable by its term, a factor by its variable."""
-    labels = {tt.name: term_label(r.spec, tt) for tt in r.model.terms}
+    labels = {tt.name: r.term_label(tt) for tt in r.model.terms}
     return {v: labels.get(v, r.spec.variable(v).label) for v in r.model.variables} | labels
 
 
@@ -373,8 +371,6 @@ def _unit_words(r: StudyResults) -> str:
 
 
 def figure_forest(r: StudyResults) -> Figure:
-    from .models.cox import forest_data  # noqa: F401  (frame already in the results)
-
     forest = r.forest
     if active() != "en":  # the cached labels are English
         per = dict(zip(r.model.summary["term"], r.model.summary["per"])) if "per" in r.model.summary else {}

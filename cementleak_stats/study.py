@@ -7,6 +7,8 @@ the CLI only read the :class:`StudyResults`; nothing is computed twice.
 
 The results are cached on disk, keyed by a hash of the data files, the study file and the
 package (version + source digest): a second call with the same inputs loads them.
+Why one module of a little over 400 lines: each field of the results is read beside the step
+of the one pass that fills it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from .cache import Notify, cache_path, load_results, store_results
 from .checks import LogisticResult, logistic_sensitivity, study_checks
 from .cohort.io import StudyData, load_study_data, patient_flow, validation_spec
 from .decision import net_benefit, threshold_grid
-from .design import encode
+from .design import Term, encode, variable_terms
 from .errors import AnalysisError
 from .imputation import ImputedCoxModel, fit_imputed_cox
 from .models.cox import (CoxModel, fit_cox_model, forest_data, hr_unit_notes, model_tests, select_predictors,
-                         univariable_screen)
+                         term_label, univariable_screen)
 from .models.lasso import lasso_select
 from .models.ph import PHTest, proportional_hazards_test
 from .needs import require_events, require_parameters
@@ -114,6 +116,14 @@ class StudyResults:
     @property
     def analysed(self) -> pd.DataFrame:
         return self.data.analysed
+
+    # model terms' names and labels through the results (reporting imports no statistics); a label
+    # is worded when shown, in the active language, so one analysis serves every language
+    def terms_of(self, variable: str) -> list[Term]:  # as design.variable_terms codes the variable
+        return variable_terms(self.spec.variable(variable))
+
+    def term_label(self, term: Term, per: float | None = None) -> str:  # models.labels.term_label
+        return term_label(self.spec, term, per)
 
 
 def _input_files(spec: StudySpec, data: StudyData) -> list[Path]:
