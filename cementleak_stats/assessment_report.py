@@ -15,7 +15,7 @@ below, so that a translation catalog can route them.
 
 Why one module of about 400 lines: every function here is a short display of one part of
 ``ModelAssessment`` (horizons, intervals, risk groups, comparator, LASSO, clinical impact) with the
-same few formatters (:func:`est_ci`, :func:`horizon_words`), registered together in
+same few formatters (:func:`.presentation.est_ci`, :func:`horizon_words`), registered together in
 :data:`TABLES` / :data:`FIGURES`; the prose of the same sections is in :mod:`.report_prose`.
 """
 
@@ -77,11 +77,6 @@ def horizon_words(r: StudyResults, h: float) -> str:
 _h = horizon_words
 
 
-def est_ci(est: float, lo: float, hi: float, digits: int) -> str:
-    """'0.842 (0.782 to 0.914)': an estimate with its 95% CI, or the estimate alone without one."""
-    return P.fmt_ci(est, lo, hi, digits) if np.isfinite(lo) and np.isfinite(hi) else P.fmt_num(est, digits)
-
-
 def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
     """One row per measure, one column per horizon: estimate (95% CI)."""
     c = _cohort(r, which)
@@ -91,7 +86,7 @@ def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
     out = {T("Measure"): [T(WORDS[k]) for k in WORDS]}
     for h in c.performance.horizons:
         part = m[m["horizon"] == h].set_index("measure")
-        out[_h(r, h)] = [est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
+        out[_h(r, h)] = [P.est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
     return pd.DataFrame(out)
 
 
@@ -107,7 +102,7 @@ def table_corrected_ci(r: StudyResults) -> pd.DataFrame:
         T("Index"): [T(x) for x in names.values()],
         T("Apparent"): [P.fmt_num(float(v.loc[i, "apparent"]), 3) for i in names],
         T("Optimism"): [P.fmt_num(float(v.loc[i, "optimism"]), 3) for i in names],
-        T("Optimism-corrected (95% CI)"): [est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
+        T("Optimism-corrected (95% CI)"): [P.est_ci(*ci.loc[i, ["corrected", "ci_low", "ci_high"]].astype(float), 3)
                                         for i in names],
     })
 
@@ -120,10 +115,10 @@ def table_net_benefit_ci(r: StudyResults, which: str = "development") -> pd.Data
     d = c.net_benefit_ci
     return pd.DataFrame({
         T("Threshold"): [P.fmt_pct(x) for x in d["threshold"]],
-        T("Net benefit: model (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
-        T("Net benefit: treat all (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Net benefit: model (95% CI)"): [P.est_ci(e, lo, hi, 3) for e, lo, hi in zip(d["net_benefit_model"], d["ci_low"], d["ci_high"])],
+        T("Net benefit: treat all (95% CI)"): [P.est_ci(e, lo, hi, 3) for e, lo, hi in
                                             zip(d["net_benefit_all"], d["all_ci_low"], d["all_ci_high"])],
-        T("Model − treat all (95% CI)"): [est_ci(e, lo, hi, 3) for e, lo, hi in
+        T("Model − treat all (95% CI)"): [P.est_ci(e, lo, hi, 3) for e, lo, hi in
                                        zip(d["difference"], d["difference_ci_low"], d["difference_ci_high"])],
     })
 
@@ -134,7 +129,7 @@ def figure_roc(r: StudyResults, which: str = "development") -> Figure | None:
     if c is None:
         return None
     perf = c.performance
-    names = {h: f"{_h(r, h)}{mark(': ')}AUC {est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
+    names = {h: f"{_h(r, h)}{mark(': ')}AUC {P.est_ci(perf.value(h, 'auc'), perf.value(h, 'auc', 'ci_low'), perf.value(h, 'auc', 'ci_high'), 2)}"
              for h in perf.horizons}
     order = sorted(perf.horizons)
     frame = pd.concat([perf.roc[perf.roc["horizon"] == h].assign(curve=names[h]) for h in order], ignore_index=True)
@@ -188,7 +183,7 @@ def table_risk_groups(r: StudyResults, which: str = "development") -> pd.DataFra
         if group not in hr.index:
             return T("1 (reference)")
         row = hr.loc[group]
-        return est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else T("not estimable")
+        return P.est_ci(row["hr"], row["ci_low"], row["ci_high"], 2) if np.isfinite(row["hr"]) else T("not estimable")
 
     return pd.DataFrame({
         T("Group"): [tr_text(x) for x in s["label"]],
@@ -247,7 +242,7 @@ def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFram
     return pd.DataFrame({
         T("Measure"): names, T("Model"): [P.fmt_num(x, 3) for x in d["model"]],
         _comparator_label(r, cmp): [P.fmt_num(x, 3) for x in d["comparator"]],
-        T("Difference (95% CI)"): [est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
+        T("Difference (95% CI)"): [P.est_ci(x, lo, hi, 3) for x, lo, hi in zip(d["difference"], d["ci_low"], d["ci_high"])],
         T("P value"): [P.format_p(p) if np.isfinite(p) else "–" for p in d["p_value"]],
     })
 
@@ -270,7 +265,7 @@ def table_reclassification(r: StudyResults, which: str = "development") -> pd.Da
         return pd.DataFrame()
     t = cmp.reclassification.set_index("measure")
     return pd.DataFrame({T("Measure"): [T(x) for x in RECLASSIFICATION_WORDS.values()],
-                         T("Estimate (95% CI)"): [est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
+                         T("Estimate (95% CI)"): [P.est_ci(*t.loc[m, ["estimate", "ci_low", "ci_high"]].astype(float), 3)
                                                for m in RECLASSIFICATION_WORDS]})
 
 
@@ -412,4 +407,4 @@ FIGURES = {
     "validation_calibration_horizons": lambda r: figure_calibration_horizons(r, "validation"),
     "validation_clinical_impact": lambda r: figure_clinical_impact(r, "validation"),
 }
-__all__ = ["TABLES", "FIGURES", "est_ci", "horizon_words"]
+__all__ = ["TABLES", "FIGURES", "horizon_words"]

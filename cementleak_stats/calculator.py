@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .formatting import RISK_FLOOR
 from .i18n import T, has, is_cjk, mark
 
 if TYPE_CHECKING:
@@ -183,20 +184,6 @@ _JS = r"""
   update();
 })();
 """
-
-#: Risks below this (or above 1 minus this) are shown as "< 0.1%" ("> 99.9%"): one decimal of a
-#: percentage cannot tell them from 0 or 1.
-RISK_FLOOR = 0.001
-
-
-def format_risk(risk: float) -> str:
-    """A risk as the calculator shows it: ``12.3%``, ``< 0.1%``, ``> 99.9%`` (the page's ``fmtRisk``)."""
-    if risk < RISK_FLOOR:
-        return f"< {100 * RISK_FLOOR:.1f}%"
-    if risk > 1 - RISK_FLOOR:
-        return f"> {100 * (1 - RISK_FLOOR):.1f}%"
-    return f"{100 * risk:.1f}%"
-
 
 _CSS = """
 .cl-calc{border:1px solid #bbb;border-radius:6px;padding:1rem 1.2rem;margin:1rem 0;font-family:system-ui,sans-serif;font-size:.95rem}

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from . import presentation as P
-from .assessment_report import est_ci
 from .i18n import T, active, mark
 from .i18n import text as tr_text
+from .presentation import est_ci
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

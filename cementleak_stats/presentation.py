@@ -9,7 +9,6 @@ Nothing here computes a statistic.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
@@ -31,27 +30,13 @@ from .figures import (
     plot_schoenfeld,
     risk_ticks,
 )
-from .figures._util import format_p
+from .formatting import fmt_g, fmt_num, fmt_pct, format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
 from .study import StudyResults
 from .tripod import tripod_checklist
 
-# --- numbers in prose and tables ------------------------------------------------------------
-
-
-def fmt_num(x: float, digits: int = 2) -> str:
-    """A number with fixed decimals; an en dash when missing; a true minus sign."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–" if x is None or math.isnan(x) else ("∞" if x > 0 else "−∞")
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def _fmt_g(x: object) -> str:
-    """Whole numbers without decimals (sample sizes), others with up to 3 significant decimals."""
-    if isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(float(x)):
-        return f"{int(round(float(x)))}" if float(x) == round(float(x)) else f"{float(x):.3g}"
-    return str(x)
+# --- numbers in prose and tables: the numbers are formatting's, the words around them here ---
 
 
 def fmt_p(p: float) -> str:
@@ -64,8 +49,9 @@ def fmt_ci(est: float, low: float, high: float, digits: int = 2) -> str:
     return T("{est} ({low} to {high})", est=fmt_num(est, digits), low=fmt_num(low, digits), high=fmt_num(high, digits))
 
 
-def fmt_pct(x: float, digits: int = 0) -> str:
-    return f"{100 * x:.{digits}f}%"
+def est_ci(est: float, lo: float, hi: float, digits: int) -> str:
+    """'0.842 (0.782 to 0.914)': an estimate with its 95% CI, or the estimate alone without one."""
+    return fmt_ci(est, lo, hi, digits) if np.isfinite(lo) and np.isfinite(hi) else fmt_num(est, digits)
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -226,8 +212,8 @@ def table_checks(r: StudyResults) -> pd.DataFrame:
     c = r.checks
     return pd.DataFrame({
         T("Check"): [tr_text(x) for x in c["check"]],
-        T("Value"): [_fmt_g(v) for v in c["value"]],
-        T("Threshold"): [_fmt_g(v) for v in c["threshold"]],
+        T("Value"): [fmt_g(v) for v in c["value"]],
+        T("Threshold"): [fmt_g(v) for v in c["threshold"]],
         T("Met"): np.where(c["ok"], T("yes"), T("**no**")),
         T("Note"): [tr_text(x) for x in c["note"]],
     })

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import presentation as P
-from .assessment_report import _cohort, _comparator_label, _comparison, _h, _series, est_ci
+from .assessment_report import _cohort, _comparator_label, _comparison, _h, _series
 from .external_report import _ci, _label, _mean
 from .i18n import T, active, mark
 from .i18n import text as tr_text
+from .presentation import est_ci
 
 if TYPE_CHECKING:
     from .study import StudyResults

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from tableone import TableOne
 
+from .formatting import fmt_num, format_p
 from .group_tests import categorical_test, continuous_test, fisher_exact_2xk, is_normal
 from .i18n import T
 from .i18n import text as tr_text
@@ -80,16 +81,6 @@ def _group_label(spec: StudySpec, groupby: str, value: object) -> str:
         return f"{spec.variable(groupby).label}: {value}"
     except KeyError:
         return f"{groupby}: {value}"
-
-
-def _fmt(x: float, d: int) -> str:
-    return f"{x:.{d}f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def table_baseline(
@@ -214,8 +205,8 @@ def table_baseline(
                 summary_rows.append({"variable": v, "level": None, "group": col, "n": int(s["count"]),
                                      "mean": s["mean"], "sd": s["std"], "median": s["median"],
                                      "q1": s["q25"], "q3": s["q75"], "count": np.nan, "percent": np.nan})
-                row[col] = (f"{_fmt(s['mean'], decimals)} ({_fmt(s['std'], decimals)})" if normal[v] else
-                            f"{_fmt(s['median'], decimals)} [{_fmt(s['q25'], decimals)}, {_fmt(s['q75'], decimals)}]")
+                row[col] = (f"{fmt_num(s['mean'], decimals)} ({fmt_num(s['std'], decimals)})" if normal[v] else
+                            f"{fmt_num(s['median'], decimals)} [{fmt_num(s['q25'], decimals)}, {fmt_num(s['q75'], decimals)}]")
             tidy_rows.append({**row, **common, "normal": normal[v]})
             continue
         sources = {"overall": (t1.cat_describe_all, "Overall"), **{gcols[g]: (t1.cat_describe, g) for g in group_values}}
@@ -230,7 +221,7 @@ def table_baseline(
                 summary_rows.append({"variable": v, "level": level, "group": col, "n": n_valid, "mean": np.nan,
                                      "sd": np.nan, "median": np.nan, "q1": np.nan, "q3": np.nan,
                                      "count": count, "percent": pct})
-                row[col] = f"{count} ({_fmt(pct, decimals)})"
+                row[col] = f"{count} ({fmt_num(pct, decimals)})"
             tidy_rows.append({**row, **common, "normal": None})
 
     tidy = pd.DataFrame(tidy_rows, columns=[*TIDY_LEAD, *gcols.values(), *TIDY_TAIL])
@@ -284,7 +275,7 @@ def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spe
         row = {T("Characteristic"): _characteristic(spec, r["variable"], r["statistic"]) if first else "",
                "Level": "" if pd.isna(r["level"]) else spec.variable(r["variable"]).level_label(r["level"])}
         row.update({heads[c]: r[c] for c in heads})
-        row.update({T("P value"): _fmt_p(r["p_value"]) if first else "", T("Test"): tr_text(r["test"]) if first else "",
+        row.update({T("P value"): format_p(r["p_value"]) if first else "", T("Test"): tr_text(r["test"]) if first else "",
                     "SMD": f"{r['smd']:.3f}" if first and np.isfinite(r["smd"]) else "",
                     T("Missing"): str(r["missing"]) if first else ""})
         rows.append(row)

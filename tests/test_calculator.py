@@ -29,7 +29,8 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cementleak_stats.calculator import RISK_FLOOR, calculator_html, export_model, format_risk, score_exported
+from cementleak_stats.calculator import calculator_html, export_model, score_exported
+from cementleak_stats.formatting import RISK_FLOOR, format_risk
 from cementleak_stats.nomogram import predict_risk
 from cementleak_stats.spec import load_spec
 from cementleak_stats.study import StudyResults, compute_study, run_study

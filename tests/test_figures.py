@@ -43,7 +43,7 @@ from cementleak_stats.figures import (  # noqa: E402
     risk_ticks,
     save_figure,
 )
-from cementleak_stats.figures._util import format_p, format_value  # noqa: E402
+from cementleak_stats.formatting import format_p, format_value  # noqa: E402
 from cementleak_stats.figures.nomogram import _place_labels, _Tick  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error")

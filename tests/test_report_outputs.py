@@ -30,7 +30,7 @@ from pypdf import PdfReader
 
 from cementleak_stats import presentation as P
 from cementleak_stats.document import StudyReport
-from cementleak_stats.figures._util import format_p
+from cementleak_stats.formatting import format_p
 from cementleak_stats.models.cox import term_label
 from cementleak_stats.nomogram import predict_risk
 from cementleak_stats.spec import load_spec

@@ -33,6 +33,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from ..errors import Problem
+from ..formatting import format_g
 from ..spec import Outcome, StudySpec, Variable
 from .cells import (_at, _dates, _decimal_comma, _missing, _number, _text, as_number, as_text, canonical_levels,
                     date_time, event_codes, has_decimal_comma, parsed, parsing)
@@ -56,10 +57,6 @@ def _check(fn: Callable[[pd.Series], pd.Series], rule: str, fix: str, *, title: 
     return pa.Check(lambda s: fn(s) | _missing(s), name=rule, description=fix, title=title, ignore_na=False)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
 NOT_A_NUMBER_RULE = "not a number"
 
 
@@ -73,7 +70,7 @@ def _numeric_checks(*, lo: float | None = None, hi: float | None = None, integer
     ]
     if lo is not None and hi is not None:
         checks.append(_check(lambda s: ~_number(s).pipe(lambda x: x.lt(lo) | x.gt(hi)),
-                             f"outside the plausible range [{_fmt(lo)}, {_fmt(hi)}]",
+                             f"outside the plausible range [{format_g(lo)}, {format_g(hi)}]",
                              "check the value against the source record, or widen `range:` in the study file"))
     if integer:
         checks.append(_check(lambda s: _number(s).pipe(lambda x: x.isna() | (x == np.floor(x))),
@@ -141,7 +138,7 @@ def _date_row_checks(outcome: Outcome) -> list[pa.Check]:
     def describe(df: pd.DataFrame, row: int) -> str:
         t = date_time(df, outcome).get(row)
         start, end = (_value(df.at[row, c]) for c in cols)
-        return f"{start} -> {end} ({_fmt(t) if t is not None and not math.isnan(t) else '?'} {unit})"
+        return f"{start} -> {end} ({format_g(t) if t is not None and not math.isnan(t) else '?'} {unit})"
 
     stats = {"columns": cols, "describe": describe}
     return [
@@ -150,7 +147,7 @@ def _date_row_checks(outcome: Outcome) -> list[pa.Check]:
         pa.Check(lambda df: ~time(df).eq(0), name="time must be greater than 0 (end date = start date)",
                  statistics=stats, ignore_na=False, description="a follow-up of 0 days is impossible in a survival analysis; check the dates"),
         pa.Check(lambda df: ~time(df).gt(outcome.followup), statistics=stats, ignore_na=False,
-                 name=f"time beyond the follow-up of {_fmt(outcome.followup)} {unit}",
+                 name=f"time beyond the follow-up of {format_g(outcome.followup)} {unit}",
                  description="censor at the end of follow-up (end date = the last date within follow-up), or change "
                              "`outcome.followup` in the study file"),
     ]
@@ -194,7 +191,7 @@ def cohort_schema(spec: StudySpec) -> pa.DataFrameSchema:
         time_checks.append(_check(lambda s: ~_number(s).le(0), "time must be greater than 0",
                                   "a follow-up time of 0 or less is impossible; check the dates"))
         time_checks.append(_check(lambda s: ~_number(s).gt(out.followup),
-                                  f"time beyond the follow-up of {_fmt(out.followup)} {out.time_unit}",
+                                  f"time beyond the follow-up of {format_g(out.followup)} {out.time_unit}",
                                   "censor at the end of follow-up, or change `outcome.followup` in the study file"))
         columns[out.time_header] = pa.Column(None, checks=time_checks, nullable=False, required=True,  # type: ignore[index]
                                              title=out.time_label, description="every patient needs a follow-up time",

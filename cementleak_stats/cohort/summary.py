@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import Problem
+from ..formatting import format_g
 from ..km import median_followup
 from .io import StudyData
 
@@ -68,12 +69,6 @@ def validation_summary(data: StudyData) -> pd.DataFrame:
     return frame
 
 
-def _fmt(x: float) -> str:
-    if math.isnan(x):
-        return ""
-    return "not reached" if math.isinf(x) else f"{x:g}"
-
-
 def _rows(console: Console, title: str, header: tuple[str, ...], rows: list[tuple[str, ...]],
           *, right: tuple[str, ...] = (), styles: list[str | None] | None = None) -> None:
     """A table on a terminal; elsewhere (a log) a title line and one unwrapped line per row."""
@@ -121,8 +116,11 @@ def print_validation_summary(data: StudyData, *, console: Console, analysis_erro
     names = {"patients": "Patients", "events": spec.outcome.event_label, "censored": "Censored",
              "median_followup": f"Median follow-up, {spec.outcome.time_unit} (reverse Kaplan-Meier)",
              "repeated_rows": "Repeated-measure rows", "repeated_patients": "Patients with repeated measures"}
+    def cell(x: float) -> str:
+        return format_g(x, missing="", infinite="not reached")
+
     _rows(console, "Cohort", ("", "all rows", "analysed"),
-          [(names[r.quantity], _fmt(r.all_rows), _fmt(r.analysed)) for r in summary.itertuples(index=False)],
+          [(names[r.quantity], cell(r.all_rows), cell(r.analysed)) for r in summary.itertuples(index=False)],
           right=("all rows", "analysed"))
     _rows(console, "Missing values (all rows)", ("column", "label", "missing"),
           [(r.column, r.label, str(r.n_missing)) for r in data.missing.itertuples(index=False)], right=("missing",),

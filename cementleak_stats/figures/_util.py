@@ -1,10 +1,8 @@
-"""Small helpers shared by the figure modules: input checks and number formatting."""
+"""Small helpers shared by the figure modules: input checks and text measures (numbers are :mod:`..formatting`'s)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from numbers import Real
 
 import pandas as pd
 
@@ -18,26 +16,6 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str) -
         raise ValueError(f"{what}: the frame lacks column(s) {missing}; it has {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{what}: the frame has no rows")
-
-
-def format_p(p: float, *, digits: int = 3) -> str:
-    """A P value as journals print it: ``0.042``, ``<0.001``; blank when missing."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return ""
-    floor = 10.0**-digits
-    return f"<{floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
-
-
-def format_value(value: object) -> str:
-    """A tick label: strings as given, whole numbers without ``.0``, others with ``:g``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Real) and not isinstance(value, bool):
-        v = float(value)
-        if math.isfinite(v) and v == round(v):
-            return f"{int(round(v))}"
-        return f"{v:g}"
-    return str(value)
 
 
 def text_width_pt(text: str, *, size: float, weight: str = "normal") -> float:

@@ -12,7 +12,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import offset_copy
 
-from ._util import format_p, require_columns, text_width_pt
+from ..formatting import format_p
+from ._util import require_columns, text_width_pt
 from .theme import GREY, PAGE_WIDTH, colours, new_axes, ordered_unique, themed
 
 _REQUIRED = ("label", "hr", "ci_low", "ci_high", "p_value")

@@ -19,7 +19,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
 from ..i18n import T
-from ._util import format_value, require_columns, text_width_pt
+from ..formatting import format_value
+from ._util import require_columns, text_width_pt
 from .theme import PAGE_WIDTH, themed
 
 _ROW_IN = 0.44  # distance between two axis lines, in inches, when each has at most one label line per side

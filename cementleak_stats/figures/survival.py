@@ -15,7 +15,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
 from ..i18n import T
-from ._util import format_p, format_value, require_columns, text_width_pt, wrap_to_width
+from ..formatting import format_p, format_value
+from ._util import require_columns, text_width_pt, wrap_to_width
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, PAGE_WIDTH, colours, new_panels, ordered_unique, themed
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from ..design import Term
+from ..formatting import format_per
 from ..i18n import T, active
 from ..spec import StudySpec, Variable
 
@@ -59,16 +60,6 @@ def hr_units(spec: StudySpec, terms: Sequence[Term], coef: np.ndarray, se: np.nd
             continue
         out[j] = _power_of_ten(float(X[t.name].std()))
     return out
-
-
-def format_per(per: float) -> str:
-    """``10``, ``0.5``, ``10⁻⁶``: how a reporting unit is printed in a label."""
-    if 1e-3 <= per < 1e6:
-        return np.format_float_positional(per, trim="-")
-    k = math.log10(per)
-    if abs(k - round(k)) < 1e-9:
-        return "10" + str(int(round(k))).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    return f"{per:g}"
 
 
 def per_text(var: Variable, per: float = 1.0) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..formatting import format_p_sci
 from ..spec import StudySpec
 from .files import _default_spec
 from .model import ID, NO_EVENT_LEVEL, PUBLISHED, SEARCH_START, TRUE_COEFFICIENTS, _TIMEPOINTS, SyntheticStudy, simulate_study
@@ -25,10 +26,6 @@ class SeedSearch:
     seed: int
     tried: int
     checks: pd.DataFrame
-
-
-def _fmt_p(p: float) -> str:
-    return f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"
 
 
 def _terms(spec: StudySpec, cohort: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
@@ -169,7 +166,7 @@ def check_published_figures(study: SyntheticStudy, *, spec: StudySpec | None = N
         beta = TRUE_COEFFICIENTS[r["term"]]
         ok = r["p_value"] < alpha and np.sign(r["coef"]) == np.sign(beta)
         add(f"multivariable Cox: {r['term']}", f"P < {alpha}, HR {'>' if beta > 0 else '<'} 1",
-            f"HR {r['hr']:.3f}, P {_fmt_p(r['p_value'])}", ok)
+            f"HR {r['hr']:.3f}, P {format_p_sci(r['p_value'])}", ok)
     for _, r in screen.iterrows():
         if r["variable"] in factors:
             ok = max(r["p_wald_max"], r["p_lr"]) < alpha
@@ -178,14 +175,14 @@ def check_published_figures(study: SyntheticStudy, *, spec: StudySpec | None = N
             ok = min(r["p_wald_min"], r["p_lr"]) >= alpha
             exp = f"P >= {alpha}"
         add(f"univariable screen: {r['variable']}", exp,
-            f"Wald P {_fmt_p(r['p_wald_min'])}, LR P {_fmt_p(r['p_lr'])}", ok)
+            f"Wald P {format_p_sci(r['p_wald_min'])}, LR P {format_p_sci(r['p_lr'])}", ok)
 
     for measure, later, earlier in PUBLISHED.outcome_contrasts:
         tests = _paired_tests(o, measure).set_index(["later", "earlier"]).loc[(later, earlier)]
         ok = tests["median_diff"] < 0 and tests["p_wilcoxon_holm"] < alpha and tests["p_t_holm"] < alpha
         add(f"{measure}: {later} lower than {earlier}", f"lower, Holm P < {alpha} (Wilcoxon and t)",
-            f"median diff {tests['median_diff']:.1f}, Wilcoxon P {_fmt_p(tests['p_wilcoxon_holm'])}, "
-            f"t P {_fmt_p(tests['p_t_holm'])}", ok)
+            f"median diff {tests['median_diff']:.1f}, Wilcoxon P {format_p_sci(tests['p_wilcoxon_holm'])}, "
+            f"t P {format_p_sci(tests['p_t_holm'])}", ok)
     return pd.DataFrame(rows, columns=["check", "expected", "observed", "ok"])
 
 
