@@ -216,7 +216,7 @@ def analyze(
     """Run the whole analysis (Cox, nomogram, bootstrap validation and calibration, decision curve, outcomes)."""
     from filelock import FileLock, Timeout
 
-    from .export import FiguresNotDrawn, write_results
+    from .export import FiguresNotDrawn, results_current, write_results
     from .render.lock import lock_path
 
     try:
@@ -227,26 +227,33 @@ def analyze(
     try:
         # the same lock as a render of the output directory that holds the results
         with FileLock(str(lock_path(out.parent)), timeout=0):
-            files = write_results(results, out)
+            # the folder already holds these results, untouched (its signed stamp): not written again
+            current = not no_cache and results_current(results, out)
+            files = [] if current else write_results(results, out)
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     except FiguresNotDrawn as exc:  # the statistics are written; a drawing failed
         err_console.print(f"[bold red]Some figures could not be drawn[/]: {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"analysis: {secs:.1f} s; wrote {len(files)} files to {out}")
+    console.print(f"analysis: {secs:.1f} s; " + (f"{out} already holds these results (unchanged)" if current
+                                                  else f"wrote {len(files)} files to {out}"), highlight=False)
     if spec.study.synthetic:
         console.print("[bold yellow]SYNTHETIC DATA[/]: these results describe a generated cohort, not real patients.")
 
 
-def _commit_report_results(staged: Path, results_dir: Path, lock: Path) -> None:
-    """Swap the staged results files in after a successful render (or say what was not replaced)."""
+def _commit_report_results(staged: Path | None, results_dir: Path, lock: Path) -> None:
+    """Swap the staged results files in after a successful render (or say what was not replaced);
+    ``staged`` None: the results folder was already current and is kept (the render carries it over)."""
     import atexit
 
     from filelock import FileLock, Timeout
 
     from .export import NOT_DRAWN, commit_results, discard_results
 
+    if staged is None:
+        console.print(f"{results_dir} already holds these results (unchanged)", highlight=False)
+        return
     atexit.unregister(discard_results)
     try:
         with FileLock(str(lock), timeout=60):
@@ -301,7 +308,7 @@ def report(
 
     from filelock import FileLock, Timeout
 
-    from .export import discard_results, stage_results
+    from .export import discard_results, results_current, stage_results
     from .render import RenderError, render_project
     from .render.config import load_project
     from .render.lock import lock_path
@@ -344,11 +351,14 @@ def report(
     # succeeded: the results files and the report change together or not at all
     try:
         with FileLock(str(lock_path(out)), timeout=0):  # another run writing this output: stop before writing
-            staged = stage_results(results, out / "results", parent=out.parent)
+            # None: the results folder already holds these results, untouched (its signed stamp)
+            staged = None if results_current(results, out / "results") else \
+                stage_results(results, out / "results", parent=out.parent)
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
-    atexit.register(discard_results, staged)  # any failure below: the staged files go
+    if staged is not None:
+        atexit.register(discard_results, staged)  # any failure below: the staged files go
     timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
     t0 = time.perf_counter()
 
@@ -365,7 +375,8 @@ def report(
             err_console.print(escape(exc.details), highlight=False, soft_wrap=True)
         err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
         err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
-        discard_results(staged)
+        if staged is not None:
+            discard_results(staged)
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     for f in rep.files:
         console.print(f"wrote {f.path}")

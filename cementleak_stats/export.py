@@ -151,6 +151,8 @@ def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True,
                                      formats=r.spec.report.figure_formats, dpi=300, progress=progress)
             if failed:
                 (tmp / NOT_DRAWN).write_text("".join(f"{n}: {e}\n" for n, e in failed.items()), encoding="utf-8")
+        if not (tmp / NOT_DRAWN).exists():  # a figure not drawn is tried again by the next run
+            _write_stamp(tmp, results_key(r, figures=figures))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -172,12 +174,64 @@ def commit_results(staged: Path, out_dir: Path) -> list[Path]:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return sorted(p for p in out_dir.rglob("*") if p.is_file())
+    return sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != STAMP)
 
 
 def discard_results(staged: Path) -> None:
     """Remove staged results that will not be used (the previous results stay)."""
     shutil.rmtree(staged, ignore_errors=True)
+
+
+# --- a results folder that is already current is not written again ---------------------------------
+#: the signed stamp of a results folder: its results key and the SHA-256 of each of its files
+STAMP = ".results-stamp"
+_STAMP_KIND = "results-folder"
+
+
+def results_key(r: StudyResults, *, figures: bool = True) -> str:
+    """What a results folder's bytes are made from: the analysis key
+    (:meth:`~.provenance.Provenance.cache_key`: study file, data, code, library versions), the rest
+    of the provenance that ``summary.json`` shows (git commit, study file name) and whether
+    figures were drawn (their formats are in the study file)."""
+    import hashlib
+
+    prov = {k: v for k, v in r.provenance.__dict__.items()}
+    body = json.dumps({"key": r.provenance.cache_key(), "provenance": prov, "figures": figures}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _folder_files(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (but the stamp) by relative path."""
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != STAMP}
+
+
+def _write_stamp(folder: Path, key: str) -> None:
+    """Sign ``folder``'s files for ``key`` (HMAC with this user's cache key, :mod:`.cache`); no
+    stamp, and so a rewrite next time, when there is no usable cache key."""
+    from .cache import CacheUnavailable, write_signed
+
+    body = json.dumps({"key": key, "files": _folder_files(folder)}, sort_keys=True).encode()
+    try:
+        write_signed(folder / STAMP, body, kind=_STAMP_KIND)
+    except CacheUnavailable:
+        pass
+
+
+def results_current(r: StudyResults, out_dir: Path, *, figures: bool = True) -> bool:
+    """True when ``out_dir`` holds exactly the files a write of ``r`` gives, untouched: its stamp
+    is signed by this user's machine, has :func:`results_key` and every file's SHA-256 (a file
+    missing, added or edited, or a stamp made elsewhere: False, and the folder is rewritten)."""
+    from .cache import CacheUnavailable, UntrustedEntry, read_signed
+
+    out_dir = Path(out_dir)
+    try:
+        stamp = json.loads(read_signed(out_dir / STAMP, kind=_STAMP_KIND))
+        return stamp["key"] == results_key(r, figures=figures) and stamp["files"] == _folder_files(out_dir)
+    except (OSError, ValueError, KeyError, TypeError, UntrustedEntry, CacheUnavailable):
+        return False
 
 
 #: the file of a results folder that lists the figures that could not be drawn, with the error
