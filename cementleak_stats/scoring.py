@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .cohort.io import read_table
-from .cohort.schema import as_number, as_text, canonical_levels, check_table, cohort_schema, parsed, parsing
+from .cohort.failures import check_table
+from .cohort.schema import as_number, as_text, canonical_levels, cohort_schema, parsed, parsing
 from .errors import InputError, Problem
 from .model_file import combine, contribution, number_label, range_text, value_range
 from .spec import StudySpec

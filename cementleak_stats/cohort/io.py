@@ -17,8 +17,9 @@ import pandas as pd
 from ..errors import InputError, Problem
 from ..spec import Exclusion, StudySpec
 from .read import MISSING_TOKENS, SUPPORTED_SUFFIXES, read_table, read_with_digest
-from .schema import (as_number, as_text, canonical_levels, check_table, cohort_schema, date_time, event_codes, parsed,
-                     parsing, repeated_schema, unknown_columns)
+from .failures import check_table, unknown_columns
+from .schema import (as_number, as_text, canonical_levels, cohort_schema, date_time, event_codes, parsed, parsing,
+                     repeated_schema)
 
 __all__ = ["MISSING_TOKENS", "SUPPORTED_SUFFIXES", "read_table", "PatientFlow", "patient_flow", "StudyData",
            "validation_spec", "load_study_data"]

@@ -2,9 +2,8 @@
 
 Every mapping is validated with a frozen pydantic model that forbids unknown keys, so an
 option the built-in engine does not implement is an error naming the file and the line,
-never silently ignored.  YAML is read with ``yaml.safe_load``; line numbers come from
-``yaml.compose`` (the node marks), so a pydantic error location such as
-``("format", "html", "toc-depth")`` is reported at the line where that key is written.
+never silently ignored.  YAML is read, and a pydantic error placed at the line of its key, by
+:mod:`cementleak_stats.render.yaml_lines`.
 
 Merging follows Quarto: project metadata (``_quarto.yml`` minus ``project:``) is the default
 for every document and the front matter overrides it key by key (mappings are merged
@@ -21,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .problems import RenderError, SubsetProblem
+from .yaml_lines import key_lines, load_yaml, pydantic_problems
 
 #: Quarto format name -> file extension of the output.
 FORMAT_EXTENSIONS: dict[str, str] = {"html": ".html", "typst": ".pdf", "docx": ".docx", "revealjs": ".html"}
@@ -263,72 +262,6 @@ def normalize_formats(value: object) -> object:
     if isinstance(value, dict):
         return {k: ({} if v in (None, "default") else v) for k, v in value.items()}
     return value
-
-
-def key_lines(text: str, *, first_line: int) -> dict[tuple[object, ...], int]:
-    """Line (1-based, in the file) of every key path of a YAML mapping.
-
-    ``first_line`` is the file line of the YAML text's first line.  Sequence items are
-    addressed by their index, as pydantic locations are.
-    """
-    out: dict[tuple[object, ...], int] = {}
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return out
-
-    def walk(n: yaml.Node, path: tuple[object, ...]) -> None:
-        out[path] = first_line + n.start_mark.line
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = k.value
-                walk(v, path + (key,))
-                out[path + (key,)] = first_line + k.start_mark.line
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                walk(v, path + (i,))
-
-    if node is not None:
-        walk(node, ())
-    return out
-
-
-def load_yaml(text: str, *, file: str, first_line: int) -> tuple[dict[str, Any], list[SubsetProblem]]:
-    """Parse a YAML mapping; a syntax error becomes a problem at its line."""
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = first_line + mark.line if mark is not None else first_line
-        return {}, [SubsetProblem(file, line, f"invalid YAML: {getattr(exc, 'problem', exc)}")]
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return {}, [SubsetProblem(file, first_line, "YAML must be a mapping of key: value")]
-    return data, []
-
-
-def pydantic_problems(
-    exc: ValidationError, *, file: str, lines: Mapping[tuple[object, ...], int], prefix: tuple[object, ...] = (), default_line: int | None = None
-) -> list[SubsetProblem]:
-    """One problem per pydantic error, at the line of the deepest known key of its location."""
-    problems = []
-    for err in exc.errors():
-        loc = prefix + tuple(err["loc"])
-        line = default_line
-        for cut in range(len(loc), -1, -1):
-            if loc[:cut] in lines:
-                line = lines[loc[:cut]]
-                break
-        key = ".".join(str(p) for p in loc if not isinstance(p, int)) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            rule = f"option '{key}' is not supported by the built-in engine"
-            fix = "remove it (the engine renders a documented subset of Quarto)"
-        else:
-            rule = f"option '{key}': {err['msg']}"
-            fix = ""
-        problems.append(SubsetProblem(file, line, rule, fix))
-    return problems
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

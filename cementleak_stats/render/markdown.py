@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from .blocks import (CALLOUTS, CROSSREF_KINDS, EXTERNAL_RESOURCE, FORMAT_WORDS, RESERVED_PREFIXES, CodeCell, InlineExpr,
                      MdLine, Origin, Ref, parse_attrs)
-from .config import CellOptions, key_lines, load_yaml, pydantic_problems
+from .config import CellOptions
 from .problems import SubsetProblem
+from .yaml_lines import key_lines, load_yaml, pydantic_problems
 
 #: how a line reports a problem: ``problem(origin, rule, fix="")``
 Report = Callable[..., None]

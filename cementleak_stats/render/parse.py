@@ -39,9 +39,10 @@ from typing import Any
 
 from .blocks import (CALLOUTS, CROSSREF_KINDS, EXTERNAL_RESOURCE, FORMAT_WORDS, RESERVED_PREFIXES, CodeCell, Heading,
                      InlineExpr, MdLine, Origin, ParsedDocument, Ref, parse_attrs)
-from .config import check_metadata, load_yaml
+from .config import check_metadata
 from .problems import SubsetProblem, display_path
 from .scanner import MarkdownScanner
+from .yaml_lines import load_yaml
 
 __all__ = [
     "CALLOUTS", "CROSSREF_KINDS", "EXTERNAL_RESOURCE", "FORMAT_WORDS", "RESERVED_PREFIXES", "CodeCell", "Heading",
