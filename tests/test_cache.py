@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cementleak_stats import cache, study
-from cementleak_stats.cache import SECRET_ENV, SignedFiles, allowed_dataclasses, cache_path, decode, encode
+from cementleak_stats import cache, codec, study
+from cementleak_stats.cache import SECRET_ENV, SignedFiles, cache_path
+from cementleak_stats.codec import allowed_dataclasses, decode, encode
 from cementleak_stats.export import write_results
 from cementleak_stats.render.execute import ExecutionCache, ExecutionResult, _load, _store
 from cementleak_stats.spec import load_spec
@@ -230,7 +231,7 @@ def test_codec_refuses_classes_off_the_allow_list() -> None:
     buf = io.BytesIO()
     np.save(buf, np.array([_CreatesFile(Path("/nonexistent/x"))], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):  # a pickled object array in an .npy is refused
-        cache._from_npy({"t": "nd", "v": cache._b64(buf.getvalue())})
+        codec._from_npy({"t": "nd", "v": codec._b64(buf.getvalue())})
 
 
 def test_codec_keeps_dtypes_and_special_values() -> None:
