@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from cementleak_stats.design import encode
 from cementleak_stats.errors import InputError
-from cementleak_stats.nomogram import Nomogram, build_nomogram, predict_risk, pretty
+from cementleak_stats.nomogram import Nomogram, build_nomogram, predict_risk
+from cementleak_stats.pretty import pretty
 from test_resample import CASES, REF, rms_case
 
 #: rms writes a score-coded ordinal as its numbers 0, 1, 2
