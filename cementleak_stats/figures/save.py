@@ -10,8 +10,10 @@ draws and writes many figures in worker processes, one figure per task.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
@@ -28,6 +30,54 @@ _METADATA: dict[str, dict[str, None]] = {
 }
 
 _SAVE_RC = {"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path", "pdf.fonttype": 42, "ps.fonttype": 42}
+
+#: OpenType layout tables (substitution, positioning, kerning, math): a PDF viewer shows the glyphs
+#: matplotlib has already placed and never reads them, but subsetting them is most of fontTools' work
+_PDF_UNUSED_TABLES = ("GSUB", "GPOS", "GDEF", "kern", "BASE", "JSTF", "MATH")
+
+
+class _LeanSubset:
+    """``fontTools.subset`` as matplotlib's PDF backend sees it inside :func:`_lean_pdf_fonts`: the
+    same module, but its ``Options`` drop :data:`_PDF_UNUSED_TABLES` from the embedded subset."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def Options(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the name fontTools gives it
+        options = self._module.Options(*args, **kwargs)
+        options.drop_tables = [*options.drop_tables, *_PDF_UNUSED_TABLES]
+        options.layout_features = []
+        return options
+
+
+@contextmanager
+def _lean_pdf_fonts() -> Iterator[None]:
+    """Embed fonts in PDF (TrueType, subset: ``pdf.fonttype`` 42) without their layout tables.
+
+    matplotlib subsets each font of each PDF with fontTools and keeps the layout tables, which
+    costs about two thirds of that work (0.26 s against 0.09 s per DejaVu Sans subset) for
+    bytes no viewer uses: the glyphs, their outlines, widths and Unicode map are embedded as
+    before, so the page looks the same and its text copies the same.  matplotlib offers no option
+    for it, so its (private) reference to ``fontTools.subset`` is swapped while a figure is
+    written, and left alone when a matplotlib version no longer has it.
+    """
+    try:
+        from matplotlib.backends import _backend_pdf_ps as pdf_ps
+    except ImportError:  # pragma: no cover - another matplotlib layout
+        yield
+        return
+    module = getattr(pdf_ps, "subset", None)
+    if module is None or isinstance(module, _LeanSubset) or not hasattr(module, "Options"):
+        yield
+        return
+    pdf_ps.subset = _LeanSubset(module)
+    try:
+        yield
+    finally:
+        pdf_ps.subset = module
 
 
 def save_figure(
@@ -66,7 +116,8 @@ def save_figure(
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
         # figures are meant to be read: 0o644 (a temporary file is created 0600)
-        with atomic_open(target, "wb", permissions=0o644) as fh, mpl.rc_context(_SAVE_RC):
+        with atomic_open(target, "wb", permissions=0o644) as fh, mpl.rc_context(_SAVE_RC), \
+                (_lean_pdf_fonts() if fmt == "pdf" else nullcontext()):
             fig.savefig(
                 fh,
                 format=fmt,
