@@ -69,7 +69,7 @@ def model_cohorts(r: StudyResults) -> dict:
             return {k: _number(row[k]) for k in ("estimate", "ci_low", "ci_high")}
 
         # the study file's name of the cohort, in the report's language (the same words as v.label in English)
-        out["validation"] = {"label": s.validation.display_label if s.validation is not None else v.label, "kind": v.kind, "n": v.n, "events": v.n_events,
+        out["validation"] = {"label": (s.validation.label or T(s.validation.display_label)) if s.validation is not None else v.label, "kind": v.kind, "n": v.n, "events": v.n_events,
                              "c_index": est(v.discrimination, "c_index"), "auc": est(v.discrimination, "auc"),
                              "o_e": est(v.calibration, "o_e_km"), "calibration_slope": est(v.calibration, "calibration_slope"),
                              "ici": _number(v.estimate("ici"))}

@@ -10,6 +10,7 @@ every table is an empty frame and every figure ``None``, and the section is hidd
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,7 @@ from . import presentation as P
 from .i18n import T, active, mark
 from .i18n import text as tr_text
 from .presentation import est_ci
+from .table_display import baseline_display
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,7 +36,8 @@ def _label(r: StudyResults) -> str:
     v = r.validation_cohort
     if v is None:
         return "–"
-    return r.spec.validation.display_label if active() != "en" and r.spec.validation is not None else v.label
+    val = r.spec.validation
+    return (val.label or T(val.display_label)) if active() != "en" and val is not None else v.label
 
 
 def _mean(x: float) -> str:
@@ -47,15 +50,9 @@ def table_external_cohorts(r: StudyResults) -> pd.DataFrame:
     v = r.validation_cohort
     if v is None:
         return pd.DataFrame()
-    if active() != "en":  # the cached display is in English: again from the tidy rows, in the study's words
-        import dataclasses
-
-        from .tables import baseline_display
-
-        groups = {c: (lab.replace(v.label, _label(r)), k) for c, (lab, k) in v.baseline.groups.items()}
-        d = P.fold_levels(baseline_display(dataclasses.replace(v.baseline, groups=groups), r.spec, groupby=" "))
-    else:
-        d = P.fold_levels(v.baseline.display)
+    # from the tidy rows, in the report's language; the cohorts by the names they have there
+    groups = {c: (lab.replace(v.label, _label(r)), k) for c, (lab, k) in v.baseline.groups.items()}
+    d = P.fold_levels(baseline_display(dataclasses.replace(v.baseline, groups=groups), r.spec, groupby=" "))
     return d.rename(columns=lambda c: c.removeprefix("Cohort: "))
 
 

@@ -34,6 +34,7 @@ from .formatting import fmt_g, fmt_num, fmt_pct, format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
 from .study import StudyResults
+from .table_display import baseline_display, event_details_display
 from .tripod import tripod_checklist
 
 # --- numbers in prose and tables: the numbers are formatting's, the words around them here ---
@@ -173,11 +174,7 @@ def table_decision_summary(r: StudyResults, thresholds=(0.05, 0.10, 0.20, 0.30, 
 
 def table_baseline_display(r: StudyResults) -> pd.DataFrame:
     """Table 1 with the level folded into the first column (indented), as journals print it."""
-    if active() != "en":  # the cached display is in English: again from the tidy rows
-        from .tables import baseline_display
-
-        return fold_levels(baseline_display(r.baseline, r.spec))
-    return fold_levels(r.baseline.display)
+    return fold_levels(baseline_display(r.baseline, r.spec))  # from the tidy rows, in the report's language
 
 
 def fold_levels(display: pd.DataFrame) -> pd.DataFrame:
@@ -196,11 +193,7 @@ def table_event_details_display(r: StudyResults) -> pd.DataFrame:
     """What the events were (``outcome.event_details``); empty without them."""
     if r.event_details is None:
         return pd.DataFrame()
-    if active() == "en":
-        return r.event_details.display
-    from .tables import table_event_details  # counts again, in the study's words of the active language
-
-    return table_event_details(r.spec, r.analysed, r.spec.outcome.event_details).display
+    return event_details_display(r.event_details, r.spec)  # the stored counts, in the report's language
 
 
 def table_flow(r: StudyResults) -> pd.DataFrame:

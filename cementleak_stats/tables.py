@@ -18,7 +18,6 @@ and its P value, is :mod:`cementleak_stats.group_tests`'s (this module builds th
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,15 +26,15 @@ import numpy as np
 import pandas as pd
 from tableone import TableOne
 
-from .formatting import fmt_num, format_p
+from .formatting import fmt_num
 from .group_tests import categorical_test, continuous_test, fisher_exact_2xk, is_normal
-from .i18n import T
-from .i18n import text as tr_text
 from .spec import StudySpec
 
-__all__ = ["TIDY_LEAD", "TIDY_TAIL", "SUMMARY_COLUMNS", "BaselineTable", "CrossCounts", "table_baseline",
-           "baseline_display", "table_event_details", "fisher_exact_2xk"]
+__all__ = ["TIDY_LEAD", "TIDY_TAIL", "SUMMARY_COLUMNS", "MISSING", "BaselineTable", "CrossCounts", "table_baseline",
+           "table_event_details", "fisher_exact_2xk"]
 
+#: the level a missing value gets in the event-details counts (worded for display by the report)
+MISSING = "(missing)"
 #: Columns of :attr:`BaselineTable.tidy` before and after the group columns.
 TIDY_LEAD = ["variable", "label", "level", "statistic", "overall"]
 TIDY_TAIL = ["p_value", "test", "smd", "missing", "normal"]
@@ -44,7 +43,7 @@ SUMMARY_COLUMNS = ["variable", "level", "group", "n", "mean", "sd", "median", "q
 
 @dataclass(frozen=True)
 class BaselineTable:
-    """Table 1 as data (``tidy``, ``summary``) and for display (``display``)."""
+    """Table 1 as data (``tidy``, ``summary``); worded for display by :func:`.table_display.baseline_display`."""
 
     #: one row per continuous variable and per level of a categorical variable: variable,
     #: label, level, statistic, overall, one column per group, p_value, test, smd, missing, normal
@@ -52,9 +51,7 @@ class BaselineTable:
     #: the numbers behind each cell (long): variable, level, group ("overall" or a group
     #: column), n, mean, sd, median, q1, q3, count, percent
     summary: pd.DataFrame
-    #: display-ready table with human headers ("Overall (n=100)", "P value", ...)
-    display: pd.DataFrame
-    #: group column name -> (display label, n)
+    #: group column name -> (label in English, n)
     groups: dict[str, tuple[str, int]]
     notes: tuple[str, ...]
 
@@ -63,10 +60,9 @@ class BaselineTable:
 class CrossCounts:
     """Counts of one categorical variable by another (e.g. the type of an event by how it was treated)."""
 
-    #: long: type, management, n, percent (of the patients tabulated)
+    #: long: type, management, n, percent (of the patients tabulated); worded for display by
+    #: :func:`.table_display.event_details_display`
     tidy: pd.DataFrame
-    #: wide, with totals, for display
-    display: pd.DataFrame
     #: patients tabulated (the counts sum to it)
     n: int
     notes: tuple[str, ...] = ()
@@ -76,7 +72,7 @@ class CrossCounts:
 
 def _group_label(spec: StudySpec, groupby: str, value: object) -> str:
     if groupby == spec.outcome.event:
-        return T("{label}: yes" if int(value) == 1 else "{label}: no", label=spec.outcome.event_label)  # type: ignore[call-overload]
+        return f"{spec.outcome.event_label}: {'yes' if int(value) == 1 else 'no'}"  # worded for display: table_display
     try:
         return f"{spec.variable(groupby).label}: {value}"
     except KeyError:
@@ -238,48 +234,7 @@ def table_baseline(
     ]
     if no_group:
         notes.append(f"{no_group} patient(s) with a missing '{groupby}' are not in the table.")
-    return BaselineTable(tidy=tidy, summary=summary, display=_display(tidy, groups, len(data), spec),
-                         groups=groups, notes=tuple(notes))
-
-
-def _characteristic(spec: StudySpec, name: str, statistic: str) -> str:
-    """First cell of a variable's rows: ``Age (years), mean (SD)``.  A unit that is also a word
-    of the statistic is spelled as units (``BMD T-score (SD units), mean (SD)``)."""
-    var = spec.variable(name)
-    unit = var.unit
-    if unit and unit in re.findall(r"[A-Za-z0-9]+", statistic):
-        unit = T("{unit} units", unit=unit)
-    statistic = tr_text(statistic)
-    return T("{label} ({unit}), {statistic}", label=var.label, unit=unit, statistic=statistic) if unit \
-        else T("{label}, {statistic}", label=var.label, statistic=statistic)
-
-
-def baseline_display(table: BaselineTable, spec: StudySpec, *, groupby: str | None = None) -> pd.DataFrame:
-    """Table 1's display again, from its tidy rows, in the words of ``spec`` and the active
-    language (:mod:`.i18n`): what a report in another language shows."""
-    groupby = groupby or spec.outcome.event
-    prefix = f"{groupby}="
-    groups = {c: (_group_label(spec, groupby, c.removeprefix(prefix)) if c.startswith(prefix) else tr_text(lab), k)
-              for c, (lab, k) in table.groups.items()}
-    return _display(table.tidy, groups, sum(k for _, k in table.groups.values()), spec)
-
-
-def _display(tidy: pd.DataFrame, groups: dict[str, tuple[str, int]], n: int, spec: StudySpec) -> pd.DataFrame:
-    heads = {"overall": T("Overall (n={n})", n=n), **{c: T("{label} (n={n})", label=lab, n=k) for c, (lab, k) in groups.items()}}
-    rows = []
-    seen: set[str] = set()
-    for _, r in tidy.iterrows():
-        first = r["variable"] not in seen
-        seen.add(r["variable"])
-        # "Level" is folded into the first column for display (presentation.fold_levels)
-        row = {T("Characteristic"): _characteristic(spec, r["variable"], r["statistic"]) if first else "",
-               "Level": "" if pd.isna(r["level"]) else spec.variable(r["variable"]).level_label(r["level"])}
-        row.update({heads[c]: r[c] for c in heads})
-        row.update({T("P value"): format_p(r["p_value"]) if first else "", T("Test"): tr_text(r["test"]) if first else "",
-                    "SMD": f"{r['smd']:.3f}" if first and np.isfinite(r["smd"]) else "",
-                    T("Missing"): str(r["missing"]) if first else ""})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return BaselineTable(tidy=tidy, summary=summary, groups=groups, notes=tuple(notes))
 
 
 # --- details of the event ---------------------------------------------------------------
@@ -316,8 +271,8 @@ def table_event_details(
     CrossCounts
         ``tidy`` has one column per detail variable (named as the variable), ``n`` and
         ``percent`` (of the patients tabulated); every level combination is listed and missing
-        values form a "(missing)" level, so the counts sum to ``n``.  ``display`` is the wide
-        table with totals and study-file labels.
+        values form a ``MISSING`` level, so the counts sum to ``n``.  The wide table with totals
+        and study-file labels is the report's (:func:`.table_display.event_details_display`).
     """
     columns = list(columns)
     if not 1 <= len(columns) <= 2:
@@ -332,7 +287,7 @@ def table_event_details(
     known = {v.name for v in spec.variables}
 
     def as_text(col: str) -> pd.Series:
-        return data[col].astype(object).where(data[col].notna(), T("(missing)")).astype(str)
+        return data[col].astype(object).where(data[col].notna(), MISSING).astype(str)
 
     def levels(col: str) -> list[str]:
         var = spec.variable(col) if col in known else None
@@ -347,33 +302,18 @@ def table_event_details(
                 else:
                     lv.remove(var.ref_level)
         if data[col].isna().any():
-            lv.append(T("(missing)"))
+            lv.append(MISSING)
         return lv
 
-    def label(col: str) -> str:
-        return spec.variable(col).label if col in known else col
-
-    def relabel(frame: pd.DataFrame, col: str, axis: str) -> pd.DataFrame:
-        return frame.rename(**{axis: spec.variable(col).level_label}) if col in known else frame
-
-    n = len(data)
     first = columns[0]
     if len(columns) == 1:
         counts = as_text(first).value_counts().reindex(levels(first), fill_value=0)
         tidy = counts.rename_axis(first).rename("n").reset_index()
-        patients = T("Patients")
-        wide = relabel(pd.DataFrame({patients: counts}), first, "index")
-        wide["%"] = [f"{100.0 * k / n:.0f}" if n else "" for k in wide[patients]]
-        wide.loc[T("Total")] = [int(counts.sum()), "100" if n else ""]
-        wide = wide.rename_axis(index=label(first)).reset_index()
     else:
         second = columns[1]
         ct = pd.crosstab(as_text(first), as_text(second)).reindex(index=levels(first), columns=levels(second), fill_value=0)
         tidy = ct.rename_axis(index=first, columns=second).stack().rename("n").reset_index()
-        wide = relabel(relabel(ct.copy(), first, "index"), second, "columns")
-        wide[T("Total")] = wide.sum(axis=1)
-        wide.loc[T("Total")] = wide.sum(axis=0)
-        wide = wide.rename_axis(index=label(first), columns=label(second)).reset_index()
+    n = len(data)
     tidy["n"] = tidy["n"].astype(int)
     tidy["percent"] = 100.0 * tidy["n"] / n if n else np.nan
-    return CrossCounts(tidy=tidy, display=wide, n=n, notes=tuple(notes))
+    return CrossCounts(tidy=tidy, n=n, notes=tuple(notes))

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cementleak_stats.spec import parse_spec
-from cementleak_stats.tables import fisher_exact_2xk, table_baseline, table_event_details
+from cementleak_stats import table_display
+from cementleak_stats.table_display import baseline_display, event_details_display
+from cementleak_stats.tables import MISSING, fisher_exact_2xk, table_baseline, table_event_details
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "tables_r.json").read_text())
@@ -144,8 +146,9 @@ def test_counts_and_smd_match_r(t1):
         np.testing.assert_allclose(_var(t1, v)["smd"].item(), ref["smd"], rtol=1e-9)
 
 
-def test_display(t1):
-    d = t1.display
+def test_display(t1, spec):
+    # worded by the report (table_display) from the tidy rows the analysis keeps
+    d = baseline_display(t1, spec)
     assert list(d.columns) == ["Characteristic", "Level", "Overall (n=60)", "Leak: no (n=42)", "Leak: yes (n=18)",
                                "P value", "Test", "SMD", "Missing"]
     assert d["Characteristic"].iloc[0] == "Density (HU), mean (SD)"
@@ -176,7 +179,7 @@ def test_table1_describes_every_column_but_identifiers_and_event_details(cohort)
     ]
     spec = _spec_with(variables, event_details=["site", "grade"])
     assert [v.name for v in spec.table1_variables] == ["hu", "vol", "grade"]
-    d = table_baseline(spec, data).display
+    d = baseline_display(table_baseline(spec, data), spec)
     firsts = [c for c in d["Characteristic"] if c]
     # a unit that is also a word of the statistic is spelled out as units
     assert [c.split(", ")[0] for c in firsts] == ["Density (SD units)", "Volume (mL)", "Grade"]
@@ -208,8 +211,9 @@ def test_event_details_types_all_patients(spec, cohort):
     assert res.tidy["n"].sum() == len(cohort) == res.n
     assert list(res.tidy.columns) == ["grade", "site", "n", "percent"]
     assert len(res.tidy) == 3 * 4  # 3 grades x (3 sites + "(missing)")
-    assert res.display.iloc[-1]["Total"] == len(cohort)
-    assert res.display.columns.name == "Site"
+    display = event_details_display(res, spec)
+    assert display.iloc[-1]["Total"] == len(cohort)
+    assert display.columns.name == "Site"
 
 
 def test_event_details_types_among_events_keeps_inconsistent_reference(spec, cohort):
@@ -235,9 +239,10 @@ def test_event_details_types_among_events_drops_unused_reference():
                        "kind_b": pd.Categorical(["none", "none", "x", "x", "y"], categories=["none", "x", "y"])})
     res = table_event_details(spec, df, ["kind_a", "kind_b"])
     assert res.n == 3 and res.notes == ()
-    assert list(res.display["A"]) == ["a", "b", "Total"]
-    assert list(res.display.columns) == ["A", "x", "y", "Total"]
-    assert res.display.set_index("A").loc["a", "x"] == 2
+    display = event_details_display(res, spec)
+    assert list(display["A"]) == ["a", "b", "Total"]
+    assert list(display.columns) == ["A", "x", "y", "Total"]
+    assert display.set_index("A").loc["a", "x"] == 2
 
 
 @settings(max_examples=40, deadline=None)
@@ -252,11 +257,11 @@ def test_event_details_counts_sum_to_n(rows, events_only):
     res = table_event_details(spec, df, ["kind_a", "kind_b"], events_only=events_only)
     expected = int((df["e"] == 1).sum()) if events_only else len(df)
     assert res.n == expected == res.tidy["n"].sum()
-    wide = res.display.set_index("A")
+    wide = event_details_display(res, spec).set_index("A")
     assert wide.loc["Total", "Total"] == expected
     assert (wide.drop(index="Total").drop(columns="Total").sum(axis=1) == wide.drop(index="Total")["Total"]).all()
     one = table_event_details(spec, df, ["kind_a"], events_only=events_only)
-    assert one.n == expected == one.tidy["n"].sum() == one.display.set_index("A").loc["Total", "Patients"]
+    assert one.n == expected == one.tidy["n"].sum() == event_details_display(one, spec).set_index("A").loc["Total", "Patients"]
 
 
 @settings(max_examples=15, deadline=None)
@@ -292,7 +297,8 @@ def test_shipped_study_tables():
     assert leak.n == int(data.analysed[spec.outcome.event].sum()) == leak.tidy["n"].sum()
     # DESIGN.md (published facts): 24 intradiscal/endplate untreated, 1 pulmonary embolism treated by
     # respiratory medicine, 2 symptomatic removed endoscopically -> a diagonal table
-    wide = leak.display.set_index(leak.display.columns[0]).drop(index="Total").drop(columns="Total")
+    display = event_details_display(leak, spec)
+    wide = display.set_index(display.columns[0]).drop(index="Total").drop(columns="Total")
     assert sorted(np.diag(wide.to_numpy()).tolist()) == [1, 2, 24]
     assert wide.to_numpy().sum() == 27
 
@@ -333,3 +339,8 @@ def test_fisher_table_count_equals_enumeration(cells):
     brute = max([1] + [sum(1 for x in itertools.product(*(range(lo[i], hi[i] + 1) for i in range(j + 1)))
                            if sum(x) + rest_lo[j] <= r1 <= sum(x) + rest_hi[j]) for j in range(len(cols))])
     assert _fisher_tables(lo, hi, rest_lo, rest_hi, r1) == brute
+
+
+def test_the_report_words_the_missing_level_the_analysis_counts():
+    # reporting imports no statistics (tests/test_architecture.py), so the word is written twice
+    assert table_display.MISSING == MISSING

@@ -120,11 +120,10 @@ class Validation(_Words):
 
     @property
     def display_label(self) -> str:
-        """The study file's label, else a name for the kind of cohort."""
-        from ..i18n import T
-
-        return self.label or T({"temporal": "Temporal validation cohort", "external": "External validation cohort",
-                                "split": "Held-out validation set"}[self.cohort_kind])
+        """The study file's label, else a name for the kind of cohort in English (a report in
+        another language words it: ``label or T(display_label)``; wording belongs to presenting)."""
+        return self.label or {"temporal": "Temporal validation cohort", "external": "External validation cohort",
+                              "split": "Held-out validation set"}[self.cohort_kind]
 
 
 class StudyInfo(_Words):
