@@ -2,6 +2,11 @@
 
 Every command reads the study file (default ``study.yaml``).  Invalid input prints one table of
 every problem (file, row, column, value, rule, fix) and exits with code 2; nothing is written.
+
+Why one module of about 600 lines: it is the typer application, seven commands each with its
+options, their help texts and the printing of its outcome (progress, tables of problems, where
+the files went), sharing one error handler and the exit codes; the work of each command is in
+the module it calls.
 """
 
 from __future__ import annotations

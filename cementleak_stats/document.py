@@ -7,6 +7,10 @@ formats a value of :class:`~cementleak_stats.study.StudyResults`.
 A document gets the study file and the results key as its parameters (:func:`load_report`);
 without them the study file is ``study.yaml`` in the working directory or a parent of it (as
 when ``quarto render`` is run by hand and runs a document from ``report/``).
+
+Why one module of about 650 lines: it is the whole surface the documents import (``report/*.qmd``
+import :func:`load_report` and nothing else), so every accessor a document's prose uses is here,
+each a few lines over :mod:`.presentation`; splitting it would give the documents more than one door.
 """
 
 from __future__ import annotations

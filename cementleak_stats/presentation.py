@@ -5,6 +5,11 @@ This is the one place that maps results to presentation; the Quarto documents (t
 :mod:`cementleak_stats.document`) and ``cementleak analyze`` (through
 :mod:`cementleak_stats.export`) both use it, so a table or figure is defined once.
 Nothing here computes a statistic.
+
+Why one module of about 550 lines: it is the one registry from a result to each display table
+and figure of the main report (Quarto and ``cementleak analyze`` read the same registry), one
+short function per table or figure; the model-assessment displays are already their own module
+(:mod:`.assessment_report`) and the numbers' formatting is :mod:`.formatting`.
 """
 
 from __future__ import annotations

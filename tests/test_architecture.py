@@ -113,15 +113,8 @@ def test_the_documents_import_the_reporting_layer_only() -> None:
 #: a module longer than this says in its docstring why it is one module ("Why one module of ... lines")
 MAX_LINES = 400
 _LENGTH_REASON = re.compile(r"(?is)\bwhy\b[^.]{0,200}?(\blines\b|\blong\b|one module)")
-#: long modules whose split (or reason) their owners are working on (issue 12); any other fails
-LONG_NOW = {
-    "cli.py": "cli.py", "export.py": "export.py", "document.py": "document.py",
-    "presentation.py": "presentation.py", "tables.py": "tables.py", "outcomes.py": "outcomes.py",
-    "cohort/schema.py": "cohort/schema.py, io.py", "cohort/io.py": "cohort/schema.py, io.py",
-    "nomogram.py": "nomogram.py (lead)", "models/cox.py": "models/cox*.py", "models/coxfit.py": "models/cox*.py",
-    "validation/calibration.py": "validation/*", "validation/resample.py": "validation/*",
-    "render/config.py": "render/", "render/project.py": "render/", "cache.py": "cache.py",
-}
+#: long modules whose split (or reason) their owners are working on; none left (issue 12)
+LONG_NOW: dict[str, str] = {}
 
 
 def test_long_modules_say_why() -> None:

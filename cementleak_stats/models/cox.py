@@ -20,7 +20,11 @@ Also here: the univariable screen, predictor selection as the study file says, g
 the forest-plot frame.  The detection of numerical trouble (separation, runaway coefficients,
 near-collinearity, non-finite standard errors, constant or exactly collinear columns; a
 ridge-penalized fit is the documented fallback) is :mod:`.diagnostics`; term labels and the units
-of the hazard ratios are :mod:`.labels`.
+of the hazard ratios are :mod:`.labels`; the screen's rule is :mod:`.screen`.  Why one module of
+about 460 lines after those splits: what is left is one object's life (the fit, its
+:class:`CoxModel`, the global tests, the screen run with the same fitter and the forest frame of
+its summary), about half of it docstrings naming the R calls, and the pipeline and the tests
+import these names from here.
 """
 
 from __future__ import annotations
