@@ -83,8 +83,10 @@ def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, 
     return "\n".join([head, sep, *rows])
 
 
-class StudyReport:
-    """Results of one study, formatted for documents.  ``R = load_report(study, results=results)`` in a setup cell."""
+class ReportView:
+    """A view of one study's results (:class:`.study.StudyResults`) that documents read: every
+    table, figure and sentence formatted in the report's language, nothing computed.
+    ``R = load_report(study, results=results)`` in a setup cell."""
 
     def __init__(self, results: StudyResults, *, lang: str = "en"):
         #: the language the report is written in (every call below runs in it)
@@ -103,9 +105,9 @@ class StudyReport:
         return speak(object.__getattribute__(self, "lang"), object.__getattribute__, self, name)
 
     @cached_property
-    def en(self) -> StudyReport:
+    def en(self) -> ReportView:
         """The same report in English (the English abstract of a report in another language)."""
-        return self if self.lang == "en" else StudyReport(self._source)
+        return self if self.lang == "en" else ReportView(self._source)
 
     # ---- blocks ---------------------------------------------------------------------------
     def table(self, name: str) -> MarkdownTable:
@@ -610,14 +612,14 @@ def _quantity(x: float, unit: str) -> str:
     return T(key, n=f"{x:g}") if has(key) else f"{x:g} {unit}"
 
 
-def _neutral_background(R: StudyReport) -> str:
+def _neutral_background(R: ReportView) -> str:
     cite = T(" It reproduces the analysis of a published study ({citation}).", citation=R.spec.study.citation) \
         if R.spec.study.citation else ""
     return T("This report develops and internally validates a model that predicts {event} {within} in {population}, "
              "and presents it as a nomogram.", event=R.event, within=R.within, population=R.population) + cite + "\n"
 
 
-def _neutral_question(R: StudyReport) -> str:
+def _neutral_question(R: ReportView) -> str:
     return (T("- **Question:** who will have {event} {within}, and can we tell before it happens?", event=R.event,
               within=R.within) + "\n"
             + T("- Population: {population}.", population=R.population) + "\n"
@@ -633,14 +635,14 @@ _NEUTRAL = {"background": _neutral_background, "question": _neutral_question}
 #: reports loaded by this process, by (study file, results key, language).  Real Quarto runs a
 #: document once per format; ``cementleak report`` keeps its kernel alive between the formats
 #: (render/quarto.py), and the document then reads the results and draws each figure once.
-_LOADED: dict[tuple[str, str, str], StudyReport] = {}
+_LOADED: dict[tuple[str, str, str], ReportView] = {}
 
 
 def _notice(message: str) -> None:
     print(f"notice: {message}", file=sys.stderr)
 
 
-def load_report(study: str | Path | None = None, *, results: str | None = None, lang: str = "en") -> StudyReport:
+def load_report(study: str | Path | None = None, *, results: str | None = None, lang: str = "en") -> ReportView:
     """The study's results, formatted for a document written in ``lang`` (``en``, or ``zh`` in
     the Chinese documents).
 
@@ -657,7 +659,7 @@ def load_report(study: str | Path | None = None, *, results: str | None = None, 
         return _LOADED[(str(path), results, lang)]
     spec = load_spec(path)
     loaded = results_by_key(spec, results, notify=_notice) if results else None
-    report = StudyReport(run_study(spec) if loaded is None else loaded, lang=lang)
+    report = ReportView(run_study(spec) if loaded is None else loaded, lang=lang)
     if results and report.results.provenance.cache_key() == results:
         _LOADED[(str(path), results, lang)] = report
     return report

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from cementleak_stats import presentation as P  # noqa: E402
-from cementleak_stats.document import StudyReport  # noqa: E402
+from cementleak_stats.document import ReportView  # noqa: E402
 from cementleak_stats.spec import load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_without_a_validation_cohort_everything_is_empty_and_the_section_hidden(
     assert r.validation_cohort is None
     assert all(P.TABLES[t](r).empty for t in TABLES)
     assert all(P.FIGURES[f](r) is None for f in FIGURES)
-    R = StudyReport(r)
+    R = ReportView(r)
     assert R.sections()["validation_cohort"] is False and R.sections()["validation_split"] is False
     assert R.external.c_index == "–" and R.external.label == "–"
     assert "cl:" in R.metadata() and "validation_cohort: false" in R.metadata()
@@ -81,7 +81,7 @@ def test_without_a_validation_cohort_everything_is_empty_and_the_section_hidden(
 
 
 def test_flags_and_prose_numbers():
-    split, other = StudyReport(results("rossi")), StudyReport(results("lung"))
+    split, other = ReportView(results("rossi")), ReportView(results("lung"))
     assert split.sections()["validation_cohort"] and split.sections()["validation_split"]
     assert other.sections()["validation_cohort"] and not other.sections()["validation_split"]
     v = results("lung").validation_cohort
@@ -104,7 +104,7 @@ def test_the_section_is_conditional_thin_and_names_no_study():
     assert len(labels) == len(calls) == len(set(labels))
     assert all(f"@{lab}" in text for lab in labels)  # every table and figure is cited
     for attr in re.findall(r"R\.external\.([a-z_]+)", text):
-        assert hasattr(StudyReport(results("lung")).external, attr), attr
+        assert hasattr(ReportView(results("lung")).external, attr), attr
     banned = ("vertebroplasty", "PVP", "leakage", "Genant", "osteoporotic", "VAS", "ODI", "cement", "fracture")
     assert not [w for w in banned if w.lower() in text.lower()]
     assert "import" not in text

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cementleak_stats.cli import app
-from cementleak_stats.document import StudyReport
+from cementleak_stats.document import ReportView
 from cementleak_stats.errors import EXIT_INPUT_ERROR, AnalysisError
 from cementleak_stats.export import write_results
 from cementleak_stats.spec import load_spec
@@ -286,7 +286,7 @@ def test_failed_bootstrap_replicates_are_counted_and_reported(tmp_path: Path) ->
     note = next(n for n in r.notes if "could not be refitted" in n)
     assert f"{v_failed} of {B} in validation" in note and f"{c_failed} of {B} in calibration" in note
     # the report's sentence on failed refits takes both counts from the same tables
-    assert StudyReport(r).n_failed == f"{v_failed} of {B} in the validation and {c_failed} of {B} in the calibration"
+    assert ReportView(r).n_failed == f"{v_failed} of {B} in the validation and {c_failed} of {B} in the calibration"
     section = (Path(__file__).resolve().parents[1] / "report" / "_sections" / "validation.qmd").read_text(encoding="utf-8")
     assert "R.n_failed" in section
 

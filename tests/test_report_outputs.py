@@ -29,7 +29,7 @@ from bs4 import BeautifulSoup
 from pypdf import PdfReader
 
 from cementleak_stats import presentation as P
-from cementleak_stats.document import StudyReport
+from cementleak_stats.document import ReportView
 from cementleak_stats.formatting import format_p
 from cementleak_stats.models.cox import term_label
 from cementleak_stats.nomogram import predict_risk
@@ -187,7 +187,7 @@ def test_docx_has_real_word_tables_and_captions(out: Outputs) -> None:
 def test_audit_documents_fold_the_code_of_every_table_and_figure(out: Outputs, name: str) -> None:
     """An auditor opens the code of each table and figure (folded: ``<details>``)."""
     folded = [words(d.get_text(" ")) for d in out.soups[name].select("details.code-fold")]
-    labels = source_labels(name, StudyReport(out.results).sections())
+    labels = source_labels(name, ReportView(out.results).sections())
     calls = [c for c in folded if re.search(r"R\.(table|figure|example_table)\(", c)]
     assert len(calls) == len(labels["fig"]) + len(labels["tbl"]), f"{name}.html: code of a table or figure is not available"
 
@@ -218,7 +218,7 @@ def test_pdf_and_docx_have_no_unresolved_reference(out: Outputs, fmt: str) -> No
 
 @pytest.mark.parametrize("name", HTML_DOCUMENTS)
 def test_html_has_every_labelled_table_and_figure(out: Outputs, name: str) -> None:
-    labels = source_labels(name, StudyReport(out.results).sections())
+    labels = source_labels(name, ReportView(out.results).sections())
     soup = out.soups[name]
     figures = [f for f in soup.find_all("figure") if f.find("img") is not None]
     tables = [t for t in soup.find_all("table") if t.find("caption") is not None]
@@ -236,7 +236,7 @@ def test_html_has_every_labelled_table_and_figure(out: Outputs, name: str) -> No
 
 
 def test_pdf_numbers_every_table_and_figure(out: Outputs) -> None:
-    labels = source_labels("index", StudyReport(out.results).sections())
+    labels = source_labels("index", ReportView(out.results).sections())
     for kind, key in (("Figure", "fig"), ("Table", "tbl")):
         for k in range(1, len(labels[key]) + 1):
             assert f"{kind} {k}:" in out.pdf_text, f"{kind} {k} missing from the PDF"
@@ -244,7 +244,7 @@ def test_pdf_numbers_every_table_and_figure(out: Outputs) -> None:
 
 
 def test_docx_has_every_table_and_figure(out: Outputs) -> None:
-    labels = source_labels("index", StudyReport(out.results).sections())
+    labels = source_labels("index", ReportView(out.results).sections())
     d = out.docx
     table_caps = [p.text for p in d.paragraphs if p.style.name == "Table Caption"]
     figure_caps = [p.text for p in d.paragraphs if p.style.name == "Image Caption"]
@@ -276,8 +276,8 @@ def test_pdf_and_docx_carry_the_synthetic_banner(out: Outputs) -> None:
 def test_banner_is_absent_for_real_data(out: Outputs) -> None:
     spec = out.results.spec
     real = spec.model_copy(update={"study": spec.study.model_copy(update={"synthetic": False})})
-    assert BANNER in StudyReport(out.results).banner()
-    assert StudyReport(replace(out.results, spec=real)).banner() == ""
+    assert BANNER in ReportView(out.results).banner()
+    assert ReportView(replace(out.results, spec=real)).banner() == ""
 
 
 # --- 4. key numbers equal StudyResults ---------------------------------------------------------

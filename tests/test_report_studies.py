@@ -21,7 +21,7 @@ import pytest
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
 
-from cementleak_stats.document import StudyReport
+from cementleak_stats.document import ReportView
 from cementleak_stats.spec import StudySpec, load_spec
 from cementleak_stats.study import run_study
 
@@ -149,7 +149,7 @@ def test_sections_follow_what_the_study_has(study):
 def test_key_numbers_are_the_studys_results(study):
     name, rendered = study
     results = run_study(load_spec(rendered.study))
-    R = StudyReport(results)
+    R = ReportView(results)
     text = output_texts(rendered.output)["index.html"]
     for value in (f"{R.n} patients", f"{R.n_events} patients ({R.events_pct})", R.c_index, R.c_corrected, R.s0):
         assert value in text, f"{name}: {value!r} not in the report"

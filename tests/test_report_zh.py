@@ -25,7 +25,7 @@ from bs4 import BeautifulSoup
 from pypdf import PdfReader
 
 from cementleak_stats import i18n
-from cementleak_stats.document import StudyReport
+from cementleak_stats.document import ReportView
 from cementleak_stats.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_per_language_words_change_no_english_output(tmp_path: Path) -> None:
     from cementleak_stats.presentation import TABLES
     from cementleak_stats.study import run_study
 
-    a, b = (StudyReport(run_study(load_spec(p))) for p in (study, plain / "study.yaml"))
+    a, b = (ReportView(run_study(load_spec(p))) for p in (study, plain / "study.yaml"))
     assert b.spec.variable("ct_value_hu").translations == {}
     for name in ("setting", "within", "selection", "coding", "predictors", "conclusion", "population", "title"):
         assert getattr(a, name) == getattr(b, name), name

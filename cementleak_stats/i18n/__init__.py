@@ -10,7 +10,7 @@ missing from the catalog stays English, and :func:`missing` lists it (a test fai
 
 The language is a property of the report being written, not of the code: it is set for the
 duration of a block by :func:`language` (a :class:`~contextvars.ContextVar`, as
-``figure_theme`` sets matplotlib's rcParams), which :class:`~cementleak_stats.document.StudyReport`
+``figure_theme`` sets matplotlib's rcParams), which :class:`~cementleak_stats.document.ReportView`
 does around every call a document makes.  Computation never depends on it.
 
 Why not gettext: ``.po``/``.mo`` files need a compile step and tools a clinician does not have;
