@@ -24,7 +24,7 @@ MISSING = "–"
 #: percentage cannot tell them from 0 or 1.
 RISK_FLOOR = 0.001
 
-__all__ = ["MINUS", "MISSING", "RISK_FLOOR", "fmt_num", "fmt_g", "fmt_pct", "format_g", "format_p",
+__all__ = ["MINUS", "MISSING", "RISK_FLOOR", "fmt_num", "fmt_g", "fmt_pct", "format_exact", "format_g", "format_p",
            "format_p_sci", "format_per", "format_risk", "format_value"]
 
 
@@ -84,6 +84,14 @@ def format_value(value: object) -> str:
             return f"{int(round(v))}"
         return f"{v:g}"
     return str(value)
+
+
+def format_exact(v: object) -> str:
+    """A value said back in a message: strings as given, numbers with up to 12 significant digits
+    and no exponent or trailing zeros (``0.1``, ``1200``, ``0.000015``)."""
+    if isinstance(v, str):
+        return v
+    return np.format_float_positional(float(f"{float(v):.12g}"), trim="-")
 
 
 def format_per(per: float) -> str:

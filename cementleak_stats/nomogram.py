@@ -39,6 +39,7 @@ import pandas as pd
 
 from .design import encode, encode_values, variable_terms
 from .errors import InputError, Problem
+from .formatting import format_exact
 from .models.cox import CoxModel
 from .pretty import pretty
 from .spec import StudySpec, Variable
@@ -50,12 +51,6 @@ __all__ = ["Nomogram", "PatientRisk", "build_nomogram", "predict_risk"]
 N_UNIQUE = 10
 NINT = 10
 MAX_SCALE = 100.0
-
-def _value_label(v: object) -> str:
-    if isinstance(v, str):
-        return v
-    return np.format_float_positional(float(f"{float(v):.12g}"), trim="-")
-
 
 @dataclass(frozen=True)
 class Nomogram:
@@ -239,9 +234,9 @@ def _read_value(var: Variable, raw: object, axis: tuple[float, float] | None) ->
         lo, hi = max(lo, axis[0]), min(hi, axis[1])
     if not lo <= value <= hi:
         unit = f" {var.unit}" if var.unit else ""
-        return None, Problem(file="patient", column=var.name, value=_value_label(value),
+        return None, Problem(file="patient", column=var.name, value=format_exact(value),
                              rule=f"{var.label} is outside the range the nomogram covers",
-                             fix=f"enter a value from {_value_label(lo)} to {_value_label(hi)}{unit}")
+                             fix=f"enter a value from {format_exact(lo)} to {format_exact(hi)}{unit}")
     return value, None
 
 
