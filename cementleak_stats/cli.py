@@ -74,7 +74,7 @@ def validate(
     the horizon, events in every level, events per parameter); print n, events, missing values and the
     patient flow.  Exit 2 when the data or the study file are invalid, or the analysis would refuse them."""
     from .cohort.io import load_study_data
-    from .cohort.summary import print_validation_summary, validation_summary
+    from .cohort.summary import check_summary, print_check_summary
     from .messages import problems_document, write_problems_csv
     from .needs import analysis_needs
     from .spec import load_spec
@@ -117,15 +117,15 @@ def validate(
     except InputError as bad:
         _fail(bad)
     if fmt == "json":
-        summary = validation_summary(data)
+        summary = check_summary(data)
         console.print(problems_document(
             "analysis_refused" if errors else "valid", errors, summary="What the analysis needs" if errors else "Valid",
             warnings=[*data.warnings, *warnings], sha256=data.sha256,
             cohort={r.quantity: {"all_rows": r.all_rows, "analysed": r.analysed} for r in summary.itertuples()}),
             soft_wrap=True, markup=False, highlight=False)
     else:
-        print_validation_summary(data, console=console, analysis_errors=errors, analysis_warnings=warnings,
-                                 show_all=show_all)
+        print_check_summary(data, console=console, analysis_errors=errors, analysis_warnings=warnings,
+                            show_all=show_all)
     if errors:
         raise typer.Exit(EXIT_INPUT_ERROR)
 

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from cementleak_stats.cli import app
 from cementleak_stats.cohort.io import load_study_data, patient_flow, read_table
 from cementleak_stats.cohort.schema import DECIMAL_COMMA_RULE
-from cementleak_stats.cohort.summary import print_validation_summary, validation_summary
+from cementleak_stats.cohort.summary import print_check_summary, check_summary
 from cementleak_stats.errors import EXIT_INPUT_ERROR, InputError
 from cementleak_stats.spec import load_spec, parse_spec
 
@@ -256,7 +256,7 @@ def test_patient_flow_on_lung_matches_r() -> None:
 @pytest.mark.parametrize(("study", "key"), [("tests/reference/io_lung_study.yaml", "lung"),
                                             ("tests/studies/rossi/study.yaml", "rossi")])
 def test_summary_matches_r(study: str, key: str) -> None:
-    s = validation_summary(load_study_data(load_spec(REPO / study))).set_index("quantity")
+    s = check_summary(load_study_data(load_spec(REPO / study))).set_index("quantity")
     r = REF[key]
     # R: nrow(d); sum(event); summary(survfit(Surv(time, 1 - event) ~ 1))$table["median"]
     assert s.loc["patients"].tolist() == [r["n"], r["n_analysed"]]
@@ -363,11 +363,11 @@ def test_shipped_cohort_validates_cleanly() -> None:
 
 
 # --- printing -----------------------------------------------------------------------------
-def test_print_validation_summary(pvp: tuple[Path, pd.DataFrame]) -> None:
+def test_print_check_summary(pvp: tuple[Path, pd.DataFrame]) -> None:
     study, _ = pvp
     data = load_study_data(load_spec(study))
     console = Console(record=True, width=200, file=io.StringIO())
-    print_validation_summary(data, console=console)
+    print_check_summary(data, console=console)
     text = console.export_text()
     assert "SYNTHETIC" in text  # study.yaml has synthetic: true
     for digest in data.sha256.values():
@@ -376,11 +376,11 @@ def test_print_validation_summary(pvp: tuple[Path, pd.DataFrame]) -> None:
         assert label in text
     assert "complete-case analysis" in text
     rossi = Console(record=True, width=200, file=io.StringIO())
-    print_validation_summary(load_study_data(load_spec(ROSSI / "study.yaml")), console=rossi)
+    print_check_summary(load_study_data(load_spec(ROSSI / "study.yaml")), console=rossi)
     text = rossi.export_text()
     assert "SYNTHETIC" not in text and "Re-arrest" in text
     lung = Console(record=True, width=200, file=io.StringIO())
-    print_validation_summary(load_study_data(load_spec(REPO / "tests" / "reference" / "io_lung_study.yaml")), console=lung)
+    print_check_summary(load_study_data(load_spec(REPO / "tests" / "reference" / "io_lung_study.yaml")), console=lung)
     assert "younger than 50" in lung.export_text()  # its exclusion rule
 
 

@@ -1,6 +1,6 @@
 """What ``cementleak validate`` reports about valid data: counts, missing values, flow, hashes.
 
-:func:`validation_summary` computes (a tidy DataFrame); :func:`print_validation_summary`
+:func:`check_summary` computes (a tidy DataFrame); :func:`print_check_summary`
 only formats it, with the missing-value table, the patient flow and the file digests, for a
 :class:`rich.console.Console`.
 """
@@ -27,7 +27,7 @@ def _counts(frame: pd.DataFrame, time: str, event: str) -> list[float]:
             median_followup(frame[time].to_numpy(float), frame[event].to_numpy(float))]
 
 
-def validation_summary(data: StudyData) -> pd.DataFrame:
+def check_summary(data: StudyData) -> pd.DataFrame:
     """Patients, events, censored and median follow-up, for all rows and for the analysed set.
 
     Parameters
@@ -86,9 +86,9 @@ def _rows(console: Console, title: str, header: tuple[str, ...], rows: list[tupl
         console.print("  " + "; ".join(cells), soft_wrap=True, markup=False, highlight=False)
 
 
-def print_validation_summary(data: StudyData, *, console: Console, analysis_errors: Sequence[Problem] = (),
-                             analysis_warnings: Sequence[Problem] = (), show_all: bool = False) -> None:
-    """Print the validation report of valid data to ``console``: rich tables on a terminal, one
+def print_check_summary(data: StudyData, *, console: Console, analysis_errors: Sequence[Problem] = (),
+                        analysis_warnings: Sequence[Problem] = (), show_all: bool = False) -> None:
+    """Print the check report of valid data to ``console``: rich tables on a terminal, one
     unwrapped line per row elsewhere (so a log keeps every column and file name on one line).
 
     ``analysis_errors`` / ``analysis_warnings``: what the analysis needs and the data do not give
@@ -112,7 +112,7 @@ def print_validation_summary(data: StudyData, *, console: Console, analysis_erro
     else:
         say("Data flagged as observed patients (study.synthetic: false).")
 
-    summary = validation_summary(data)
+    summary = check_summary(data)
     names = {"patients": "Patients", "events": spec.outcome.event_label, "censored": "Censored",
              "median_followup": f"Median follow-up, {spec.outcome.time_unit} (reverse Kaplan-Meier)",
              "repeated_rows": "Repeated-measure rows", "repeated_patients": "Patients with repeated measures"}
