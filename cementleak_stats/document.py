@@ -36,6 +36,7 @@ from .i18n import T, Speaking, has, is_cjk, mark, series, speak  # noqa: E402
 from .i18n import text as tr_text  # noqa: E402
 from .spec import load_spec  # noqa: E402
 from .study import StudyResults, results_by_key, run_study  # noqa: E402
+from .table_display import label_with_unit  # noqa: E402
 
 FIGURE_DPI = 300
 
@@ -583,7 +584,7 @@ class ReportView:
         values = pts["value"].astype(str)
         if self.lang != "en":  # levels by their labels in the report's language
             values = [self.spec.variable(v).level_label(x) for v, x in zip(pts["predictor"], values)]
-        return MarkdownTable(pd.DataFrame({T("Predictor"): [self.spec.variable(v).display for v in pts["predictor"]],
+        return MarkdownTable(pd.DataFrame({T("Predictor"): [label_with_unit(self.spec.variable(v)) for v in pts["predictor"]],
                                            T("Value"): values,
                                            T("Points"): [P.fmt_num(x, 1) for x in pts["points"]]}))
 

@@ -39,7 +39,7 @@ from .formatting import fmt_g, fmt_num, fmt_pct, format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
 from .study import StudyResults
-from .table_display import baseline_display, event_details_display
+from .table_display import baseline_display, event_details_display, label_with_unit
 from .tripod import tripod_checklist
 
 # --- numbers in prose and tables: the numbers are formatting's, the words around them here ---
@@ -247,7 +247,7 @@ def _repeated_words(r: StudyResults, d: pd.DataFrame) -> tuple[list[str], list[s
     may be another language's than the cached labels)."""
     if active() == "en" or r.spec.repeated is None or "measure" not in d or "timepoint" not in d:
         return list(d["measure_label"]), list(d["timepoint_label"])
-    m = {x.name: x.display for x in r.spec.repeated.measures}
+    m = {x.name: label_with_unit(x) for x in r.spec.repeated.measures}
     t = {x.name: x.label for x in r.spec.repeated.timepoints}
     return [m.get(x, x) for x in d["measure"]], [t.get(str(x), str(x)) for x in d["timepoint"]]
 
@@ -398,7 +398,7 @@ def figure_schoenfeld(r: StudyResults) -> Figure:
 def figure_nomogram(r: StudyResults) -> Figure:
     n = r.nomogram
     variables = {v: r.spec.variable(v) for v in n.points["predictor"].unique()}
-    points = n.points.assign(predictor=n.points["predictor"].map(lambda v: variables[v].display),
+    points = n.points.assign(predictor=n.points["predictor"].map(lambda v: label_with_unit(variables[v])),
                              value=[variables[p].level_label(v) if isinstance(v, str) else v
                                     for p, v in zip(n.points["predictor"], n.points["value"])])
     total = list(n.total["total_points"])
@@ -467,7 +467,7 @@ def figure_trajectories(r: StudyResults) -> Figure | None:
     if active() != "en" and r.spec.repeated is not None:  # the cached labels are English: the study's words
         rep = r.spec.repeated
         words = {t.name: t.label for t in rep.timepoints}
-        displays = {m.name: m.display for m in rep.measures}
+        displays = {m.name: label_with_unit(m) for m in rep.measures}
         to_words = {lab: words.get(name, lab) for name, lab in time_label.items()}
         to_display = {lab: displays.get(name, lab) for name, lab in measure_label.items()}
         long["timepoint"] = long["timepoint"].cat.rename_categories(lambda c: to_words.get(str(c), str(c)))

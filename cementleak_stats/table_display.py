@@ -15,16 +15,22 @@ import pandas as pd
 from .formatting import format_p
 from .i18n import T
 from .i18n import text as tr_text
-from .spec import StudySpec
+from .spec import Measure, StudySpec, Variable
 
 if TYPE_CHECKING:
     from .tables import BaselineTable, CrossCounts
 
-__all__ = ["baseline_display", "event_details_display"]
+__all__ = ["label_with_unit", "baseline_display", "event_details_display"]
 
 #: the level the analysis gives a missing value in its tidy counts (``tables.MISSING``; reporting
 #: reads the results, not the statistics, so the word is repeated here and a test keeps them equal)
 MISSING = "(missing)"
+
+
+def label_with_unit(info: Variable | Measure) -> str:
+    """A variable's or a measure's label with its unit, in the active language: ``CT value (HU)``
+    (the study file's ``display`` is the English one, for the analysis's own tables)."""
+    return T("{label} ({unit})", label=info.label, unit=info.unit) if info.unit else info.label
 
 
 # --- Table 1 ----------------------------------------------------------------------------------

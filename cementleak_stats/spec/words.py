@@ -124,8 +124,7 @@ class _Column(_Words):
 
     @property
     def display(self) -> str:
-        """Label with unit, for tables and axes: ``CT value (HU)``."""
-        from ..i18n import T
-
+        """Label with unit, in English, for the analysis's own tables: ``CT value (HU)`` (a report
+        words it in its language: :func:`cementleak_stats.table_display.label_with_unit`)."""
         label, unit = self.label, self.unit  # type: ignore[attr-defined]
-        return T("{label} ({unit})", label=label, unit=unit) if unit else label
+        return f"{label} ({unit})" if unit else label
