@@ -31,6 +31,7 @@ from . import presentation as P
 from .i18n import T, active, mark
 from .i18n import series as _i18n_series
 from .i18n import text as tr_text
+from .table_display import term_label
 from .figures import PAGE_WIDTH, figure_theme, plot_calibration
 from .figures.performance import plot_clinical_impact, plot_roc
 from .figures.theme import new_panels, panel_letter
@@ -292,7 +293,7 @@ def figure_comparator_decision(r: StudyResults, which: str = "development") -> F
 
 
 def _lasso_labels(r: StudyResults) -> dict[str, str]:
-    return {t.name: r.term_label(t, 1) for v in r.lasso.selection.variables for t in r.terms_of(v)}
+    return {t.name: term_label(r, t, 1) for v in r.lasso.selection.variables for t in r.terms_of(v)}
 
 
 def _lasso_lines(r: StudyResults) -> dict[str, float]:

@@ -39,7 +39,7 @@ from .formatting import fmt_g, fmt_num, fmt_pct, format_p
 from .i18n import T, active, has, mark
 from .i18n import text as tr_text
 from .study import StudyResults
-from .table_display import baseline_display, event_details_display, label_with_unit
+from .table_display import baseline_display, event_details_display, label_with_unit, term_label
 from .tripod import tripod_checklist
 
 # --- numbers in prose and tables: the numbers are formatting's, the words around them here ---
@@ -74,7 +74,7 @@ def _cox_display(spec, frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 def table_cox_multivariable(r: StudyResults) -> pd.DataFrame:
     s = r.model.summary  # HRs per the `per` units of the summary (the label says which)
-    return _cox_display(r.spec, s, [r.term_label(t, per) for t, per in zip(r.model.terms, s["per"])])
+    return _cox_display(r.spec, s, [term_label(r, t, per) for t, per in zip(r.model.terms, s["per"])])
 
 
 def table_cox_univariable(r: StudyResults) -> pd.DataFrame:
@@ -96,14 +96,14 @@ def label_of_term(r: StudyResults, term: str, variable: str | None, *, per: floa
         return T("Intercept") if "intercept" in term.lower() else term
     for t in r.terms_of(variable):
         if t.name == term:
-            return r.term_label(t, per if per == per else 1)  # per 1 unit by default (odds ratios, coefficients)
+            return term_label(r, t, per if per == per else 1)  # per 1 unit by default (odds ratios, coefficients)
     return term
 
 
 def table_model_equation(r: StudyResults) -> pd.DataFrame:
     """Everything needed to compute a prediction (TRIPOD 22): coefficients, centres, S0(horizon)."""
     m = r.model
-    rows = [(r.term_label(t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
+    rows = [(term_label(r, t, 1), fmt_num(float(m.coef[t.name]), 5), fmt_num(float(m.means[t.name]), 4)) for t in m.terms]
     tab = pd.DataFrame(rows, columns=[T("Term"), T("Coefficient β"), T("Centre (mean of the term)")])
     extra = pd.DataFrame([[T("Baseline survival S0({horizon}) at the centre", horizon=_horizon_words(r)),
                            fmt_num(m.baseline_survival(), 5), ""]], columns=tab.columns)
@@ -112,7 +112,7 @@ def table_model_equation(r: StudyResults) -> pd.DataFrame:
 
 def _ph_labels(r: StudyResults) -> dict[str, str]:
     """Label of each tested term: a one-term variable by its term, a factor by its variable."""
-    labels = {tt.name: r.term_label(tt) for tt in r.model.terms}
+    labels = {tt.name: term_label(r, tt) for tt in r.model.terms}
     return {v: labels.get(v, r.spec.variable(v).label) for v in r.model.variables} | labels
 
 

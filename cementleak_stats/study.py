@@ -122,8 +122,8 @@ class StudyResults:
     def terms_of(self, variable: str) -> list[Term]:  # as design.variable_terms codes the variable
         return variable_terms(self.spec.variable(variable))
 
-    def term_label(self, term: Term, per: float | None = None) -> str:  # models.labels.term_label
-        return term_label(self.spec, term, per)
+    def term_label(self, term: Term, per: float | None = None, **wording) -> str:  # models.labels.term_label
+        return term_label(self.spec, term, per, **wording)
 
 
 def _input_files(spec: StudySpec, data: StudyData) -> list[Path]:

@@ -13,18 +13,26 @@ import numpy as np
 import pandas as pd
 
 from .formatting import format_p
-from .i18n import T
+from .i18n import T, active
 from .i18n import text as tr_text
 from .spec import Measure, StudySpec, Variable
 
 if TYPE_CHECKING:
+    from .design import Term
+    from .study import StudyResults
     from .tables import BaselineTable, CrossCounts
 
-__all__ = ["label_with_unit", "baseline_display", "event_details_display"]
+__all__ = ["term_label", "label_with_unit", "baseline_display", "event_details_display"]
 
 #: the level the analysis gives a missing value in its tidy counts (``tables.MISSING``; reporting
 #: reads the results, not the statistics, so the word is repeated here and a test keeps them equal)
 MISSING = "(missing)"
+
+
+def term_label(r: StudyResults, term: Term, per: float | None = None) -> str:
+    """A model term's label in the active language (``Smoker: yes vs no``, ``Age (per 10 years)``):
+    the results word it (:meth:`.study.StudyResults.term_label`) with this language's words."""
+    return r.term_label(term, per, words=T, level_labels=active() != "en")
 
 
 def label_with_unit(info: Variable | Measure) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +17,6 @@ from scipy import stats
 
 from ..design import Term
 from ..formatting import format_per
-from ..i18n import T, active
 from ..spec import StudySpec, Variable
 
 if TYPE_CHECKING:
@@ -62,8 +61,19 @@ def hr_units(spec: StudySpec, terms: Sequence[Term], coef: np.ndarray, se: np.nd
     return out
 
 
-def per_text(var: Variable, per: float = 1.0) -> str:
+#: how a message is worded: the message and its fields in, the text out (a report passes its
+#: language's ``i18n.T``; the analysis's own tables and notes are English)
+Words = Callable[..., str]
+
+
+def english(message: str, /, **fields: object) -> str:
+    """The message itself, filled in: the analysis's wording (language belongs to presenting)."""
+    return message.format(**fields)
+
+
+def per_text(var: Variable, per: float = 1.0, words: Words = english) -> str:
     """``per year``, ``per 10 years``, ``per 10⁻⁶ mL``, ``per 1`` (no unit)."""
+    T = words
     if per == 1:
         return T("per {unit}", unit=_singular(var.unit)) if var.unit else T("per 1")
     return T("per {n} {unit}", n=format_per(per), unit=var.unit) if var.unit else T("per {n}", n=format_per(per))
@@ -99,18 +109,22 @@ def hr_unit_notes(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> tup
 
 
 # --- labels -------------------------------------------------------------------------------
-def term_label(spec: StudySpec, term: Term, per: float | None = None) -> str:
+def term_label(spec: StudySpec, term: Term, per: float | None = None, *, words: Words = english,
+               level_labels: bool = False) -> str:
     """Display label of a model term, from the study file.
 
     ``Smoker: yes vs no`` for a level of a categorical variable; ``Albumin (per g/L)``,
     ``Age (per year)`` for a continuous one (the study file's unit, singular); ``ASA grade: per level (I < II < III < IV)`` for an ordinal variable coded as
-    a score.
+    a score.  ``words`` words it (English by default; a report passes its language's ``T``) and
+    ``level_labels`` names a score's levels by their labels (a report in another language).
     """
+    T = words
     var = spec.variable(term.variable)
     if var.kind == "continuous":  # per: the unit of the reported HR (default the study file's `per:`, else 1)
-        return T("{label} ({per})", label=var.label, per=per_text(var, float(per if per is not None else var.per or 1)))
+        per_words = per_text(var, float(per if per is not None else var.per or 1), words)
+        return T("{label} ({per})", label=var.label, per=per_words)
     if var.kind == "ordinal" and var.coding == "score":
-        levels = var.levels if active() == "en" else [var.level_label(lv) for lv in var.levels]
+        levels = [var.level_label(lv) for lv in var.levels] if level_labels else var.levels
         return T("{label}: per level ({levels})", label=var.label, levels=" < ".join(levels))
     return T("{label}: {level} vs {reference}", label=var.label, level=var.level_label(term.level),
              reference=var.level_label(var.ref_level))
