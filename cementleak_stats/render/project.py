@@ -42,7 +42,7 @@ from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_proje
 from .crossref import number, to_markdown
 from .execute import ExecutionCache, Params, execute_document
 from .parse import ParsedDocument, find_project_root, parse_document, static_problems
-from .lock import acquire_output_lock, lock_path
+from .lock import acquire_output_lock
 from .problems import RenderError, SubsetProblem, display_path
 from .reuse import folder_digest, output_key, remember, reuse
 from .writers import WRITERS, WriteJob

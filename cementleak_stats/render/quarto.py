@@ -56,7 +56,8 @@ import yaml
 from ..fonts import cjk_font_dir
 from .config import FORMAT_EXTENSIONS, ProjectConfig, normalize_formats, requested_formats
 from .problems import RenderError, SubsetProblem, display_path
-from .project import Progress, RenderedFile, RenderReport, _swap, acquire_output_lock, discover_documents
+from .lock import acquire_output_lock
+from .project import Progress, RenderedFile, RenderReport, _swap, discover_documents
 
 #: environment variable naming the Quarto executable (else ``quarto`` on ``PATH``)
 QUARTO_ENV = "CEMENTLEAK_QUARTO"
