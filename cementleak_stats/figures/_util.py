@@ -18,6 +18,21 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str) -
         raise ValueError(f"{what}: the frame has no rows")
 
 
+def finish_axes(ax, *, xlabel: str | None = None, ylabel: str | None = None, legend: dict | None = None,
+                title: str | None = None):
+    """The figures' common last steps: axis labels (those given), a legend (``legend``: its
+    keyword arguments; None draws none) and the title at the left; returns ``ax``."""
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if legend is not None:
+        ax.legend(**legend)
+    if title:
+        ax.set_title(title, loc="left")
+    return ax
+
+
 def text_width_pt(text: str, *, size: float, weight: str = "normal") -> float:
     """Advance width of ``text`` in points with the current sans-serif font.
 

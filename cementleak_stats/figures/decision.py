@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ._util import require_columns
+from ._util import finish_axes, require_columns
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, new_axes, themed
 
 _SIZE = (COLUMN_WIDTH, COLUMN_WIDTH * 0.78)
@@ -101,11 +101,7 @@ def plot_decision_curve(
     clip_marks(ax, t, model, ylim=ylim, color=OKABE_ITO["vermillion"])
     clip_marks(ax, t, treat_all, ylim=ylim, color=OKABE_ITO["black"])
     _threshold_axis(ax, t, xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="best")
-    if title:
-        ax.set_title(title, loc="left")
-    return ax
+    return finish_axes(ax, ylabel=ylabel, legend={"loc": "best"}, title=title)
 
 
 @themed
@@ -157,9 +153,4 @@ def plot_interventions_avoided(
     ax.set_ylim(*ylim)
     clip_marks(ax, t, y, ylim=ylim, color=OKABE_ITO["vermillion"])
     _threshold_axis(ax, t, xlabel)
-    ax.set_ylabel(ylabel)
-    if label:
-        ax.legend(loc="best")
-    if title:
-        ax.set_title(title, loc="left")
-    return ax
+    return finish_axes(ax, ylabel=ylabel, legend={"loc": "best"} if label else None, title=title)

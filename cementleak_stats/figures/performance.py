@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._util import require_columns
+from ._util import finish_axes, require_columns
 from .decision import _threshold_axis
 from .theme import COLUMN_WIDTH, GREY, OKABE_ITO, colours, new_axes, themed
 
@@ -47,12 +47,7 @@ def plot_roc(
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right")
-    if title:
-        ax.set_title(title, loc="left")
-    return ax
+    return finish_axes(ax, xlabel=xlabel, ylabel=ylabel, legend={"loc": "lower right"}, title=title)
 
 
 @themed
@@ -90,11 +85,9 @@ def plot_clinical_impact(
             gid="impact-with-event")
     ax.set_ylim(0, per * 1.02)
     _threshold_axis(ax, t, xlabel)
-    ax.set_ylabel(ylabel if ylabel is not None else f"Number per {per:,} patients")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)  # above the axes: never over a line
-    if title:
-        ax.set_title(title, loc="left")
-    return ax
+    # the legend above the axes: never over a line
+    return finish_axes(ax, ylabel=ylabel if ylabel is not None else f"Number per {per:,} patients",
+                       legend={"loc": "lower left", "bbox_to_anchor": (0.0, 1.0), "frameon": False}, title=title)
 
 
 __all__ = ["plot_roc", "plot_clinical_impact"]
