@@ -22,7 +22,7 @@ import pytest
 from filelock import FileLock
 
 from cementleak_stats.export import write_results
-from cementleak_stats.render.project import lock_path
+from cementleak_stats.render.lock import lock_path
 from cementleak_stats.spec import load_spec
 from cementleak_stats.study import compute_study, run_study
 

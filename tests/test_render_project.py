@@ -19,7 +19,7 @@ from filelock import FileLock
 from pypdf import PdfReader
 
 from cementleak_stats.render import RenderError, render_project
-from cementleak_stats.render.project import lock_path
+from cementleak_stats.render.lock import lock_path
 
 pytestmark = pytest.mark.render
 FIXTURES = Path(__file__).parent / "render_fixtures"
