@@ -9,8 +9,8 @@
   Fisher's exact test (R ``fisher.test``, :func:`fisher_exact_2xk`) when an expected count is
   < 5 and the table is 2 x k.
 
-:func:`continuous_test` and :func:`categorical_test` return the function tableone's ``htest``
-hook calls, named by the test (tableone reports the ``__name__``).
+:func:`continuous_test` and :func:`categorical_test` return the function Table 1 calls, named
+by the test (the table reports the ``__name__``, as tableone's ``htest`` hook did).
 """
 
 from __future__ import annotations
@@ -132,16 +132,17 @@ def _fisher_bounds(cols: np.ndarray, r1: int, r2: int) -> tuple[np.ndarray, np.n
 
 
 def _named(name: str, fn: Callable[..., float]) -> Callable[..., float]:
-    """tableone reports ``htest`` functions by their ``__name__``."""
+    """Table 1 reports a test by its function's ``__name__`` (as tableone's ``htest`` hook)."""
     fn.__name__ = name
     return fn
 
 
 def _mann_whitney(*groups: np.ndarray) -> float:
     a, b = (np.asarray(g, dtype=float) for g in groups)
-    tied = np.unique(np.concatenate([a, b])).size < a.size + b.size
     # R wilcox.test: exact when both samples < 50 and no ties; else normal + continuity correction
-    method = "exact" if (a.size < 50 and b.size < 50 and not tied) else "asymptotic"
+    small = a.size < 50 and b.size < 50
+    tied = small and np.unique(np.concatenate([a, b])).size < a.size + b.size  # looked for only where it matters
+    method = "exact" if small and not tied else "asymptotic"
     return float(stats.mannwhitneyu(a, b, use_continuity=True, method=method).pvalue)
 
 
@@ -159,7 +160,7 @@ def continuous_test(groups: Sequence[np.ndarray], normal: bool) -> Callable[...,
 
 
 def categorical_test(table: np.ndarray) -> Callable[..., float]:
-    """Test chosen on the levels x groups table without empty rows and columns (as tableone passes it)."""
+    """Test chosen on the levels x groups table without empty rows and columns; called with one row per group."""
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if min(table.shape) < 2:
         return _named("Not tested (one level)", lambda *rows: math.nan)

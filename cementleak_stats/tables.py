@@ -1,8 +1,9 @@
 """Table 1 (baseline characteristics by outcome group) and the table of what the events were (``outcome.event_details``).
 
-Descriptive statistics, missing counts and standardized mean differences come from
-**tableone** (:class:`tableone.TableOne`); the hypothesis tests are passed to it through its
-``htest`` hook so that every P value follows one stated rule and equals R:
+Descriptive statistics, missing counts and standardized mean differences are those of
+**tableone** (:class:`tableone.TableOne`), computed here directly with the same NumPy/pandas
+calls (tableone's per-cell Python loops took minutes at n = 1,000,000; see the section "Table
+1's numbers"); every P value follows one stated rule and equals R:
 
 * continuous, normal (Shapiro-Wilk P >= 0.05 in every group): mean (SD), Welch's t-test
   (R ``t.test(var.equal = FALSE)``, tableone's default), one-way ANOVA for > 2 groups;
@@ -18,13 +19,11 @@ and its P value, is :mod:`cementleak_stats.group_tests`'s (this module builds th
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tableone import TableOne
 
 from .formatting import fmt_num
 from .group_tests import categorical_test, continuous_test, fisher_exact_2xk, is_normal
@@ -140,85 +139,71 @@ def table_baseline(
     if missing_cols:
         raise ValueError(f"cohort lacks column(s) {missing_cols}")
     specs = {name: spec.variable(name) for name in variables}
-    continuous = [v for v in variables if specs[v].kind == "continuous"]
-    categorical = [v for v in variables if specs[v].kind != "continuous"]
 
-    data = cohort[[*variables, groupby]].reset_index(drop=True)
-    no_group = int(data[groupby].isna().sum())
-    data = data[data[groupby].notna()].copy()
+    has_group = cohort[groupby].notna().to_numpy()
+    no_group = int((~has_group).sum())
+    data = cohort.loc[has_group, [*variables, groupby]] if no_group else cohort  # columns read, never written
     if data[groupby].dtype.name == "category":
-        present = set(data[groupby].astype(object))
+        present = set(data[groupby].cat.remove_unused_categories().cat.categories)
         group_values = [lv for lv in data[groupby].cat.categories if lv in present]
-        data[groupby] = data[groupby].astype(object)
     else:
         group_values = sorted(data[groupby].unique().tolist())
     if len(group_values) < 2:
         raise ValueError(f"'{groupby}' has fewer than two groups; Table 1 compares groups")
-    for c in categorical:
-        data[c] = data[c].astype(object).where(data[c].notna(), None)
-        data[c] = [None if v is None else str(v) for v in data[c]]
-    for c in continuous:
-        data[c] = pd.to_numeric(data[c], errors="raise").astype(float)
-
-    def by_group(v: str) -> list[np.ndarray]:
-        return [data.loc[data[groupby] == g, v].dropna().to_numpy(dtype=float) for g in group_values]
-
-    normal = {v: is_normal(by_group(v), normality_alpha) for v in continuous}
-    htest: dict[str, Callable[..., float]] = {v: continuous_test(by_group(v), normal[v]) for v in continuous}
-    for v in categorical:
-        ct = pd.crosstab(data[v], data[groupby]).reindex(columns=group_values, fill_value=0)
-        htest[v] = categorical_test(ct.to_numpy())
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)  # tableone's low-count remarks
-        warnings.simplefilter("ignore", category=RuntimeWarning)  # its SMD standard error (unused) when a group is empty
-        t1 = TableOne(
-            data, columns=variables, categorical=categorical, continuous=continuous, groupby=groupby,
-            nonnormal=[v for v in continuous if not normal[v]], pval=True, htest=htest, htest_name=True,
-            smd=True, missing=True, include_null=False, overall=True, decimals=decimals,
-            order={v: list(specs[v].levels) for v in categorical}, label_suffix=False,
-        )
-
+    group_index, order = _group_index(data[groupby], group_values)
     gcols = {g: f"{groupby}={g}" for g in group_values}
-    groups = {gcols[g]: (_group_label(spec, groupby, g), int((data[groupby] == g).sum())) for g in group_values}
-    htab = t1.htest_table
-    smd_tab = t1.smd_table.astype(float).abs()
+    sizes = np.bincount(group_index, minlength=len(group_values))
+    groups = {gcols[g]: (_group_label(spec, groupby, g), int(sizes[i])) for i, g in enumerate(group_values)}
 
     tidy_rows: list[dict[str, object]] = []
     summary_rows: list[dict[str, object]] = []
     for v in variables:
         var = specs[v]
-        common = {
-            "p_value": float(htab.loc[v, "P-Value"]), "test": str(htab.loc[v, "Test"]),
-            "smd": float(smd_tab.loc[v].max()), "missing": int(data[v].isna().sum()),
-        }
+        row: dict[str, object] = {"variable": v, "label": var.display}
         if var.kind == "continuous":
-            sources = {"overall": (t1.cont_describe_all, "Overall"), **{gcols[g]: (t1.cont_describe, g) for g in group_values}}
-            row = {"variable": v, "label": var.display, "level": None,
-                   "statistic": "mean (SD)" if normal[v] else "median [Q1, Q3]"}
-            for col, (desc, key) in sources.items():
-                s = {stat: float(desc[stat][key].loc[v]) for stat in ("count", "mean", "std", "median", "q25", "q75")}
-                summary_rows.append({"variable": v, "level": None, "group": col, "n": int(s["count"]),
-                                     "mean": s["mean"], "sd": s["std"], "median": s["median"],
-                                     "q1": s["q25"], "q3": s["q75"], "count": np.nan, "percent": np.nan})
-                row[col] = (f"{fmt_num(s['mean'], decimals)} ({fmt_num(s['std'], decimals)})" if normal[v] else
-                            f"{fmt_num(s['median'], decimals)} [{fmt_num(s['q25'], decimals)}, {fmt_num(s['q75'], decimals)}]")
-            tidy_rows.append({**row, **common, "normal": normal[v]})
+            x = pd.to_numeric(data[v], errors="raise").to_numpy(dtype=float)
+            in_group = [x[group_index == i] for i in range(len(group_values))]
+            observed = [g[~np.isnan(g)] for g in in_group]
+            normal = is_normal(observed, normality_alpha)
+            test = continuous_test([observed[i] for i in order], normal)
+            described = dict(zip(["overall", *gcols.values()], _describe(x, group_index, in_group)))
+            row |= {"level": None, "statistic": "mean (SD)" if normal else "median [Q1, Q3]"}
+            for col, s in described.items():
+                summary_rows.append({"variable": v, "level": None, "group": col, **s, "count": np.nan, "percent": np.nan})
+                row[col] = (f"{fmt_num(s['mean'], decimals)} ({fmt_num(s['sd'], decimals)})" if normal else
+                            f"{fmt_num(s['median'], decimals)} [{fmt_num(s['q1'], decimals)}, {fmt_num(s['q3'], decimals)}]")
+            smd = _largest_smd([_continuous_smd(described[gcols[group_values[a]]], described[gcols[group_values[b]]])
+                                for a, b in _pairs(order)])
+            tidy_rows.append({**row, "p_value": float(test(*(observed[i] for i in order))), "test": test.__name__,
+                              "smd": smd, "missing": int(np.isnan(x).sum()), "normal": normal})
             continue
-        sources = {"overall": (t1.cat_describe_all, "Overall"), **{gcols[g]: (t1.cat_describe, g) for g in group_values}}
+        codes, observed_levels = _level_codes(data[v])
+        known = codes >= 0
+        # observed levels (sorted as text) x groups
+        counts = np.bincount(codes[known] * len(group_values) + group_index[known],
+                             minlength=len(observed_levels) * len(group_values)).reshape(len(observed_levels), -1)
+        n_valid = counts.sum(axis=0)
+        # the test is chosen on the levels x groups table and given one row per group (sorted; a group
+        # without any value left out), as tableone's pd.crosstab passed them to its htest hook
+        table = counts[:, [i for i in order if n_valid[i] > 0]]
+        test = categorical_test(table)
+        common = {"p_value": float(test(*(list(r) for r in table.T))), "test": test.__name__,
+                  "smd": _largest_smd([_categorical_smd(counts[:, a], counts[:, b]) for a, b in _pairs(order)]),
+                  "missing": int((~known).sum()), "normal": None}
+        position = {lv: k for k, lv in enumerate(observed_levels)}
         for level in var.levels:
+            k = position.get(level)
             row = {"variable": v, "label": var.display, "level": level, "statistic": "n (%)"}
-            for col, (desc, key) in sources.items():
-                hit = (v, level) in desc.index
-                count = int(desc["freq"][key].loc[(v, level)]) if hit else 0
-                in_group = data[v] if key == "Overall" else data.loc[data[groupby] == key, v]
-                n_valid = int(in_group.notna().sum())
-                pct = 100.0 * count / n_valid if n_valid else np.nan
-                summary_rows.append({"variable": v, "level": level, "group": col, "n": n_valid, "mean": np.nan,
+            cells = [("overall", counts.sum(axis=1), int(n_valid.sum())),
+                     *((gcols[g], counts[:, i], int(n_valid[i])) for i, g in enumerate(group_values))]
+            for col, by_level, n in cells:
+                count = int(by_level[k]) if k is not None else 0
+                pct = 100.0 * count / n if n else np.nan
+                summary_rows.append({"variable": v, "level": level, "group": col, "n": n, "mean": np.nan,
                                      "sd": np.nan, "median": np.nan, "q1": np.nan, "q3": np.nan,
                                      "count": count, "percent": pct})
                 row[col] = f"{count} ({fmt_num(pct, decimals)})"
-            tidy_rows.append({**row, **common, "normal": None})
+            tidy_rows.append({**row, **common})
 
     tidy = pd.DataFrame(tidy_rows, columns=[*TIDY_LEAD, *gcols.values(), *TIDY_TAIL])
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
@@ -235,6 +220,100 @@ def table_baseline(
     if no_group:
         notes.append(f"{no_group} patient(s) with a missing '{groupby}' are not in the table.")
     return BaselineTable(tidy=tidy, summary=summary, groups=groups, notes=tuple(notes))
+
+
+# --- Table 1's numbers, computed directly ---------------------------------------------------
+# tableone (0.9) computed these summaries until issue 16: its categorical summary and its test
+# table loop over every cell in Python (pd.isna and pd.to_numeric per value), so Table 1 took
+# 66-151 s at n = 1,000,000 and about 0.3 s at n = 100, and importing it loads statsmodels.
+# The P values were already ours (group_tests, through tableone's htest hook); what tableone
+# added is a handful of reductions per group, done here with the same NumPy/pandas calls
+# (pandas groupby count/mean/median; np.nanstd(ddof=1), 0 for a group of one row;
+# np.nanpercentile) and its SMD formulas, so every number is the one tableone gave
+# (tests/test_tables.py compares both on random tables).
+
+def _group_index(key: pd.Series, group_values: list[object]) -> tuple[np.ndarray, list[int]]:
+    """Each row's group as an index into ``group_values``, and the groups in sorted order
+    (the order tableone gave its tests and SMD pairs; ``group_values`` order when unsortable)."""
+    index = np.full(len(key), -1, dtype=np.int64)
+    values = key.astype(object).to_numpy() if key.dtype.name == "category" else key.to_numpy()
+    for i, g in enumerate(group_values):
+        index[values == g] = i
+    try:
+        order = sorted(range(len(group_values)), key=group_values.__getitem__)
+    except TypeError:
+        order = list(range(len(group_values)))
+    return index, order
+
+
+def _level_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A categorical column as codes into its observed values written as text, sorted (-1: missing)."""
+    if column.dtype.name == "category":
+        codes = column.cat.codes.to_numpy(dtype=np.int64)
+        names = [str(c) for c in column.cat.categories]
+    else:
+        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        codes = codes.astype(np.int64)
+        names = [str(u) for u in uniques]
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+    levels = sorted({names[c] for c in used})
+    position = {lv: k for k, lv in enumerate(levels)}
+    remap = np.full(len(names) + 1, -1, dtype=np.int64)  # remap[-1] = -1 keeps missing missing
+    for c in used:
+        remap[c] = position[names[c]]
+    return remap[codes], levels
+
+
+def _describe(x: np.ndarray, group_index: np.ndarray, in_group: list[np.ndarray]) -> list[dict[str, float]]:
+    """n, mean, SD, median, Q1, Q3 overall and in each group (missing values left out)."""
+    by = pd.Series(x).groupby(group_index)
+    count, mean, median = by.count(), by.mean(), by.median()
+    whole = pd.Series(x)
+    rows = [(whole.count(), whole.mean(), whole.median(), x)]
+    rows += [(count.get(i, 0), mean.get(i, np.nan), median.get(i, np.nan), xs) for i, xs in enumerate(in_group)]
+    out = []
+    for n, m, med, values in rows:
+        n = int(n)
+        q1, q3 = np.nanpercentile(values, [25, 75]) if n else (np.nan, np.nan)
+        sd = 0.0 if values.size == 1 else float(np.nanstd(values, ddof=1)) if n > 1 else np.nan
+        out.append({"n": n, "mean": float(m), "sd": sd, "median": float(med), "q1": float(q1), "q3": float(q3)})
+    return out
+
+
+def _pairs(order: list[int]) -> list[tuple[int, int]]:
+    return [(a, b) for k, a in enumerate(order) for b in order[k + 1:]]
+
+
+def _largest_smd(values: list[float]) -> float:
+    """The largest absolute pairwise SMD (NaN when none is defined)."""
+    finite = [abs(v) for v in values if not np.isnan(v)]
+    return max(finite) if finite else np.nan
+
+
+def _continuous_smd(a: dict[str, float], b: dict[str, float]) -> float:
+    """(m_b - m_a) / sqrt((s_a^2 + s_b^2) / 2), tableone's ``_cont_smd``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float((np.float64(b["mean"]) - a["mean"]) / np.sqrt((a["sd"] ** 2 + b["sd"] ** 2) / 2))
+
+
+def _categorical_smd(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
+    """Yang & Dalton's SMD over the levels after the first (observed levels sorted as text), as
+    tableone's ``_cat_smd`` and R tableone: sqrt(d' S^-1 d), d the difference in proportions,
+    S the mean of the two multinomial covariance matrices."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = [np.asarray(c, dtype=float) / c.sum() * 100 / 100 for c in (counts_a, counts_b)]  # tableone's percent / 100
+    covariances = []
+    for q in (p[0][1:], p[1][1:]):
+        cov = -np.outer(q, q)
+        cov[np.diag_indices_from(cov)] = q * (1 - q)
+        covariances.append(cov)
+    diff = np.asarray(p[1][1:] - p[0][1:]).reshape((1, -1))
+    try:
+        squared = diff @ np.linalg.inv((covariances[0] + covariances[1]) / 2) @ diff.T
+    except np.linalg.LinAlgError:
+        return np.nan
+    with np.errstate(invalid="ignore"):
+        return float(np.sqrt(squared)[0][0]) if squared.size else np.nan
 
 
 # --- details of the event ---------------------------------------------------------------
