@@ -31,6 +31,7 @@ Therneau TM, Atkinson EJ. Concordance. survival package vignette (3.x).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from scipy import stats
 
 from ..errors import AnalysisError
 from ..models.coxfit import CHUNK_ELEMENTS
+from . import concordance_bit
 
 __all__ = ["Concordance", "harrell_c", "concordance_batch"]
 
@@ -101,10 +103,11 @@ def _dense_rank(a: np.ndarray) -> np.ndarray:
     return np.unique(a, return_inverse=True)[1].astype(np.int64)
 
 
-def _dense_rank_rows(score: np.ndarray) -> np.ndarray:
-    """Dense rank of each row's values (equal values share a rank), (B, n) int64."""
+def _dense_rank_rows(score: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Dense rank of each row's values (equal values share a rank), (B, n) int64; ``order`` is
+    ``np.argsort(score, axis=1)`` if the caller has it."""
     B, n = score.shape
-    order = np.argsort(score, axis=1)
+    order = np.argsort(score, axis=1) if order is None else order
     s = np.take_along_axis(score, order, axis=1)
     step = np.zeros((B, n), np.int64)
     step[:, 1:] = s[:, 1:] != s[:, :-1]
@@ -274,31 +277,78 @@ def harrell_c(
     )
 
 
-def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+#: from this many rows on, :func:`concordance_batch` sweeps with the compiled Fenwick tree
+#: (:mod:`.concordance_bit`) when numba is installed; below it the numpy kernel (no numba import)
+SWEEP_MIN_ROWS = 20_000
+
+
+#: the last (time, event) pairs keyed, by identity (read-only arrays only), as
+#: :func:`cementleak_stats.models.efron._prepare`: the bootstrap asks for the C of the same rows
+#: chunk after chunk, and ranking 10^6 times costs more than a chunk's sweep
+_KEYS: list[tuple[weakref.ref, weakref.ref, np.ndarray]] = []
+
+
+def _cached_key(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """:func:`_time_key`, reused while the same read-only arrays come back."""
+    cacheable = not (time.flags.writeable or event.flags.writeable)
+    if cacheable:
+        for rt, re_, key in _KEYS:
+            if rt() is time and re_() is event:
+                return key
+    key = _time_key(time, event)
+    if cacheable:
+        _KEYS[:] = [*_KEYS[-3:], (weakref.ref(time), weakref.ref(event), key)]
+    return key
+
+
+def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, counts: np.ndarray | None = None, *,
+                      order: np.ndarray | None = None) -> np.ndarray:
     """Harrell's C of B scores at once, each row weighted by case counts, (B,).
 
     Parameters
     ----------
     time, event : (n,) outcome.
-    score : (B, n) risk scores (higher = earlier event).
+    score : (B, n) risk scores (higher = earlier event); a score shared by every sample may be
+        given as (n,) or broadcast (then it is ranked once).
     counts : (B, n) case counts (duplicated-row semantics), default 1.
+    order : ``np.argsort(score, axis=1)`` when the caller has it (the validation indices sort
+        the linear predictor once for the C and Gini's mean difference, on the training and the
+        test rows).
 
     Notes
     -----
     With weights c_i c_j: C = sum c_i c_j ([s_i > s_j] + 1/2 [s_i = s_j]) over comparable pairs
     / sum c_i c_j over comparable pairs (:func:`_concordance_kernel`, the kernel of
-    :func:`harrell_c`).  Two copies of one row are never comparable, so this equals the C of
-    the resample with its rows duplicated.  NaN when no pair is comparable.  Replicates are
-    processed in chunks (bounded memory).
+    :func:`harrell_c`; at n >= :data:`SWEEP_MIN_ROWS` the Fenwick-tree sweep of
+    :mod:`.concordance_bit`, which counts the same pairs exactly).  Two copies of one row are
+    never comparable, so this equals the C of the resample with its rows duplicated.  NaN when
+    no pair is comparable.  Replicates are processed in chunks (bounded memory).
     """
     time = np.asarray(time, dtype=float)
-    score = np.atleast_2d(np.asarray(score, dtype=float))
-    B, n = score.shape
+    score = np.asarray(score, dtype=float)
+    shared = score.ndim == 1 or (score.shape[0] > 1 and score.strides[0] == 0)
+    score = np.atleast_2d(score)
+    n = score.shape[1]
+    B = score.shape[0] if counts is None else np.atleast_2d(counts).shape[0]
     counts = np.ones((B, n)) if counts is None else np.atleast_2d(np.asarray(counts))  # compact counts stay compact
-    key = _time_key(time, np.asarray(event))
     size = max(1, CHUNK_ELEMENTS // max(n, 1))
-    totals = np.concatenate([_concordance_kernel(key, score[c:c + size], counts[c:c + size].astype(float))[0]
-                             for c in range(0, B, size)])
+    if n >= SWEEP_MIN_ROWS and concordance_bit.AVAILABLE:
+        key = _cached_key(time, np.asarray(event))
+        if shared:  # one sort for every sample
+            order = np.argsort(score[:1], axis=1) if order is None else order[:1]
+        parts = []
+        for c in range(0, B, size):
+            b = min(size, B - c)
+            sc = np.broadcast_to(score[:1], (b, n)) if shared else score[c:c + b]
+            o = np.broadcast_to(order, (b, n)) if shared else (
+                np.argsort(sc, axis=1) if order is None else order[c:c + b])
+            parts.append(concordance_bit.pair_totals(key, sc, o, counts[c:c + b]))
+        totals = np.concatenate(parts)
+    else:
+        key = _time_key(time, np.asarray(event))
+        score = np.broadcast_to(score, (B, n))
+        totals = np.concatenate([_concordance_kernel(key, score[c:c + size], counts[c:c + size].astype(float))[0]
+                                 for c in range(0, B, size)])
     conc, disc, tied = totals.T
     with np.errstate(invalid="ignore", divide="ignore"):
         return (conc + 0.5 * tied) / (conc + disc + tied)

@@ -53,18 +53,18 @@ __all__ = ["INDEX_NAMES", "validate_cox", "cox_indices", "concordance_batch", "g
 INDEX_NAMES = ("Dxy", "C", "R2", "Slope", "D", "U", "Q", "g")
 
 
-def gini_md_batch(x: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+def gini_md_batch(x: np.ndarray, counts: np.ndarray | None = None, *, order: np.ndarray | None = None) -> np.ndarray:
     """Gini's mean difference of B rows with case counts, (B,) (Hmisc ``GiniMd``).
 
     Notes
     -----
     g = sum_{i != j} |x_i - x_j| / (N (N - 1)) over the N = sum c rows of the resample; sorted,
     sum_{i,j} c_i c_j |x_i - x_j| = 2 sum_k c_k (x_k W_k - S_k) with W_k, S_k the sums of c and
-    c x over the values before k.
+    c x over the values before k.  ``order``: ``np.argsort(x, axis=1)`` if the caller has it.
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
     counts = np.ones_like(x) if counts is None else np.atleast_2d(np.asarray(counts, dtype=float))
-    order = np.argsort(x, axis=1)
+    order = np.argsort(x, axis=1) if order is None else order
     xs = np.take_along_axis(x, order, axis=1)
     cs = np.take_along_axis(counts, order, axis=1)
     w_before = np.cumsum(cs, axis=1) - cs
@@ -79,6 +79,22 @@ def _r2(lr: np.ndarray, l0: np.ndarray, n: np.ndarray) -> np.ndarray:
     return (1 - np.exp(-lr / n)) / (1 - np.exp(-l0 / n))
 
 
+#: the linear predictors of the last fits measured and their order: the engine measures each batch
+#: of fits twice (on its own rows, then on the original rows), on the same xb
+_LAST: list = []
+
+
+def _scores(fits: CoxFits, data: CoxData) -> tuple[np.ndarray, np.ndarray]:
+    """xb = X b of each fit (B, n), uncentred, and ``np.argsort(xb, axis=1)``, made once per fits."""
+    if _LAST and _LAST[0] is fits and _LAST[1] is data:
+        return _LAST[2], _LAST[3]
+    B = len(fits.ok)
+    xb = np.nan_to_num(fits.coef) @ data.X.T if fits.coef.shape[1] else np.zeros((B, len(data)))
+    order = np.argsort(xb, axis=1)
+    _LAST[:] = [fits, data, xb, order]
+    return xb, order
+
+
 def cox_indices(fits: CoxFits, data: CoxData, counts: np.ndarray, *, training: bool) -> np.ndarray:
     """The :data:`INDEX_NAMES` of B fits on the rows weighted by ``counts``, (B, 8).
 
@@ -88,9 +104,9 @@ def cox_indices(fits: CoxFits, data: CoxData, counts: np.ndarray, *, training: b
     (as rms).  See the module docstring for the formulas.
     """
     B = len(counts)
-    xb = np.nan_to_num(fits.coef) @ data.X.T if fits.coef.shape[1] else np.zeros((B, len(data)))  # (B, n), uncentred
+    xb, order = _scores(fits, data)
     n = counts.sum(axis=1)
-    c = concordance_batch(data.time, data.event, xb, counts)
+    c = concordance_batch(data.time, data.event, xb, counts, order=order)
     if training:
         lr = 2 * (fits.loglik - fits.loglik_null)
         l0 = -2 * fits.loglik_null
@@ -104,7 +120,7 @@ def cox_indices(fits: CoxFits, data: CoxData, counts: np.ndarray, *, training: b
         ll1 = efron_loglik(xb[:, :, None], data.time, data.event, np.ones((B, 1)), counts)
         u = -2 * (ll1 - fit.loglik) / l0
     d = (lr - 1) / l0
-    out = np.column_stack([2 * c - 1, c, _r2(lr, l0, n), slope, d, u, d - u, np.abs(slope) * gini_md_batch(xb, counts)])
+    out = np.column_stack([2 * c - 1, c, _r2(lr, l0, n), slope, d, u, d - u, np.abs(slope) * gini_md_batch(xb, counts, order=order)])
     drawn = counts > 0
     flat = ~(np.where(drawn, xb, -np.inf).max(axis=1) > np.where(drawn, xb, np.inf).min(axis=1))
     out[flat] = (0.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
