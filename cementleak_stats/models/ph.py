@@ -162,16 +162,21 @@ def _zph_sums(X: np.ndarray, time: np.ndarray, event: np.ndarray, lp: np.ndarray
     keep = d > 0
     starts, d = starts[keep], d[keep]
     g = g_all[order][starts]
-    # risk-set sums from each group's first row onwards, and event sums per group
+    # sums per distinct time (all rows, and the events), then risk-set sums from each time onwards:
+    # a cumulative sum over the distinct times, never an (n, p, p) array of the rows
+    all_starts = np.unique(ts, return_index=True)[1]
     rev = lambda a: np.flip(np.cumsum(np.flip(a, 0), 0), 0)  # noqa: E731
     wx = w[:, None] * Xs
-    wxx = wx[:, :, None] * Xs[:, None, :]
-    s0, s1, s2 = rev(w)[starts], rev(wx)[starts], rev(wxx)[starts]
-    all_starts = np.unique(ts, return_index=True)[1]
-    we = w * es
-    d0 = np.add.reduceat(we, all_starts)[keep]
-    d1 = np.add.reduceat(wx * es[:, None], all_starts)[keep]
-    d2 = np.add.reduceat(wxx * es[:, None, None], all_starts)[keep]
+    wxe = wx * es[:, None]
+    t2 = np.empty((all_starts.size, p, p))
+    e2 = np.empty((all_starts.size, p, p))
+    for j in range(p):  # one design column at a time: (n, p) temporaries
+        t2[:, j, :] = np.add.reduceat(wx * Xs[:, j:j + 1], all_starts)
+        e2[:, j, :] = np.add.reduceat(wxe * Xs[:, j:j + 1], all_starts)
+    s0, s1, s2 = rev(np.add.reduceat(w, all_starts))[keep], rev(np.add.reduceat(wx, all_starts))[keep], rev(t2)[keep]
+    d0 = np.add.reduceat(w * es, all_starts)[keep]
+    d1 = np.add.reduceat(wxe, all_starts)[keep]
+    d2 = e2[keep]
     K = len(d)
     mean_sum = np.zeros((K, p))
     vsum = np.zeros((K, p, p))
@@ -213,6 +218,7 @@ def cox_zph(
     groups: Sequence[Sequence[int]] | None = None,
     group_names: Sequence[str] | None = None,
     transform: Transform = "km",
+    sums: _ZphSums | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``cox.zph`` test and scaled Schoenfeld residuals from arrays.
 
@@ -223,6 +229,8 @@ def cox_zph(
     groups : column indices tested together (R ``terms = TRUE``); default one per column.
     group_names : names of the groups (default ``names``).
     transform : "km" (default, as R), "rank", "identity" or "log".
+    sums : the sums of this fit and transform from an earlier call (the test per term and per
+        variable share them).
 
     Returns
     -------
@@ -237,8 +245,7 @@ def cox_zph(
         groups = [[j] for j in range(p)]
         group_names = list(names)
     group_names = list(group_names if group_names is not None else names)
-    lp = X @ coef
-    z = _zph_sums(X, time, event, lp, transform)
+    z = _zph_sums(X, time, event, X @ coef, transform) if sums is None else sums
     chisq = [_score_stat(z.imat, z.u2, grp) for grp in groups] + [_score_stat(z.imat, z.u2, range(p))]
     df = [len(grp) for grp in groups] + [p]
     table = pd.DataFrame({
@@ -312,14 +319,15 @@ def proportional_hazards_test(
     names = [t.name for t in model.terms]
     arrays = dict(X=X, time=cohort[spec.outcome.time].to_numpy(float), event=cohort[spec.outcome.event].to_numpy(float),
                   coef=model.coef.to_numpy(), names=names, transform=transform)
-    per_coef, residuals = cox_zph(**arrays)
+    sums = _zph_sums(arrays["X"], arrays["time"], arrays["event"], X @ arrays["coef"], transform)
+    per_coef, residuals = cox_zph(**arrays, sums=sums)
     per_coef.insert(1, "scope", np.where(per_coef["term"] == "GLOBAL", "global", "coefficient"))
     if by == "term":
         return PHTest(table=per_coef, residuals=residuals, transform=transform, by=by,
                       smooth=schoenfeld_smooth(residuals))
     variables = list(model.variables)
     groups = [[j for j, t in enumerate(model.terms) if t.variable == v] for v in variables]
-    table, residuals = cox_zph(**arrays, groups=groups, group_names=variables)
+    table, residuals = cox_zph(**arrays, groups=groups, group_names=variables, sums=sums)
     table.insert(1, "scope", np.where(table["term"] == "GLOBAL", "global", "term"))
     several = [names[j] for grp in groups if len(grp) > 1 for j in grp]
     extra = per_coef[per_coef["term"].isin(several)]
