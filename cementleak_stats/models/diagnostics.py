@@ -192,8 +192,6 @@ def _post_fit_diagnostics(
     spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray, coef: np.ndarray, se: np.ndarray,
     caught: Sequence[warnings.WarningMessage], penalized: bool,
 ) -> list[Diagnostic]:
-    from lifelines.exceptions import ConvergenceWarning
-
     out: list[Diagnostic] = []
     X = design.X.to_numpy(float)
     if not penalized:
@@ -233,6 +231,10 @@ def _post_fit_diagnostics(
                 f"term {_describe(spec, t)}: coefficient {coef[j]:.3g} (SE {se[j]:.3g}) implies a hazard ratio above "
                 f"e^{RUNAWAY_LOG_HR:g} across the observed range — it is running away to infinity (quasi-separation)",
                 t.name, t.variable))
+    if not caught:  # only a lifelines fit records warnings (importing lifelines for its class: ~0.15 s)
+        return out
+    from lifelines.exceptions import ConvergenceWarning
+
     explained = any(d.fatal for d in out)
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning):
