@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .efron import _Columns, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
+from .efron import _design, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
 
 #: Codes of :attr:`BatchFit.failure` (0 = fitted).
 FAILURE_REASONS: dict[int, str] = {
@@ -171,12 +171,9 @@ def _fit_chunk(X: np.ndarray, prep: _Prep, counts: np.ndarray, beta: np.ndarray,
     """Newton-Raphson with step halving for one chunk of replicates (see :func:`fit_cox_batch`)."""
     B, p = beta.shape
     n = counts.shape[1]
-    span = np.ptp(X, axis=-2).reshape(-1, p)  # (1 or B, p) observed range of each column
-    span = np.where(span > 0, span, 1.0)
-    X = prep.sort_design(X - X.mean(axis=-2, keepdims=True))  # centring keeps exp() in range
+    span, X, columns = _design(X, prep)
     counts = prep.sort_weights(counts)
     rows = _Rows.of(counts, prep)
-    columns = _Columns.of(X)  # shared by every evaluation of this chunk
 
     failure = np.zeros(B, dtype=np.int8)
     failure[counts @ prep.event == 0] = 1

@@ -297,3 +297,39 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
     info -= (np.matmul(np.swapaxes(s1 * c0[:, :, None], 1, 2), s1) - o12 - np.swapaxes(o12, 1, 2)
              + np.matmul(np.swapaxes(s1d * c2[:, :, None], 1, 2), s1d))
     return _Sums(loglik, score, info)
+
+
+#: the shared, read-only designs last prepared (by identity, as :func:`_prepare`), up to
+#: :data:`DESIGN_CACHE_BYTES`: the bootstrap fits the same designs chunk after chunk (at n = 10^6 two
+#: replicates a chunk; the honest screen's 13 one-variable designs and the model's in each)
+_DESIGNS: list[tuple[weakref.ref, _Prep, tuple]] = []
+DESIGN_CACHE_BYTES = 1 << 29
+
+
+def _design(X: np.ndarray, prep: _Prep) -> tuple[np.ndarray, np.ndarray, _Columns | None]:
+    """(span, design, columns): the observed range of each column, (1 or B, p), the design centred
+    (as coxph, which keeps exp() in range) with its rows in ``prep`` order, and its
+    :class:`_Columns` (shared designs only; made once for every evaluation)."""
+    cacheable = X.ndim == 2 and not X.flags.writeable
+    if cacheable:
+        for rx, pr, made in _DESIGNS:
+            if rx() is X and pr is prep:
+                return made
+    span = np.ptp(X, axis=-2).reshape(-1, X.shape[-1])
+    span = np.where(span > 0, span, 1.0)
+    Xs = prep.sort_design(X - X.mean(axis=-2, keepdims=True))
+    columns = _Columns.of(Xs)
+    made = (span, Xs, columns)
+    if cacheable:
+        kept = [(rx, pr, m) for rx, pr, m in _DESIGNS if rx() is not None]
+        kept.append((weakref.ref(X), prep, made))
+        while len(kept) > 1 and sum(_nbytes(m) for _, _, m in kept) > DESIGN_CACHE_BYTES:
+            kept.pop(0)
+        _DESIGNS[:] = kept
+    return made
+
+
+def _nbytes(made: tuple) -> int:
+    span, Xs, columns = made
+    return Xs.nbytes + (0 if columns is None else columns.cols.nbytes
+                        + (0 if columns.pairs is None else columns.pairs.nbytes))

@@ -360,13 +360,26 @@ def cox_fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
                    selected=np.ones((len(counts), len(data.variables)), dtype=bool))
 
 
-def _screen_starts(data: CoxData) -> list[np.ndarray]:
+def _screen_designs(data: CoxData) -> list[np.ndarray]:
+    """Each candidate variable's columns of the design, read-only (the fitter prepares each once
+    for every chunk of replicates)."""
+    out = []
+    for cols in data.groups:
+        X = data.X[:, list(cols)]
+        X.flags.writeable = False
+        out.append(X)
+    return out
+
+
+def _screen_starts(data: CoxData, designs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Each candidate variable's univariable fit on the original rows: the warm start of its
     refits in every replicate."""
-    return [np.nan_to_num(fit_cox_batch(data.X[:, list(cols)], data.time, data.event).coef[0]) for cols in data.groups]
+    designs = _screen_designs(data) if designs is None else designs
+    return [np.nan_to_num(fit_cox_batch(X, data.time, data.event).coef[0]) for X in designs]
 
 
-def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndarray] | None = None) -> np.ndarray:
+def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndarray] | None = None,
+                     designs: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Univariable P value of every variable in every replicate, (B, n_variables).
 
     The study screen's rule (:func:`cementleak_stats.models.screen.screen_rule`): Wald P for a
@@ -376,11 +389,12 @@ def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndar
     """
     B = len(counts)
     out = np.full((B, len(data.groups)), np.nan)
-    starts = _screen_starts(data) if starts is None else starts
+    designs = _screen_designs(data) if designs is None else designs
+    starts = _screen_starts(data, designs) if starts is None else starts
     for j, cols in enumerate(data.groups):
         # one variable's design is the same in every replicate: a shared (n, k) design, O(B n)
         # memory; warm start at the variable's fit on the original rows (fewer Newton steps)
-        X = data.X[:, list(cols)]
+        X = designs[j]
         fit = fit_cox_batch(X, data.time, data.event, counts, init=starts[j])
         with np.errstate(invalid="ignore", divide="ignore"):
             wald = 2 * stats.norm.sf(np.abs(fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])))
@@ -406,12 +420,14 @@ def make_screening_fit_fn(p_value: float) -> FitFn:
     sec. 5.3).  rms ``validate`` only repeats a backwards step-down (``bw = TRUE``).
     """
 
-    known: list[tuple[CoxData, list[np.ndarray]]] = []  # the warm starts, once per data (not per chunk)
+    # each variable's design and warm start, once per data (not per chunk)
+    known: list[tuple[CoxData, list[np.ndarray], list[np.ndarray]]] = []
 
     def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
         if not known or known[0][0] is not data:
-            known[:] = [(data, _screen_starts(data))]
-        selected = screen_selects(_screen_p_values(data, counts, known[0][1]), p_value)
+            designs = _screen_designs(data)
+            known[:] = [(data, _screen_starts(data, designs), designs)]
+        selected = screen_selects(_screen_p_values(data, counts, known[0][1], known[0][2]), p_value)
         free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
         for j, cols in enumerate(data.groups):
             free[:, list(cols)] = selected[:, [j]]
