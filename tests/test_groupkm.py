@@ -1,0 +1,54 @@
+"""The compiled per-cell Kaplan-Meier of the grouped calibration (validation/groupkm.py, its
+large-n path) gives kaplan_meier's S(u), Greenwood variance and last time bit for bit
+(kaplan_meier is checked against R survfit in tests/test_km.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cementleak_stats.km import kaplan_meier
+from cementleak_stats.validation import groupkm
+
+pytestmark = pytest.mark.skipif(not groupkm.AVAILABLE, reason="numba is not installed")
+
+
+@pytest.mark.parametrize(("n", "B", "G"), [(1, 1, 1), (9, 2, 3), (80, 4, 6), (3000, 3, 120)])
+@pytest.mark.parametrize("at", [0.05, 5.0, 12.000001])
+def test_cells_equal_kaplan_meier(n: int, B: int, G: int, at: float) -> None:
+    rng = np.random.default_rng(n * 7 + G)
+    time = np.round(rng.exponential(6, n).clip(0.1, 12), 1)  # ties, and everyone left censored at 12
+    event = ((rng.random(n) < 0.35) & (time < 12)).astype(float)
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=B).astype(float)  # zeros: rows not drawn
+    groups = rng.integers(0, G, (B, n))
+    fit = kaplan_meier(time, event, weights=counts, groups=groups, n_groups=G)
+    surv, green, last = groupkm.km_at_cells(time, event, counts, groups, G, at)
+    np.testing.assert_array_equal(surv, fit.survival_at(at)[:, :, 0])
+    np.testing.assert_array_equal(np.sqrt(green), fit.se_log_at(at)[:, :, 0])
+    np.testing.assert_array_equal(last, fit.last)
+
+
+def test_shared_groups_and_a_cell_reaching_zero() -> None:
+    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 4.0])
+    event = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    counts = np.array([[1.0, 2.0, 1.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])
+    groups = np.array([[0, 0, 1, 1, 2, 2]])
+    fit = kaplan_meier(time, event, weights=counts, groups=np.repeat(groups, 2, axis=0), n_groups=4)
+    surv, green, last = groupkm.km_at_cells(time, event, counts, groups, 4, 10.0)
+    np.testing.assert_array_equal(surv, fit.survival_at(10.0)[:, :, 0])
+    np.testing.assert_array_equal(np.sqrt(green), fit.se_log_at(10.0)[:, :, 0])
+    np.testing.assert_array_equal(last, fit.last)
+    assert surv[0, 2] == 0.0 and np.isinf(green[0, 2]) and last[0, 3] == -np.inf
+
+
+def test_calibrate_km_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_resample import CASES, rms_case
+
+    from cementleak_stats.validation.calibration import calibrate_km
+
+    case = rms_case(next(iter(CASES)))
+    m = case.ref["calibrate"]["m"]
+    before = calibrate_km(case.spec, case.model, case.cohort, m=m, n_boot=40, rng=np.random.default_rng(5))
+    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    after = calibrate_km(case.spec, case.model, case.cohort, m=m, n_boot=40, rng=np.random.default_rng(5))
+    assert after.equals(before)
