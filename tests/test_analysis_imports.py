@@ -1,10 +1,12 @@
 """The analysis imports a library when a step uses it, not before (issue 16).
 
 Checked on ``sys.modules`` in a new process, not on a clock: importing the pipeline
-(``cementleak_stats.study``, the CLI), Table 1 and an ordinary Cox fit load neither
-statsmodels (its ``api`` alone ~0.45 s), lifelines (~0.15 s, needed for penalized or irregular
-fits only) nor tableone (Table 1 is computed directly; tests/test_tables_tableone.py); the
-logistic sensitivity analysis then imports statsmodels' Logit module, not ``statsmodels.api``.
+(``cementleak_stats.study``, the CLI), reading and checking clean data, Table 1 and an ordinary
+Cox fit load neither statsmodels (its ``api`` alone ~0.45 s), lifelines (~0.15 s, needed for
+penalized or irregular fits only), tableone (Table 1 is computed directly;
+tests/test_tables_tableone.py) nor pandera (~0.3 s; it reports the tables that break a rule);
+the logistic sensitivity analysis then imports statsmodels' Logit module, not ``statsmodels.api``.
+The pre-check that spares pandera agrees with pandera on random edits of clean tables.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +25,8 @@ _PROBE = """
 import json, sys
 seen = {}
 def loaded(step):
-    seen[step] = sorted(m for m in ("statsmodels", "statsmodels.api", "lifelines", "tableone") if m in sys.modules)
+    seen[step] = sorted(m for m in ("statsmodels", "statsmodels.api", "lifelines", "tableone", "pandera")
+                        if m in sys.modules)
 
 import cementleak_stats.cli, cementleak_stats.study
 loaded("import")
@@ -54,3 +58,66 @@ def test_analysis_steps_import_only_what_they_use():
     seen = json.loads(line[-1].split("=", 1)[1])
     assert seen["import"] == seen["table 1"] == seen["cox"] == []
     assert seen["logistic"] == ["statsmodels"]  # the Logit module, not statsmodels.api
+
+
+# --- a clean table is checked without pandera; the pre-check agrees with pandera -------------
+BAD = ROOT / "tests" / "bad_inputs"
+_CELLS = ["", "12", "12,5", "0", "-3", "999", "1e3", "abc", "female", "F", "male", "mild", "severe", "lumbar",
+          "P01", "P02", "2020-01-01", "1", "yes", None]
+
+
+def _pandera_finds_nothing(frame, schema) -> bool:
+    from pandera.errors import SchemaErrors
+
+    from cementleak_stats.cohort.cells import parsing
+
+    with parsing(frame):
+        try:
+            schema.to_pandera().validate(frame, lazy=True)
+        except SchemaErrors:
+            return False
+    return True
+
+
+def _raw_tables():
+    from cementleak_stats.cohort.read import read_table
+    from cementleak_stats.cohort.schema import cohort_schema, repeated_schema
+    from cementleak_stats.spec import load_spec
+
+    spec = load_spec(BAD / "study.yaml")
+    cohort = read_table(BAD / "base_cohort.csv", labelled=[v.header for v in spec.variables if v.kind != "continuous"])
+    repeated = read_table(BAD / "base_outcomes.csv", labelled=[spec.repeated.timepoint])
+    ids = set(cohort[spec.study.id_column].astype(str))
+    return [(cohort, cohort_schema(spec)), (repeated, repeated_schema(spec, cohort_ids=ids))]
+
+
+def test_clean_tables_pass_the_pre_check_and_pandera():
+    for frame, schema in _raw_tables():
+        assert schema.passes(frame) and _pandera_finds_nothing(frame, schema)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_pre_check_passes_exactly_when_pandera_finds_nothing(data):
+    """Random cells, a dropped column or a duplicated row in the clean tables: the pre-check
+    (cohort/schema.py TableRules.passes) lets a table through only when pandera finds nothing."""
+    from cementleak_stats.cohort.cells import parsing
+
+    frame, schema = data.draw(st.sampled_from(_raw_tables()))
+    frame = frame.copy()
+    for _ in range(data.draw(st.integers(0, 3))):
+        row = data.draw(st.sampled_from(list(frame.index)))
+        column = data.draw(st.sampled_from(list(frame.columns)))
+        frame.at[row, column] = data.draw(st.sampled_from(_CELLS))
+    action = data.draw(st.sampled_from(["none", "drop", "duplicate"]))
+    if action == "drop":
+        frame = frame.drop(columns=data.draw(st.sampled_from(list(frame.columns))))
+    elif action == "duplicate":
+        frame = pd.concat([frame, frame.iloc[[0]].set_axis([frame.index.max() + 1])])
+    with parsing(frame):
+        fast = schema.passes(frame)
+    assert fast == _pandera_finds_nothing(frame, schema)

@@ -1,7 +1,9 @@
 """A raw table checked against its pandera schema: every failure as a :class:`~cementleak_stats.errors.Problem`.
 
 The schemas are :mod:`cementleak_stats.cohort.schema`'s (one named check per rule, the fix in its
-description); this module runs them lazily (:func:`check_table`), turns each pandera failure case
+description); this module runs them (:func:`check_table`: a table that breaks no rule is done by
+:meth:`~cementleak_stats.cohort.schema.TableRules.passes`, any other is validated lazily by
+pandera, imported then), turns each pandera failure case
 into a problem naming file, row, column, value, rule and fix, adds a hint when every cell of a
 column breaks the same rule (a date column declared as a number, Yes/No text in a numeric
 column, levels in another spelling), and lists the columns the study file does not name as
@@ -16,13 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from ..errors import Problem
 from .cells import _dates, as_text, parsing
 from .dates import looks_like_dates
-from .schema import NOT_A_NUMBER_RULE, _value
+from .schema import NOT_A_NUMBER_RULE, TableRules, _value
 
 __all__ = ["check_table", "unknown_columns"]
 
@@ -80,7 +80,7 @@ def _column_hint(values: pd.Series, role: str, rule: str, levels: Sequence[str] 
     return "every cell of this column breaks this rule: does `column:` name the right column, and is `kind:` right?"
 
 
-def _with_column_hints(problems: list[Problem], frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Problem]:
+def _with_column_hints(problems: list[Problem], frame: pd.DataFrame, schema: TableRules) -> list[Problem]:
     """Problems of a rule that every non-empty cell of a column breaks get a hint about the column."""
     counts: dict[tuple[str | None, str], int] = {}
     for p in problems:
@@ -108,7 +108,7 @@ def _with_column_hints(problems: list[Problem], frame: pd.DataFrame, schema: pa.
             else p for p in problems]
 
 
-def check_table(frame: pd.DataFrame, schema: pa.DataFrameSchema, *, file: str) -> list[Problem]:
+def check_table(frame: pd.DataFrame, schema: TableRules, *, file: str) -> list[Problem]:
     """Validate a raw table lazily and return every failure as a :class:`Problem`.
 
     Parameters
@@ -127,8 +127,12 @@ def check_table(frame: pd.DataFrame, schema: pa.DataFrameSchema, *, file: str) -
         columns and multi-column rules once per column or row), ordered by row.
     """
     with parsing(frame):
+        if schema.passes(frame):  # the usual case, without pandera (cohort/schema.py says why)
+            return []
+        from pandera.errors import SchemaErrors
+
         try:
-            schema.validate(frame, lazy=True)
+            schema.to_pandera().validate(frame, lazy=True)
         except SchemaErrors as exc:
             cases = exc.failure_cases
         else:
@@ -139,7 +143,7 @@ def check_table(frame: pd.DataFrame, schema: pa.DataFrameSchema, *, file: str) -
     return sorted(problems, key=lambda p: (p.row or 0, order.get(p.column, len(order)), p.rule))
 
 
-def _problems(cases: pd.DataFrame, frame: pd.DataFrame, schema: pa.DataFrameSchema, file: str) -> list[Problem]:
+def _problems(cases: pd.DataFrame, frame: pd.DataFrame, schema: TableRules, file: str) -> list[Problem]:
     out: dict[tuple[object, ...], Problem] = {}
     for case in cases.itertuples(index=False):
         column, name = case.column, str(case.check)
@@ -173,7 +177,7 @@ def _problems(cases: pd.DataFrame, frame: pd.DataFrame, schema: pa.DataFrameSche
     return list(out.values())
 
 
-def unknown_columns(frame: pd.DataFrame, schema: pa.DataFrameSchema, *, file: str) -> list[Problem]:
+def unknown_columns(frame: pd.DataFrame, schema: TableRules, *, file: str) -> list[Problem]:
     """Columns the study file does not name: a *warning* each (they are ignored, not an error).
 
     Done in plain pandas: pandera's ``strict=True`` would turn them into errors.
