@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import efron_rows
+
 
 @dataclass(frozen=True)
 class _Prep:
@@ -58,6 +60,7 @@ class _Prep:
     segments: np.ndarray  # increasing segment bounds: the events of each t_k, from the last t_k down
     row_index: np.ndarray  # (n,) column of a sorted row in the table of :meth:`at_rows`
     event: np.ndarray  # (n,) 0/1 of the sorted rows
+    blocks: np.ndarray  # increasing starts of the runs of equal time in this order, then n
 
     def sort_design(self, X: np.ndarray) -> np.ndarray:
         """A design (n, p) or (B, n, p) with its rows in this order."""
@@ -135,7 +138,9 @@ def _prepare_rows(time: np.ndarray, event: np.ndarray) -> _Prep:
     starts = np.r_[0, last[::-1] + 1]  # segment k (from the last event time down) ends at its last row
     if starts.size > 1 and starts[-1] == n:
         starts = starts[:-1]
-    return _Prep(time=tk, order=order, last=last, risk_starts=starts, segments=bounds, row_index=row_index, event=es)
+    blocks = np.r_[np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if n else np.empty(0, np.int64), n]
+    return _Prep(time=tk, order=order, last=last, risk_starts=starts, segments=bounds, row_index=row_index, event=es,
+                 blocks=blocks)
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,11 @@ class _Columns:
 PAIR_ELEMENTS = 1 << 25
 
 
+def _compiled_rows(n: int) -> bool:
+    """Whether :func:`_efron_sums` of n rows takes the compiled pass of :mod:`.efron_rows`."""
+    return n >= efron_rows.MIN_ROWS and efron_rows.AVAILABLE
+
+
 def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """X b for B coefficient vectors: (B, n)."""
     return beta @ X.T if X.ndim == 2 else np.einsum("bnp,bp->bn", X, beta)
@@ -250,8 +260,11 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
     """Log-likelihood, score and information for B coefficient vectors at once.
 
     beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order; ``columns`` the
-    :class:`_Columns` of a shared X (made here when not given).
+    :class:`_Columns` of a shared X (made here when not given).  From
+    :data:`.efron_rows.MIN_ROWS` rows on, the compiled pass of :mod:`.efron_rows`.
     """
+    if _compiled_rows(X.shape[-2]):
+        return _Sums(*efron_rows.efron_rows(beta, X, rows.counts, prep.event, prep.blocks, need_info=need_info))
     eta = _lin(X, beta)
     shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift
     ce_eta = np.einsum("bn,bn->b", rows.ce, eta)
@@ -318,7 +331,7 @@ def _design(X: np.ndarray, prep: _Prep) -> tuple[np.ndarray, np.ndarray, _Column
     span = np.ptp(X, axis=-2).reshape(-1, X.shape[-1])
     span = np.where(span > 0, span, 1.0)
     Xs = prep.sort_design(X - X.mean(axis=-2, keepdims=True))
-    columns = _Columns.of(Xs)
+    columns = None if _compiled_rows(Xs.shape[-2]) else _Columns.of(Xs)
     made = (span, Xs, columns)
     if cacheable:
         kept = [(rx, pr, m) for rx, pr, m in _DESIGNS if rx() is not None]
