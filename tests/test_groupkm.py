@@ -52,3 +52,20 @@ def test_calibrate_km_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
     after = calibrate_km(case.spec, case.model, case.cohort, m=m, n_boot=40, rng=np.random.default_rng(5))
     assert after.equals(before)
+
+
+def test_net_benefit_batch_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cementleak_stats.validation.intervals import net_benefit_batch
+
+    rng = np.random.default_rng(8)
+    n = 500
+    time = np.round(rng.exponential(8, n).clip(0.1, 12), 1)
+    event = ((rng.random(n) < 0.3) & (time < 12)).astype(int)
+    risk = rng.random(n) * 0.6
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=7).astype(float)
+    thresholds = (0.05, 0.1, 0.2, 0.3, 0.4, 0.59)
+    before = net_benefit_batch(risk, time, event, counts, horizon=12.0, thresholds=thresholds)
+    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    after = net_benefit_batch(risk, time, event, counts, horizon=12.0, thresholds=thresholds)
+    for a, b in zip(after, before):
+        np.testing.assert_array_equal(a, b)

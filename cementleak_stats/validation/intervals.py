@@ -39,6 +39,7 @@ from ..km import kaplan_meier
 from ..models.coxfit import CHUNK_ELEMENTS
 from ..models.cox import CoxModel
 from ..spec import StudySpec
+from . import groupkm
 from .indices import INDEX_NAMES, cox_indices
 from .resample import as_weights, cox_data, cox_fit_fn, draw_bootstrap_counts
 
@@ -148,10 +149,16 @@ def net_benefit_batch(risk: np.ndarray, time: np.ndarray, event: np.ndarray, cou
     event = np.asarray(event, int)
     total = counts.sum(axis=1)
 
+    compiled = len(time) >= groupkm.MIN_ROWS and groupkm.AVAILABLE  # O(n) per sample; the same numbers
+    one_group = np.zeros((1, len(time)), np.int64)
+
     def km(w: np.ndarray) -> np.ndarray:
-        fit = kaplan_meier(time, event, weights=w)
-        s = fit.survival_at(horizon)[:, 0, 0]
-        return np.where((fit.last[:, 0] < horizon) & (s > 0), np.nan, s)
+        if compiled:
+            s, _, last = (a[:, 0] for a in groupkm.km_at_cells(time, event, w, one_group, 1, horizon))
+        else:
+            fit = kaplan_meier(time, event, weights=w)
+            s, last = fit.survival_at(horizon)[:, 0, 0], fit.last[:, 0]
+        return np.where((last < horizon) & (s > 0), np.nan, s)
 
     s_all = km(counts)
     nb, nb_all = [], []
@@ -183,8 +190,9 @@ def net_benefit_intervals(spec: StudySpec, risk: np.ndarray, cohort: pd.DataFram
         the model's net benefit is defined).
     """
     h = spec.outcome.horizon if horizon is None else horizon
-    t = cohort[spec.outcome.time].to_numpy(float)
+    t = cohort[spec.outcome.time].to_numpy(float).copy()
     e = cohort[spec.outcome.event].to_numpy().astype(int)
+    t.flags.writeable = False  # the Kaplan-Meier's time order is then made once for every chunk
     thr = np.asarray(thresholds, float)
     nb0, all0 = net_benefit_batch(risk, t, e, np.ones((1, len(t))), horizon=h, thresholds=thr)
     counts = draw_bootstrap_counts(len(t), n_boot, rng)
