@@ -210,6 +210,27 @@ def _analysis(study: Path, *, use_cache: bool = True, n_jobs: int = 1, dask_sche
     return spec, results, time.perf_counter() - t0
 
 
+#: what the figure workers of ``analyze`` import while the statistics run (the figures' functions)
+FIGURE_PRELOAD = ("cementleak_stats.presentation",)
+_FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def _figure_formats(value: str | None) -> tuple[str, ...] | None:
+    """``--figures``: None (the study file's formats), () for 'none', or the formats listed."""
+    if value is None:
+        return None
+    listed = [f.strip().lower() for f in value.split(",") if f.strip()]
+    if listed == ["none"]:
+        return ()
+    unknown = [f for f in listed if f not in _FIGURE_FORMATS]
+    if unknown or not listed or len(set(listed)) < len(listed):
+        why = (f"{', '.join(map(repr, unknown))} is not a figure format" if unknown else
+               "no format given" if not listed else "a format is listed twice")
+        raise typer.BadParameter(f"{why}; list png, svg and/or pdf once each (e.g. --figures png,pdf), or 'none'",
+                                 param_hint="--figures")
+    return tuple(listed)
+
+
 @app.command()
 def analyze(
     study: StudyArg = Path("study.yaml"),
@@ -217,30 +238,40 @@ def analyze(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if cached results for these inputs exist.")] = False,
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Processes for the bootstrap (-1: all cores); the numbers do not change.")] = 1,
     dask_scheduler: Annotated[str | None, typer.Option("--dask-scheduler", help="Run the bootstrap on a Dask cluster: its scheduler address (tcp://host:8786), or 'local' (needs the dask extra).")] = None,
+    figures: Annotated[str | None, typer.Option("--figures", help="Figure formats to write, comma-separated from png, svg and pdf (e.g. 'png' for HTML only), or 'none' for the tables alone; default: the study file's report.figure_formats.")] = None,
 ) -> None:
     """Run the whole analysis (Cox, nomogram, bootstrap validation and calibration, decision curve, outcomes)."""
     from filelock import FileLock, Timeout
 
     from .export import FiguresNotDrawn, results_current, write_results
+    from .export.workers import FigureWorkers
     from .render.lock import lock_path
 
-    try:
-        spec, results, secs = _analysis(study, use_cache=not no_cache, n_jobs=n_jobs, dask_scheduler=dask_scheduler)
-    except (InputError, AnalysisError) as exc:
-        _fail(exc)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # the same lock as a render of the output directory that holds the results
-        with FileLock(str(lock_path(out.parent)), timeout=0):
-            # the folder already holds these results, untouched (its signed stamp): not written again
-            current = not no_cache and results_current(results, out)
-            files = [] if current else write_results(results, out)
-    except Timeout:
-        err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
-        raise typer.Exit(EXIT_INPUT_ERROR) from None
-    except FiguresNotDrawn as exc:  # the statistics are written; a drawing failed
-        err_console.print(f"[bold red]Some figures could not be drawn[/]: {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+    from contextlib import nullcontext
+
+    from . import study as _pipeline  # noqa: F401 - imported before the figure workers fork: they inherit it
+
+    formats = _figure_formats(figures)
+    draw = formats != ()
+    # the figure workers warm up (import the drawing stack, load fonts) on the core the statistics leave idle
+    with FigureWorkers(modules=FIGURE_PRELOAD) if draw else nullcontext() as workers:
+        try:
+            spec, results, secs = _analysis(study, use_cache=not no_cache, n_jobs=n_jobs, dask_scheduler=dask_scheduler)
+        except (InputError, AnalysisError) as exc:
+            _fail(exc)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # the same lock as a render of the output directory that holds the results
+            with FileLock(str(lock_path(out.parent)), timeout=0):
+                # the folder already holds these results, untouched (its signed stamp): not written again
+                current = not no_cache and results_current(results, out, figures=draw, formats=formats)
+                files = [] if current else write_results(results, out, figures=draw, formats=formats, workers=workers)
+        except Timeout:
+            err_console.print(f"[bold red]Another cementleak run is writing {out.parent}[/]; wait for it to finish, then run again.")
+            raise typer.Exit(EXIT_INPUT_ERROR) from None
+        except FiguresNotDrawn as exc:  # the statistics are written; a drawing failed
+            err_console.print(f"[bold red]Some figures could not be drawn[/]: {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
     console.print(f"analysis: {secs:.1f} s; " + (f"{out} already holds these results (unchanged)" if current
                                                   else f"wrote {len(files)} files to {out}"), highlight=False)
     if spec.study.synthetic:

@@ -94,10 +94,72 @@ def test_analyze_says_which_figures_were_not_drawn_without_a_traceback(tmp_path,
     spec = SimpleNamespace(study=SimpleNamespace(synthetic=False))
     monkeypatch.setattr(cli, "_analysis", lambda *a, **k: (spec, object(), 0.1))
 
-    def fail(results, out):
+    def fail(results, out, **kwargs):
         raise export.FiguresNotDrawn(f"figures that could not be drawn (written to {out}):\nbroken: ValueError: x")
     monkeypatch.setattr(export, "write_results", fail)
     res = CliRunner().invoke(cli.app, ["analyze", str(ROOT / "study.yaml"), "--out", str(tmp_path / "results")])
     assert res.exit_code == 1, res.output
     assert "Some figures could not be drawn" in res.output and "broken: ValueError: x" in res.output
     assert "Traceback" not in res.output and (res.exception is None or isinstance(res.exception, SystemExit))
+
+
+def test_workers_started_before_the_results_write_the_same_bytes(tmp_path):
+    """FigureWorkers fork (and warm up) before the figures' inputs exist; they receive the
+    drawing function pickled and write byte for byte what workers forked at the time write."""
+    from cementleak_stats.export.workers import FigureWorkers
+
+    names = ["one", "broken", "absent", "two"]
+    with FigureWorkers(2, modules=("cementleak_stats.figures",)) as workers:
+        assert workers.executor is not None and workers.run(len, names) == 4  # run: in a worker
+        sent, failed_sent = save_figures(_draw, names, tmp_path / "sent", formats=("png", "pdf"), executor=workers.executor)
+        local = []  # a drawing function that cannot be pickled: workers forked at the time, as without executor
+        late, failed_late = save_figures(lambda n: local or _draw(n), names, tmp_path / "late", formats=("png", "pdf"),
+                                         executor=workers.executor)
+    par, failed_par = save_figures(_draw, names, tmp_path / "par", formats=("png", "pdf"), jobs=2)
+    assert [p.name for p in sent] == [p.name for p in late] == [p.name for p in par]
+    assert _tree(tmp_path / "sent") == _tree(tmp_path / "late") == _tree(tmp_path / "par")
+    assert failed_sent == failed_late == failed_par == {"broken": "ValueError: no such column 'x'"}
+
+
+def test_workers_are_ended_at_once_on_an_error():
+    import time
+
+    from cementleak_stats.export.workers import FigureWorkers
+
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError), FigureWorkers(2, modules=("cementleak_stats.presentation",)) as workers:
+        children = list(workers._children)
+        raise RuntimeError("bad input")
+    assert len(children) == 2 and not any(c.is_alive() for c in children)
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize(("value", "formats"), [(None, None), ("none", ()), ("png", ("png",)), ("PDF, png", ("pdf", "png"))])
+def test_figures_flag_chooses_the_formats(value, formats):
+    from cementleak_stats import cli
+
+    assert cli._figure_formats(value) == formats
+
+
+def test_analyze_figures_flag_reaches_the_results_and_refuses_a_bad_format(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cementleak_stats import cli
+
+    spec = SimpleNamespace(study=SimpleNamespace(synthetic=False))
+    monkeypatch.setattr(cli, "_analysis", lambda *a, **k: (spec, object(), 0.1))
+    seen = {}
+
+    def write(results, out, **kwargs):
+        seen.update(kwargs)
+        return []
+    monkeypatch.setattr(export, "write_results", write)
+    monkeypatch.setattr(export, "results_current", lambda *a, **k: False)
+    runner, args = CliRunner(), ["analyze", str(ROOT / "study.yaml"), "--out", str(tmp_path / "results")]
+    assert runner.invoke(cli.app, [*args, "--figures", "none"]).exit_code == 0
+    assert seen["figures"] is False and seen["formats"] == () and seen["workers"] is None  # no worker started
+    assert runner.invoke(cli.app, [*args, "--figures", "png"]).exit_code == 0
+    assert seen["figures"] is True and seen["formats"] == ("png",) and seen["workers"] is not None
+    bad = runner.invoke(cli.app, [*args, "--figures", "png,tiff"])
+    assert bad.exit_code == 2 and "'tiff' is not a figure format" in bad.output and "--figures" in bad.output
+    assert "--figures" in runner.invoke(cli.app, ["analyze", "--help"]).output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ _METADATA: dict[str, dict[str, None]] = {
     "svg": {"Date": None},
     "pdf": {"CreationDate": None, "Producer": None},
 }
+
+#: zlib's fastest level: the same pixels as the default level 6, a quarter less encoding time
+#: (0.77 s against 1.04 s for the shipped study's 20 figures at 300 dpi) for files 16% larger
+_PNG_PIL = {"compress_level": 1}
 
 _SAVE_RC = {"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path", "pdf.fonttype": 42, "ps.fonttype": 42}
 
@@ -126,6 +131,7 @@ def save_figure(
                 bbox_inches="tight",
                 pad_inches=pad_inches,
                 facecolor="white",
+                **({"pil_kwargs": _PNG_PIL} if fmt == "png" else {}),
             )
         written.append(target)
     return written
@@ -154,6 +160,49 @@ def _draw_and_save(name: str) -> tuple[str, list[Path], str]:
         return name, [], f"{type(exc).__name__}: {exc}"
 
 
+#: in a worker of an ``executor`` (:func:`save_figures`): the job of the current call, by its id
+_SENT: dict[str, tuple[Callable[[str], Figure | None], Path, tuple[str, ...], int]] = {}
+
+
+def _draw_and_save_sent(job_id: str, job: bytes, name: str) -> tuple[str, list[Path], str]:
+    """:func:`_draw_and_save` in a worker forked before the job existed (``executor`` of
+    :func:`save_figures`): the job comes pickled with every task and is unpickled once per worker."""
+    import pickle
+
+    global _JOB
+    if job_id not in _SENT:
+        _SENT.clear()
+        _SENT[job_id] = pickle.loads(job)  # noqa: S301 — pickled by this worker's own parent process
+    _JOB = _SENT[job_id]
+    return _draw_and_save(name)
+
+
+def warm_up(modules: Sequence[str] = ()) -> None:
+    """Import ``modules`` and what writing PNG and PDF needs (Agg, PIL, the PDF backend with
+    fontTools' subsetter) and load the theme's fonts, by writing a small figure to memory: what a
+    worker forked before the figures' inputs existed does while they are computed
+    (:class:`~cementleak_stats.export.workers.FigureWorkers`)."""
+    import importlib
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from .theme import figure_theme
+
+    for module in modules:
+        importlib.import_module(module)
+    with figure_theme():
+        fig, ax = plt.subplots(figsize=(1, 1), layout="constrained")
+        ax.set_title("A", loc="left", fontweight="bold")
+        ax.set_xlabel("0 1")
+        try:
+            for fmt in ("png", "pdf"):
+                with mpl.rc_context(_SAVE_RC), (_lean_pdf_fonts() if fmt == "pdf" else nullcontext()):
+                    fig.savefig(io.BytesIO(), format=fmt, dpi=72)
+        finally:
+            plt.close(fig)
+
+
 def default_jobs() -> int:
     """Worker processes for :func:`save_figures`: the CPUs this process may use."""
     try:
@@ -171,9 +220,10 @@ def save_figures(
     dpi: int = 300,
     jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """Draw every figure of ``names`` with ``draw(name)`` and write it with :func:`save_figure`,
-    in ``jobs`` worker processes (default: one per usable CPU).
+    in ``jobs`` worker processes (default: one per usable CPU), or by ``executor`` when given.
 
     Returns ``(paths written, {name: error})``: a figure that fails to draw or write is reported
     by name and the others are still written (``draw`` returning None writes nothing).
@@ -181,13 +231,17 @@ def save_figures(
     Notes
     -----
     Drawing and writing a figure is single-threaded matplotlib work, independent between
-    figures, so the figures are spread over processes.  The workers are forked: they inherit
+    figures, so the figures are spread over processes.  The workers are forked here: they inherit
     ``draw`` and the results it reads (nothing is pickled, no package is imported again); where
     ``fork`` is not available, or with ``jobs=1``, the figures are written here one by one.
+    An ``executor`` has workers forked earlier (e.g. warming up while the results were computed:
+    :class:`~cementleak_stats.export.workers.FigureWorkers`): ``draw`` is pickled once and sent
+    with each task (a module-level function, or a :func:`functools.partial` of one with picklable
+    arguments); if it cannot be pickled, workers are forked here as without an executor.
     Each file is written atomically by :func:`save_figure`, so the output is the same either way.
     """
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
     global _JOB
     names = list(names)
@@ -204,24 +258,43 @@ def save_figures(
         if progress is not None:
             progress(f"figure {name}" + (" (failed)" if error else ""))
 
+    def gather(futures: dict[Future[tuple[str, list[Path], str]], str]) -> None:
+        for fut in as_completed(futures):
+            try:
+                collect(*fut.result())
+            except Exception as exc:  # noqa: BLE001 — a worker that died (e.g. out of memory)
+                collect(futures[fut], [], f"{type(exc).__name__}: {exc}")
+
     try:
         if not formats or not names:
             return written, failed
-        if jobs == 1 or "fork" not in mp.get_all_start_methods():
+        job = _pickled(_JOB) if executor is not None else None
+        if executor is not None and job is not None:
+            import uuid
+
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            job_id = uuid.uuid4().hex
+            gather({executor.submit(_draw_and_save_sent, job_id, job, name): name for name in names})
+        elif jobs == 1 or "fork" not in mp.get_all_start_methods():
             for name in names:
                 collect(*_draw_and_save(name))
         else:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-                futures = {pool.submit(_draw_and_save, name): name for name in names}
-                for fut in as_completed(futures):
-                    try:
-                        collect(*fut.result())
-                    except Exception as exc:  # noqa: BLE001 — a worker that died (e.g. out of memory)
-                        collect(futures[fut], [], f"{type(exc).__name__}: {exc}")
+                gather({pool.submit(_draw_and_save, name): name for name in names})
     finally:
         _JOB = None
     order = {n: i for i, n in enumerate(names)}
     written.sort(key=lambda p: (order.get(p.stem, len(order)), formats.index(p.suffix[1:])))  # as asked, not as finished
     failed = {n: failed[n] for n in names if n in failed}
     return written, failed
+
+
+def _pickled(job: object) -> bytes | None:
+    """``job`` pickled for an ``executor`` (:func:`save_figures`), or None when it cannot be (a lambda)."""
+    import pickle
+
+    try:
+        return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
