@@ -69,3 +69,29 @@ def test_net_benefit_batch_is_the_same_on_either_path(monkeypatch: pytest.Monkey
     after = net_benefit_batch(risk, time, event, counts, horizon=12.0, thresholds=thresholds)
     for a, b in zip(after, before):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 9, 300])
+def test_censoring_left_equals_the_reverse_kaplan_meier(n: int) -> None:
+    rng = np.random.default_rng(n)
+    time = np.round(rng.exponential(6, n).clip(0.1, 12), 1)
+    event = ((rng.random(n) < 0.4) & (time < 12)).astype(float)
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=3).astype(float)
+    fit = kaplan_meier(time, event, weights=counts, reverse=True)
+    left, at = groupkm.censoring_left(time, event, counts, 6.0)
+    np.testing.assert_array_equal(left, fit.survival_at(time, left=True)[:, 0, :])
+    np.testing.assert_array_equal(at, fit.survival_at(6.0)[:, 0, 0])
+
+
+def test_reclassification_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cementleak_stats.validation.comparison import reclassification
+
+    rng = np.random.default_rng(4)
+    n = 400
+    time = np.round(rng.exponential(8, n).clip(0.1, 12), 1)
+    event = ((rng.random(n) < 0.3) & (time < 12)).astype(int)
+    new, old = rng.random(n), rng.random(n)
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=6).astype(np.uint8)
+    before = reclassification(time, event, new, old, 12 * (1 - 1e-6), counts)
+    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    np.testing.assert_array_equal(reclassification(time, event, new, old, 12 * (1 - 1e-6), counts), before)

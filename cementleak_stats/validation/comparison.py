@@ -50,6 +50,8 @@ from ..spec import StudySpec
 from .calibration import BELOW_HORIZON
 from .concordance import concordance_batch, harrell_c
 from .discrimination import dynamic_auc
+from . import groupkm
+from ..models.coxfit import CHUNK_ELEMENTS
 from .resample import draw_bootstrap_counts
 
 __all__ = ["Comparison", "compare_with", "reclassification"]
@@ -81,12 +83,21 @@ def reclassification(time: np.ndarray, event: np.ndarray, new: np.ndarray, old: 
     """
     time = np.asarray(time, float)
     ev = np.asarray(event).astype(bool)
-    counts = np.ones((1, len(time))) if counts is None else np.atleast_2d(np.asarray(counts, float))
+    counts = np.ones((1, len(time))) if counts is None else np.atleast_2d(np.asarray(counts))
+    size = max(1, CHUNK_ELEMENTS // max(len(time), 1))
+    if len(counts) > size:  # a chunk of samples at a time (bounded memory)
+        return np.concatenate([reclassification(time, ev, new, old, t, counts[c:c + size])
+                               for c in range(0, len(counts), size)])
+    counts = counts.astype(float)
     case = ev & (time <= t)
     alive = time > t
-    g = kaplan_meier(time, ev, weights=counts, reverse=True)
-    g_case = g.survival_at(time, left=True)[:, 0, :]  # (B, n): G(T_i-) in each sample
-    g_t = g.survival_at(t)[:, 0, :]  # (B, 1)
+    if len(time) >= groupkm.MIN_ROWS and groupkm.AVAILABLE:  # one compiled pass per sample; the same numbers
+        g_case, g_at = groupkm.censoring_left(time, ev, counts, t)
+        g_t = g_at[:, None]
+    else:
+        g = kaplan_meier(time, ev, weights=counts, reverse=True)
+        g_case = g.survival_at(time, left=True)[:, 0, :]  # (B, n): G(T_i-) in each sample
+        g_t = g.survival_at(t)[:, 0, :]  # (B, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         w1 = np.where(case, counts / g_case, 0.0)
         w0 = np.where(alive, counts / g_t, 0.0)

@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "MIN_ROWS", "km_at_cells"]
+__all__ = ["AVAILABLE", "MIN_ROWS", "km_at_cells", "censoring_left"]
 
 #: numba is a dependency; without it (a broken install) ``kaplan_meier`` serves every n
 AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -87,7 +87,60 @@ def _cells(by_time: np.ndarray, time: np.ndarray, event: np.ndarray, weights: np
             lo = hi
 
 
+def _censoring(by_time: np.ndarray, time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float,
+               left: np.ndarray, at_value: np.ndarray) -> None:  # pragma: no cover - compiled below
+    B, n = weights.shape
+    for b in range(B):
+        remaining = 0.0
+        for i in range(n):
+            remaining += weights[b, i]
+        g = 1.0
+        at_value[b] = 1.0
+        lo = 0
+        while lo < n:  # a run of rows with the same time, in increasing time
+            t = time[by_time[lo]]
+            hi = lo + 1
+            while hi < n and time[by_time[hi]] == t:
+                hi += 1
+            total = 0.0
+            died = 0.0
+            for m in range(lo, hi):
+                i = by_time[m]
+                left[b, i] = g  # G just before this time
+                total += weights[b, i]
+                died += weights[b, i] * event[i]
+            if total > 0:
+                d = total - died  # censorings; the events at t have left the risk set of censoring
+                if d > 0:
+                    g *= 1.0 - d / (remaining - died)
+                if t <= at:
+                    at_value[b] = g
+            remaining -= total
+            lo = hi
+
+
 _COMPILED: list = []
+_COMPILED_CENSORING: list = []
+
+
+def censoring_left(time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float) -> tuple[np.ndarray, np.ndarray]:
+    """The reverse Kaplan-Meier G of B weighted samples: G(T_i-) at every row's own time, (B, n),
+    and G(at), (B,).
+
+    As ``kaplan_meier(time, event, weights=weights, reverse=True)`` read with
+    ``survival_at(time, left=True)`` and ``survival_at(at)`` (prodlim's tie rule: the events at a
+    time leave the risk set of censoring first), in one pass per sample.
+    """
+    if not _COMPILED_CENSORING:
+        from numba import njit
+
+        _COMPILED_CENSORING.append(njit(cache=True, nogil=True)(_censoring))
+    order = _time_order(time)
+    weights = np.ascontiguousarray(np.atleast_2d(weights), np.float64)
+    left, at_value = np.empty(weights.shape), np.empty(weights.shape[0])
+    _COMPILED_CENSORING[0](order, np.ascontiguousarray(time, np.float64), np.ascontiguousarray(event, np.float64),
+                           weights, float(at), left, at_value)
+    return left, at_value
 #: the time order of the last few read-only time arrays, by identity (the bootstrap asks for the
 #: same rows chunk after chunk)
 _ORDERS: list[tuple[weakref.ref, np.ndarray]] = []
