@@ -327,6 +327,11 @@ def _document_inputs(study: Path, spec, results, project: Path):
     return {**params, "results": key}, cache
 
 
+#: what the documents' kernels import (report/_setup.qmd: cementleak_stats.document; its
+#: statistics and figure stack through presentation, which leaves matplotlib's backend alone)
+REPORT_PRELOAD = ("cementleak_stats.presentation",)
+
+
 @app.command()
 def report(
     study: StudyArg = Path("study.yaml"),
@@ -381,39 +386,51 @@ def report(
     timings = [("analysis (validate + compute or load cache)", secs)]
     params, render_cache = _document_inputs(study, spec, results, project)
     out = (project / load_project(project).output_dir).resolve()
-    t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # staged beside the output folder (a render replaces it) and swapped in only after the render
-    # succeeded: the results files and the report change together or not at all
-    try:
-        with FileLock(str(lock_path(out)), timeout=0):  # another run writing this output: stop before writing
-            # None: the results folder already holds these results, untouched (its signed stamp)
-            staged = None if results_current(results, out / "results") else \
-                stage_results(results, out / "results", parent=out.parent)
+    try:  # another run writing this output: stop before writing
+        with FileLock(str(lock_path(out)), timeout=0):
+            pass
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
-    if staged is not None:
-        atexit.register(discard_results, staged)  # any failure below: the staged files go
-    timings.append(("results files (CSV, figures)", time.perf_counter() - t0))
-    t0 = time.perf_counter()
+    # the results files are staged beside the output folder (a render replaces it) and swapped in
+    # only after the render succeeded: the results files and the report change together or not at all
+    staging: dict[str, object] = {"path": None, "seconds": 0.0}
+
+    def stage_files() -> None:  # under the output lock: the render's (built-in engine) or its own
+        t = time.perf_counter()
+        # None: the results folder already holds these results, untouched (its signed stamp)
+        if not results_current(results, out / "results"):
+            staging["path"] = stage_results(results, out / "results", parent=out.parent)
+            atexit.register(discard_results, staging["path"])  # any failure below: the staged files go
+        staging["seconds"] = time.perf_counter() - t
 
     def show(document: str, step: str) -> None:
         err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
 
+    t0 = time.perf_counter()
     try:
         if quarto is not None:  # the real Quarto CLI, with this interpreter (render/quarto.py)
+            try:
+                with FileLock(str(lock_path(out)), timeout=0):
+                    stage_files()
+            except Timeout:
+                err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
+                raise typer.Exit(EXIT_INPUT_ERROR) from None
             rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted, params=params)
-        else:
-            rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache)
+        else:  # the results files are written while the documents run; kernels forked with the documents' imports done
+            rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache,
+                                 preload=REPORT_PRELOAD, alongside=stage_files)
     except RenderError as exc:
         if quarto is not None and exc.details:
             err_console.print(escape(exc.details), highlight=False, soft_wrap=True)
         err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
         err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
-        if staged is not None:
-            discard_results(staged)
+        if staging["path"] is not None:
+            discard_results(staging["path"])
         raise typer.Exit(EXIT_INPUT_ERROR) from None
+    staged = staging["path"]
+    timings.append(("results files (CSV, figures)", staging["seconds"]))  # built-in engine: during the render
     for f in rep.files:
         console.print(f"wrote {f.path}")
     timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))

@@ -41,6 +41,49 @@ from .table_display import label_with_unit  # noqa: E402
 FIGURE_DPI = 300
 
 
+#: the signed entries of drawn figures (cache.SignedFiles): one file per language and figure in
+#: a folder per results key; ``none`` marks a figure the results have nothing to draw for
+_FIGURES_KIND = "figures"
+_ABSENT = object()
+
+
+def _read_figure(path: Path) -> tuple[bytes, float] | None | object:
+    """A figure another document of this report drew (PNG, width in inches), None (nothing to
+    draw), or ``_ABSENT`` (no entry, or one not to be used: it is drawn again)."""
+    from .cache import SignedFiles
+
+    try:
+        head, _, png = SignedFiles(_FIGURES_KIND).read(path).partition(b"\n")
+        return None if head == b"none" else (png, float(head))
+    except (OSError, ValueError):
+        return _ABSENT
+
+
+def _write_figure(path: Path, drawn: tuple[bytes, float] | None) -> None:
+    from .cache import SignedFiles
+
+    try:
+        SignedFiles(_FIGURES_KIND).write(path, b"none\n" if drawn is None else repr(drawn[1]).encode() + b"\n" + drawn[0])
+    except OSError:
+        pass  # not shared: the next document draws it again
+
+
+def _figure_folder(spec_dir: Path, key: str) -> Path:
+    """Where the figures of the results stored under ``key`` are kept (beside that entry); the
+    folders of results no longer stored go."""
+    from .cache import cache_path
+
+    entry = cache_path(spec_dir, key)
+    folder = entry.parent / "figures" / key
+    if not folder.is_dir() and folder.parent.is_dir():
+        import shutil
+
+        for old in folder.parent.iterdir():
+            if not cache_path(spec_dir, old.name).exists():
+                shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
 def find_study_file(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
@@ -89,7 +132,7 @@ class ReportView:
     table, figure and sentence formatted in the report's language, nothing computed.
     ``R = load_report(study, results=results)`` in a setup cell."""
 
-    def __init__(self, results: StudyResults, *, lang: str = "en"):
+    def __init__(self, results: StudyResults, *, lang: str = "en", figures: Path | None = None):
         #: the language the report is written in (every call below runs in it)
         self.lang = lang
         #: the results as computed; ``results`` carries the study's words in ``lang``
@@ -98,6 +141,9 @@ class ReportView:
         self.spec = self.results.spec
         #: figure name -> (300-dpi PNG, width in inches), or None: each figure is drawn once
         self._pngs: dict[str, tuple[bytes, float] | None] = {}
+        #: the folder of these results' drawn figures that every document of a report shares
+        #: (:func:`load_report` by results key), or None: drawn in this process only
+        self._figures = figures
 
     def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
         """Every public property and method runs in the report's language (:mod:`.i18n`)."""
@@ -108,7 +154,7 @@ class ReportView:
     @cached_property
     def en(self) -> ReportView:
         """The same report in English (the English abstract of a report in another language)."""
-        return self if self.lang == "en" else ReportView(self._source)
+        return self if self.lang == "en" else ReportView(self._source, figures=self._figures)
 
     # ---- blocks ---------------------------------------------------------------------------
     def table(self, name: str) -> MarkdownTable:
@@ -124,16 +170,25 @@ class ReportView:
         from IPython.display import Image, display
 
         if name not in self._pngs:
-            fig = P.FIGURES[name](self.results)
-            self._pngs[name] = None
-            if fig is not None:
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
-                plt.close(fig)
-                self._pngs[name] = (buf.getvalue(), fig.get_size_inches()[0])
+            stored = _ABSENT if self._figures is None else _read_figure(self._figures / f"{self.lang}-{name}.png")
+            self._pngs[name] = self._draw(name) if stored is _ABSENT else stored
         drawn = self._pngs[name]
         if drawn is not None:
             display(Image(data=drawn[0], format="png", width=width or int(drawn[1] * 96)))
+
+    def _draw(self, name: str) -> tuple[bytes, float] | None:
+        """Figure ``name`` as a 300-dpi PNG and its width in inches (None: the results have
+        nothing to draw), stored for the other documents of the report when they share a folder."""
+        fig = P.FIGURES[name](self.results)
+        drawn = None
+        if fig is not None:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+            plt.close(fig)
+            drawn = (buf.getvalue(), float(fig.get_size_inches()[0]))
+        if self._figures is not None:
+            _write_figure(self._figures / f"{self.lang}-{name}.png", drawn)
+        return drawn
 
     def figure_note(self, name: str) -> str:
         """What a reader must know to read figure ``name`` (a sentence or two; "" if nothing)."""
@@ -660,7 +715,8 @@ def load_report(study: str | Path | None = None, *, results: str | None = None, 
         return _LOADED[(str(path), results, lang)]
     spec = load_spec(path)
     loaded = results_by_key(spec, results, notify=_notice) if results else None
-    report = ReportView(run_study(spec) if loaded is None else loaded, lang=lang)
+    report = ReportView(run_study(spec) if loaded is None else loaded, lang=lang,
+                        figures=None if loaded is None else _figure_folder(spec.base_dir, results))
     if results and report.results.provenance.cache_key() == results:
         _LOADED[(str(path), results, lang)] = report
     return report

@@ -41,17 +41,11 @@ import re
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import nbformat
-from ipykernel.kernelspec import get_kernel_dict
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .config import DocumentMeta
 from .parse import CodeCell, InlineExpr, MdLine, Origin, ParsedDocument
@@ -175,13 +169,25 @@ def _steps(doc: ParsedDocument, meta: DocumentMeta, params: Params | None = None
                 yield _Step(f"_cementleak.emit((\n{expr.code}\n))", "inline", inline=expr)
 
 
-def _kernel_manager(kernel_dir: Path) -> AsyncKernelManager:
+def _kernel_manager(kernel_dir: Path) -> Any:
+    # the Jupyter stack is imported when a kernel is started: a render whose documents are all
+    # cached (execute_document) does not pay for it
+    from ipykernel.kernelspec import get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    from . import forkkernel
+
     spec_dir = kernel_dir / _KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps(get_kernel_dict()), encoding="utf-8")
     ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)])
     # IPC sockets in the scratch directory: local only, and no "running over TCP" warning
-    return AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc", ip=str(kernel_dir / "ipc"))
+    km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc", ip=str(kernel_dir / "ipc"))
+    if forkkernel.available():  # a new process forked from the warm server (forkkernel.py), not a new interpreter
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = forkkernel.ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    return km
 
 
 def _failure(step: _Step, ename: str, evalue: str, traceback: str) -> RenderError:
@@ -263,7 +269,7 @@ def execute_document(
         return ExecutionResult(cells={}, inlines={})
     entry = None
     if cache is not None:
-        entry = Path(cache.directory) / f"{_doc_prefix(doc)}-{execution_key(doc, meta, params)}.json"
+        entry = _entry(cache, doc, meta, params)
         cached = _load(cache, entry, on_step)
         if cached is not None:
             if on_step is not None:
@@ -284,8 +290,32 @@ def _doc_prefix(doc: ParsedDocument) -> str:
     return hashlib.sha256(str(doc.path).encode()).hexdigest()[:12]
 
 
+def _entry(cache: ExecutionCache, doc: ParsedDocument, meta: DocumentMeta, params: Params | None) -> Path:
+    return Path(cache.directory) / f"{_doc_prefix(doc)}-{execution_key(doc, meta, params)}.json"
+
+
+def needs_kernel(doc: ParsedDocument, meta: DocumentMeta, *, cache: ExecutionCache | None = None,
+                 params: Params | None = None) -> bool:
+    """Whether :func:`execute_document` would start a kernel: the document runs code and the
+    cache has no entry for it (an entry present but refused also starts one, found only then)."""
+    if all(s.kind in ("setup", "params") for s in _steps(doc, meta, params)):
+        return False
+    return cache is None or not _entry(cache, doc, meta, params).is_file()
+
+
+def start_kernels(preload: tuple[str, ...] = ()) -> None:
+    """Get ready to start kernels: the fork server (:mod:`.forkkernel`) begins importing the
+    kernel's modules and ``preload`` in the background.  Optional; nothing where fork is unavailable."""
+    from . import forkkernel
+
+    if forkkernel.available():
+        forkkernel.start_server(preload)
+
+
 def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], None] | None,
              startup_timeout: int) -> ExecutionResult:
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s.source) for s in steps]
     # the kernel's IPC sockets need a short path (a Unix socket path has at most 107 bytes)
@@ -297,6 +327,9 @@ def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], N
 
 
 def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_step: Callable[[str], None] | None, startup_timeout: int) -> ExecutionResult:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
     client = NotebookClient(
         nb,
         km=_kernel_manager(kernel_dir),

@@ -5,8 +5,9 @@
 (:mod:`.execute`), assembles pandoc markdown with numbered figures, tables and sections
 (:mod:`.assemble`, :mod:`.crossref`) and writes every requested format (:mod:`.writers`).
 
-Documents are independent (each runs in its own kernel), so they are executed and written by
-``jobs`` worker threads (default 2: the kernels and pandoc/typst are separate processes); the
+Documents are independent (each runs in its own kernel, forked from a server that has done
+their imports: :mod:`.forkkernel`), so they are executed and written by ``jobs`` worker threads,
+longest first (default 2: the kernels and pandoc/typst are separate processes; :mod:`.jobs`); the
 checks of every document run first, in order, so a problem is reported before any kernel
 starts.  With an execution cache given by the caller, a document whose inputs and parameters
 are unchanged reuses its cached cell outputs and starts no kernel (:func:`.execute.execute_document`),
@@ -30,7 +31,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,9 @@ from pydantic import ValidationError
 from .assemble import document_metadata, document_pieces
 from .config import FORMAT_EXTENSIONS, DocumentConfig, ProjectConfig, load_project, requested_formats, resolve_document
 from .crossref import number, to_markdown
-from .execute import ExecutionCache, Params, execute_document
-from .parse import ParsedDocument, find_project_root, parse_document, static_problems
+from .execute import ExecutionCache, Params, execute_document, needs_kernel, start_kernels
+from .parse import CodeCell, ParsedDocument, find_project_root, parse_document, static_problems
+from .jobs import Alongside, run_longest_first
 from .lock import acquire_output_lock
 from .problems import RenderError, SubsetProblem, display_path
 from .reuse import folder_digest, output_key, remember, reuse
@@ -254,6 +255,11 @@ def _output_keys(plan: _Plan, work: Path, *, skip: frozenset[Path]) -> dict[str,
     return {fmt: output_key(fmt, plan.config.formats[fmt].model_dump(mode="json"), work, resources) for fmt in plan.outputs}
 
 
+def _work(plan: _Plan) -> int:
+    """A document's share of the execution: its code cells and inline expressions."""
+    return sum(isinstance(b, CodeCell) for b in plan.doc.blocks) + len(plan.doc.inlines)
+
+
 def _carry_over(previous: Path, staging: Path) -> None:
     """Hard-link (or copy) files of the previous output that this render did not produce."""
     for dirpath, _, filenames in os.walk(previous):
@@ -293,6 +299,8 @@ def render_project(
     cache: ExecutionCache | None = None,
     params: Params | None = None,
     select: Callable[[Path], bool] | None = None,
+    preload: tuple[str, ...] = (),
+    alongside: Callable[[], None] | None = None,
 ) -> RenderReport:
     """Render every document of a Quarto project into ``output_dir``, all or nothing.
 
@@ -323,6 +331,13 @@ def render_project(
         only when ``params`` name everything else the outputs depend on.  None: execute all.
     params
         Values for each document's ``parameters`` cell (Quarto's ``-P name:value``).
+    preload
+        Modules the documents import: when a document is to be executed, its kernel is forked
+        from a server that has imported them (:mod:`.forkkernel`), not paid for per document.
+    alongside
+        Work of the caller done in a thread while the documents are executed, under this
+        render's output lock (e.g. writing the analysis's files); an exception it raises is
+        raised here, after the documents, and the output is then not replaced.
 
     Returns
     -------
@@ -346,6 +361,7 @@ def render_project(
     if not documents:
         raise RenderError([SubsetProblem(display_path(root, None), None, "no .qmd document to render")])
     lock = acquire_output_lock(out)
+    beside = Alongside(alongside)
     try:
         scratch = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
         try:
@@ -354,6 +370,8 @@ def render_project(
             build.mkdir()
             claimed: dict[Path, str] = {}
             plans = [p for doc in documents if (p := _plan_document(doc, project, formats, progress=report, claimed=claimed))]
+            if any(needs_kernel(p.doc, p.config.meta, cache=cache, params=params) for p in plans):
+                start_kernels(preload)
 
             def build_one(plan: _Plan) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
                 return _render_document(plan, staging=staging, build=build, progress=report, previous=out, cache=cache,
@@ -363,20 +381,17 @@ def render_project(
             files: list[RenderedFile] = []
             warnings: list[str] = []
             timings: list[tuple[str, str, float]] = []
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                try:
-                    for f, w, t in pool.map(build_one, plans):  # in document order; the first error is raised
-                        files += f
-                        warnings += w
-                        timings += t
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            for f, w, t in run_longest_first(plans, build_one, work=_work, workers=workers):  # jobs.py
+                files += f
+                warnings += w
+                timings += t
+            beside.join()
             report(display_path(out, root), "swap")
             _swap(staging, out, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     finally:
+        beside.join(raise_error=False)
         lock.release()
     final = tuple(RenderedFile(f.document, f.format, out / f.path) for f in files)
     return RenderReport(root, out, final, tuple(warnings), round(time.perf_counter() - started, 2), tuple(timings))
