@@ -90,11 +90,12 @@ class BrierResult:
 
 
 def ipcw_brier(time: np.ndarray, event: np.ndarray, risk: np.ndarray, t: float, *,
-               fits: tuple[KaplanMeier, KaplanMeier] | None = None) -> BrierResult:
+               fits: tuple[KaplanMeier, KaplanMeier] | None = None, g_left: np.ndarray | None = None) -> BrierResult:
     """IPCW Brier score of predicted risks at t, and of the null (Kaplan-Meier) model.
 
     ``fits``: the censoring (reverse) and the ordinary Kaplan-Meier of (time, event), when the
     caller evaluates many times t on the same cohort (:func:`integrated_brier`); default made here.
+    ``g_left``: G(T_i-) of every patient from that censoring fit, likewise (read, not recomputed).
 
     Notes
     -----
@@ -111,7 +112,8 @@ def ipcw_brier(time: np.ndarray, event: np.ndarray, risk: np.ndarray, t: float, 
     case = (time <= t) & ev
     alive = time > t
     cens, km = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev)) if fits is None else fits
-    g_case = cens.survival_at(time[case], left=True)[0, 0]  # as censoring_survival
+    g_case = (cens.survival_at(time[case], left=True)[0, 0] if g_left is None  # as censoring_survival
+              else g_left[case])
     g_t = float(cens.survival_at(t, left=False)[0, 0][0])
     w = np.zeros(len(time))
     w[case] = 1.0 / g_case
@@ -155,8 +157,9 @@ def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndar
     inf0 = np.zeros(len(time))
     ev = np.asarray(event).astype(bool)
     fits = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev))  # once for the whole grid
+    g_left = fits[0].survival_at(np.asarray(time, float), left=True)[0, 0]
     for tk, wk in zip(grid[:-1], widths):
-        b = ipcw_brier(time, event, risk_at(tk), tk, fits=fits)
+        b = ipcw_brier(time, event, risk_at(tk), tk, fits=fits, g_left=g_left)
         ibs += wk * b.brier
         ibs0 += wk * b.brier_null
         inf += wk * b.influence
