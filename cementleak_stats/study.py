@@ -219,12 +219,13 @@ def _held_out(spec: StudySpec, data: StudyData) -> StudyData:
 
 
 def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: Progress | None = None,
-                  n_jobs: int = 1) -> StudyResults:
+                  n_jobs: int = 1, provenance: Provenance | None = None) -> StudyResults:
     """Run the analysis without the cache (see :func:`run_study`).
 
     ``n_jobs``: joblib workers for the chunks of bootstrap replicates (validation and
     calibration; 1 = this process, -1 = every worker of the active joblib backend, e.g. a Dask
     cluster under ``joblib.parallel_backend("dask")``).  The numbers do not depend on it.
+    ``provenance``: the one :func:`run_study` collected for ``data`` (else collected here).
 
     Raises
     ------
@@ -330,7 +331,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
         step("multiple imputation")
         imputed = fit_imputed_cox(spec, incomplete, predictors, m=spec.analysis.imputations, rng=r_mi,
                                   penalizer=spec.analysis.penalizer)
-    prov = collect_provenance(spec, _input_files(spec, data))
+    prov = provenance or collect_provenance(spec, _input_files(spec, data))
     return StudyResults(
         spec=spec, provenance=prov, data=data, baseline=baseline, event_details=details, screen=screen,
         predictors=predictors, model=model, model_tests=model_tests(model), forest=forest_data(spec, model),
@@ -382,7 +383,7 @@ def run_study(spec: StudySpec, *, progress: Progress | None = None, use_cache: b
         cached = load_results(path, StudyResults, inputs=prov.key_inputs(), refs=_spec_refs(spec), notify=notify)
         if cached is not None:
             return replace(cached, data=shown)
-    results = compute_study(spec, data=data, progress=progress, n_jobs=n_jobs)
+    results = compute_study(spec, data=data, progress=progress, n_jobs=n_jobs, provenance=prov)
     if use_cache:
         store_results(path, results, inputs=prov.key_inputs(), refs=_spec_refs(results.spec, results.data), notify=notify)
     return results

@@ -250,10 +250,21 @@ def _read_plain_csv(text: str, delimiter: str) -> pd.DataFrame | None:
     body = cells.iloc[1:]
     body.index = pd.RangeIndex(2, len(cells) + 1, name="row")
     frame = _normalise(body, stripped=not _edge_space(text, delimiter))
-    if len(set(names)) < len(names) or np.equal(frame.to_numpy(dtype=object), None).all(axis=1).any():
+    if len(set(names)) < len(names) or _has_empty_row(frame):
         return None
     frame.columns = names
     return frame
+
+
+def _has_empty_row(frame: pd.DataFrame) -> bool:
+    """Whether some row is missing (``None``) in every column: column by column, stopping at the
+    first column that leaves no candidate (not one (n, k) object array: ~1 s at n = 1,000,000)."""
+    empty = np.ones(len(frame), dtype=bool)
+    for j in range(frame.shape[1]):
+        empty &= np.equal(frame.iloc[:, j].to_numpy(dtype=object), None)
+        if not empty.any():
+            return False
+    return bool(empty.any())
 
 
 def _read_xlsx(raw: bytes, name: str, labelled: Collection[str] | None) -> pd.DataFrame:
