@@ -201,3 +201,38 @@ def test_the_compiled_efron_pass_fits_as_the_numpy_sums(monkeypatch):
         np.testing.assert_allclose(a.loglik, b.loglik, rtol=1e-13)
         np.testing.assert_allclose(a.loglik_null, b.loglik_null, rtol=1e-13)
         np.testing.assert_allclose(a.info, b.info, rtol=1e-11)
+
+
+def test_a_collapsed_design_fits_as_its_rows(monkeypatch):
+    """models/collapse.py: the distinct (time, event, x) rows with summed counts give the fits of
+    the full rows (the honest screen's one-variable refits at large n), to rounding."""
+    from cementleak_stats.models.collapse import collapse
+    from cementleak_stats.validation import resample
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    time = np.round(rng.exponential(6, n).clip(0.1, 12), 1)
+    event = ((rng.random(n) < 0.4) & (time < 12)).astype(float)
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=5).astype(float)
+    for X in (rng.integers(0, 2, (n, 1)).astype(float), np.eye(3)[rng.integers(0, 3, n)][:, 1:],
+              np.round(rng.normal(0, 1, (n, 1)), 1)):
+        X[:, 0] += 0.3 * (time < 3)  # an effect, so that the estimates are away from 0
+        c = collapse(X, time, event, max_share=1.0)
+        assert len(c.time) < n
+        full = fit_cox_batch(X, time, event, counts)
+        small = fit_cox_batch(c.X, c.time, c.event, c.counts(counts))
+        np.testing.assert_array_equal(c.counts(counts).sum(axis=1), counts.sum(axis=1))
+        np.testing.assert_allclose(small.coef, full.coef, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(small.loglik, full.loglik, rtol=1e-12)
+        np.testing.assert_allclose(small.info, full.info, rtol=1e-9)
+    assert collapse(rng.normal(size=(n, 1)), time, event) is None  # distinct values: does not pay
+    # the honest screen's P values with and without collapsing
+    from cementleak_stats.validation.resample import CoxData
+
+    X = np.column_stack([rng.integers(0, 2, n), rng.integers(0, 4, n)]).astype(float)
+    X[:, 0] += 0.5 * (time < 2)
+    data = CoxData(X=X, time=time, event=event, terms=("a", "b"), variables=("a", "b"), groups=((0,), (1,)),
+                   init=np.zeros(2), horizon=12.0)
+    p_full = resample._screen_p_values(data, counts)
+    monkeypatch.setattr(resample, "COLLAPSE_MIN_ROWS", 1)
+    np.testing.assert_allclose(resample._screen_p_values(data, counts), p_full, rtol=1e-8)

@@ -162,23 +162,30 @@ class _Ragged:
 @dataclass(frozen=True)
 class _Rows:
     """Case counts of B replicates (rows in :class:`_Prep` order) and what follows from them
-    alone (fixed while their fits iterate): events per row and per event time."""
+    alone (fixed while their fits iterate): events per row and per event time, and whether
+    their sums take the compiled pass (:func:`_compiled_rows`; then no ragged Efron terms)."""
 
     counts: np.ndarray  # (B, n)
     ce: np.ndarray  # (B, n) counts * event
     d: np.ndarray  # (B, K) events at each t_k
-    ragged: _Ragged
+    ragged: _Ragged | None
+    compiled: bool = False
 
     @classmethod
     def of(cls, counts: np.ndarray, prep: _Prep) -> _Rows:
         ce = counts * prep.event
         d = prep.event_sum(ce)
-        return cls(counts, ce, d, _Ragged.of(d))
+        return cls._with(counts, ce, d)
+
+    @classmethod
+    def _with(cls, counts: np.ndarray, ce: np.ndarray, d: np.ndarray) -> _Rows:
+        compiled = _compiled_rows(counts.shape[1], float(d.sum(axis=1).max(initial=0.0)))
+        return cls(counts, ce, d, None if compiled else _Ragged.of(d), compiled)
 
     def take(self, idx: np.ndarray) -> _Rows:
         if idx.size == len(self.counts):  # idx is increasing: all of them
             return self
-        return _Rows(self.counts[idx], self.ce[idx], self.d[idx], _Ragged.of(self.d[idx]))
+        return _Rows._with(self.counts[idx], self.ce[idx], self.d[idx])
 
 
 @dataclass(frozen=True)
@@ -245,9 +252,11 @@ class _Columns:
 PAIR_ELEMENTS = 1 << 25
 
 
-def _compiled_rows(n: int) -> bool:
-    """Whether :func:`_efron_sums` of n rows takes the compiled pass of :mod:`.efron_rows`."""
-    return n >= efron_rows.MIN_ROWS and efron_rows.AVAILABLE
+def _compiled_rows(n: int, events: float = 0.0) -> bool:
+    """Whether :func:`_efron_sums` of n rows with up to ``events`` events (counting copies) in a
+    replicate takes the compiled pass of :mod:`.efron_rows` (a collapsed design has few rows
+    but as many Efron terms as the rows it stands for)."""
+    return max(n, events) >= efron_rows.MIN_ROWS and efron_rows.AVAILABLE
 
 
 def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -261,9 +270,9 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
 
     beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order; ``columns`` the
     :class:`_Columns` of a shared X (made here when not given).  From
-    :data:`.efron_rows.MIN_ROWS` rows on, the compiled pass of :mod:`.efron_rows`.
+    :data:`.efron_rows.MIN_ROWS` rows (or events) on, the compiled pass of :mod:`.efron_rows`.
     """
-    if _compiled_rows(X.shape[-2]):
+    if rows.compiled:
         return _Sums(*efron_rows.efron_rows(beta, X, rows.counts, prep.event, prep.blocks, need_info=need_info))
     eta = _lin(X, beta)
     shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift

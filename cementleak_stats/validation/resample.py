@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from ..design import encode
 from ..errors import AnalysisError
+from ..models.collapse import Collapsed, collapse
 from ..models.coxfit import CHUNK_ELEMENTS, fit_cox_batch
 from ..models.screen import regular_fit, screen_rule, screen_selects
 from ..spec import StudySpec
@@ -378,8 +379,20 @@ def _screen_starts(data: CoxData, designs: Sequence[np.ndarray] | None = None) -
     return [np.nan_to_num(fit_cox_batch(X, data.time, data.event).coef[0]) for X in designs]
 
 
+#: from this many rows on, a screened variable with few distinct (time, event, value) rows is
+#: refitted on those rows with summed counts (:mod:`cementleak_stats.models.collapse`)
+COLLAPSE_MIN_ROWS = 20_000
+
+
+def _screen_collapsed(data: CoxData, designs: Sequence[np.ndarray]) -> list[Collapsed | None]:
+    if len(data) < COLLAPSE_MIN_ROWS:
+        return [None] * len(designs)
+    return [collapse(X, data.time, data.event) for X in designs]
+
+
 def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndarray] | None = None,
-                     designs: Sequence[np.ndarray] | None = None) -> np.ndarray:
+                     designs: Sequence[np.ndarray] | None = None,
+                     collapsed: Sequence[Collapsed | None] | None = None) -> np.ndarray:
     """Univariable P value of every variable in every replicate, (B, n_variables).
 
     The study screen's rule (:func:`cementleak_stats.models.screen.screen_rule`): Wald P for a
@@ -391,11 +404,14 @@ def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndar
     out = np.full((B, len(data.groups)), np.nan)
     designs = _screen_designs(data) if designs is None else designs
     starts = _screen_starts(data, designs) if starts is None else starts
+    collapsed = _screen_collapsed(data, designs) if collapsed is None else collapsed
     for j, cols in enumerate(data.groups):
         # one variable's design is the same in every replicate: a shared (n, k) design, O(B n)
         # memory; warm start at the variable's fit on the original rows (fewer Newton steps)
         X = designs[j]
-        fit = fit_cox_batch(X, data.time, data.event, counts, init=starts[j])
+        c = collapsed[j]
+        fit = (fit_cox_batch(X, data.time, data.event, counts, init=starts[j]) if c is None else
+               fit_cox_batch(c.X, c.time, c.event, c.counts(counts), init=starts[j]))
         with np.errstate(invalid="ignore", divide="ignore"):
             wald = 2 * stats.norm.sf(np.abs(fit.coef[:, 0] * np.sqrt(fit.info[:, 0, 0])))
             lr = stats.chi2.sf(2 * (fit.loglik_last - fit.loglik_null), len(cols))
@@ -420,14 +436,14 @@ def make_screening_fit_fn(p_value: float) -> FitFn:
     sec. 5.3).  rms ``validate`` only repeats a backwards step-down (``bw = TRUE``).
     """
 
-    # each variable's design and warm start, once per data (not per chunk)
-    known: list[tuple[CoxData, list[np.ndarray], list[np.ndarray]]] = []
+    # each variable's design, warm start and collapsed rows, once per data (not per chunk)
+    known: list[tuple[CoxData, list[np.ndarray], list[np.ndarray], list[Collapsed | None]]] = []
 
     def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
         if not known or known[0][0] is not data:
             designs = _screen_designs(data)
-            known[:] = [(data, _screen_starts(data, designs), designs)]
-        selected = screen_selects(_screen_p_values(data, counts, known[0][1], known[0][2]), p_value)
+            known[:] = [(data, _screen_starts(data, designs), designs, _screen_collapsed(data, designs))]
+        selected = screen_selects(_screen_p_values(data, counts, *known[0][1:]), p_value)
         free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
         for j, cols in enumerate(data.groups):
             free[:, list(cols)] = selected[:, [j]]
