@@ -4,6 +4,7 @@ results tables, and a figure that cannot be drawn costs neither the tables nor t
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -121,16 +122,20 @@ def test_workers_started_before_the_results_write_the_same_bytes(tmp_path):
     assert failed_sent == failed_late == failed_par == {"broken": "ValueError: no such column 'x'"}
 
 
-def test_workers_are_ended_at_once_on_an_error():
+@pytest.mark.parametrize("error", [False, True])
+def test_workers_are_ended_at_once_without_waiting_for_their_warm_up(error):
+    """Leaving the block (figures written, none needed, or an error) ends the workers at once."""
     import time
 
     from cementleak_stats.export.workers import FigureWorkers
 
     t0 = time.perf_counter()
-    with pytest.raises(RuntimeError), FigureWorkers(2, modules=("cementleak_stats.presentation",)) as workers:
+    with pytest.raises(RuntimeError) if error else nullcontext(), \
+            FigureWorkers(2, modules=("cementleak_stats.presentation",)) as workers:
         children = list(workers._children)
-        raise RuntimeError("bad input")
-    assert len(children) == 2 and not any(c.is_alive() for c in children)
+        if error:
+            raise RuntimeError("bad input")
+    assert len(children) == 2 and not any(c.is_alive() for c in children) and workers.executor is None
     assert time.perf_counter() - t0 < 5
 
 

@@ -40,9 +40,8 @@ class FigureWorkers:
     """Forked figure workers, warming up from the start; ``None`` :attr:`executor` where ``fork``
     is not available (:func:`~cementleak_stats.figures.save.save_figures` then forks its own).
 
-    Use it as a context manager around the analysis and the writing of its results: on a normal
-    exit the workers are shut down, on an error they are ended at once (an input error is not
-    delayed by a warm-up).
+    Use it as a context manager around the analysis and the writing of its results: the workers
+    are ended on leaving it (:meth:`close`).
     """
 
     def __init__(self, jobs: int | None = None, *, modules: Sequence[str] = ()) -> None:
@@ -65,20 +64,20 @@ class FigureWorkers:
         imported, and this process has not, says."""
         return func(*args) if self.executor is None else self.executor.submit(func, *args).result()
 
-    def close(self, *, abort: bool = False) -> None:
-        """Shut the workers down (``abort``: end them now, whatever they are doing)."""
+    def close(self) -> None:
+        """End the workers now, whatever they are doing: when the figures are written, or when none
+        will be (an error, results already current), an exit does not wait for a warm-up."""
         if self.executor is None:
             return
-        if abort:
-            for child in self._children:
-                child.terminate()
-            for child in self._children:
-                child.join(timeout=5)
-        self.executor.shutdown(wait=not abort, cancel_futures=True)
+        for child in self._children:
+            child.terminate()
+        for child in self._children:
+            child.join(timeout=5)
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = None
 
     def __enter__(self) -> FigureWorkers:
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close(abort=exc_type is not None)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
