@@ -180,14 +180,14 @@ def _zph_sums(X: np.ndarray, time: np.ndarray, event: np.ndarray, lp: np.ndarray
     K = len(d)
     mean_sum = np.zeros((K, p))
     vsum = np.zeros((K, p, p))
-    for ell in range(int(d.max())):
-        act = d > ell
-        f = np.where(act, ell / d, 0.0)
-        den = s0 - f * d0
-        m = (s1 - f[:, None] * d1) / den[:, None]
-        v = (s2 - f[:, None, None] * d2) / den[:, None, None] - m[:, :, None] * m[:, None, :]
-        mean_sum += np.where(act[:, None], m, 0.0)
-        vsum += np.where(act[:, None, None], v, 0.0)
+    for ell in range(int(d.max())):  # Efron term ell of every time with more than ell events
+        act = np.flatnonzero(d > ell)  # few times have many tied events: O(sum d) in all, not O(K max d)
+        f = ell / d[act]
+        den = s0[act] - f * d0[act]
+        m = (s1[act] - f[:, None] * d1[act]) / den[:, None]
+        v = (s2[act] - f[:, None, None] * d2[act]) / den[:, None, None] - m[:, :, None] * m[:, None, :]
+        mean_sum[act] += m
+        vsum[act] += v
     xe = np.add.reduceat(Xs * es[:, None], all_starts)[keep]
     u2 = (g[:, None] * (xe - mean_sum)).sum(axis=0)
     i11 = vsum.sum(axis=0)
