@@ -106,11 +106,25 @@ def _group_of(surv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(cuts, surv, side="right") - 1, 0, len(cuts) - 2)
 
 
+#: the predictions and groups of the last fits measured: the engine measures each batch of fits
+#: twice (on its own rows, then on the original rows), with the same predictions
+_LAST: list = []
+
+
+def _grouped(fits: _SurvFits, data: CoxData, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted S(u) of every fit for every row (B, n) and its group (``cuts``), made once per fits."""
+    if _LAST and _LAST[0] is fits and _LAST[1] is data and _LAST[2] is cuts:
+        return _LAST[3], _LAST[4]
+    surv = fits.survival(data.X)
+    grp = _group_of(surv, cuts)
+    _LAST[:] = [fits, data, cuts, surv, grp]
+    return surv, grp
+
+
 def _groupkm(fits: _SurvFits, data: CoxData, counts: np.ndarray, cuts: np.ndarray) -> dict[str, np.ndarray]:
     """rms ``groupkm`` per group and fit: n, events, mean predicted S(u), KM S(u) and its se."""
     u = data.horizon
-    surv = fits.survival(data.X)
-    grp = _group_of(surv, cuts)
+    surv, grp = _grouped(fits, data, cuts)
     B, g = len(counts), len(cuts) - 1
     if len(data) >= groupkm.MIN_ROWS and groupkm.AVAILABLE:  # compiled, O(n) per replicate; the same numbers
         km, green, last = groupkm.km_at_cells(data.time, data.event, counts, grp, g, u + TIME_TOL)
