@@ -173,3 +173,15 @@ def test_table1_equals_tableone_edge_cases():
                         "outcome": {"time": "fu", "event": "ev", "horizon": 12, "followup": 12},
                         "variables": [v for v in spec.model_dump()["variables"]]})
     _assert_same(spec2, by_site, "site")
+
+
+@pytest.mark.parametrize("study", ["rossi", "lung", "gbsg2"])
+def test_table1_equals_tableone_on_the_test_studies(study):
+    """Real cohorts: lung has missing values and Fisher's exact tests, gbsg2 a three-level nominal."""
+    from pathlib import Path
+
+    from cementleak_stats.cohort.io import load_study_data
+    from cementleak_stats.spec import load_spec
+
+    spec = load_spec(Path(__file__).parent / "studies" / study / "study.yaml")
+    _assert_same(spec, load_study_data(spec).analysed, spec.outcome.event)
