@@ -193,8 +193,13 @@ def test_the_compiled_efron_pass_fits_as_the_numpy_sums(monkeypatch):
 
     rng_x = np.linspace(0.5, 1.5, 6)[:, None, None]
     numpy_fits = fits()
+    coef = np.nan_to_num(numpy_fits[0].coef)
+    h_numpy = baseline_cumhaz_batch(X, time, event, coef, counts, t=1.0)
     monkeypatch.setattr(efron_rows, "MIN_ROWS", 1)
     compiled = fits()
+    h_compiled = baseline_cumhaz_batch(X, time, event, coef, counts, t=1.0)
+    np.testing.assert_allclose(h_compiled[0], h_numpy[0], rtol=1e-13)
+    np.testing.assert_array_equal(h_compiled[1], h_numpy[1])
     for a, b in zip(compiled, numpy_fits):
         np.testing.assert_array_equal(a.failure, b.failure)
         np.testing.assert_allclose(a.coef, b.coef, rtol=1e-11, atol=1e-13)

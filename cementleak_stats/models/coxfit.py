@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .efron import _design, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
+from . import efron_rows
+from .efron import _compiled_rows, _design, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
 
 #: Codes of :attr:`BatchFit.failure` (0 = fitted).
 FAILURE_REASONS: dict[int, str] = {
@@ -304,6 +305,12 @@ def baseline_cumhaz_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, co
     counts = np.ones((coef.shape[0], len(prep.event))) if counts is None else np.atleast_2d(np.asarray(counts, float))
     tot = counts.sum(axis=1, keepdims=True)
     means = (counts @ X) / tot if X.ndim == 2 else np.einsum("bn,bnp->bp", counts, X) / tot
+    if _compiled_rows(len(prep.event)):  # one compiled pass per fit (models/efron_rows.py), equal to rounding
+        upto = np.asarray(time, float)[prep.order] <= t
+        _, Xs, _ = _design(X, prep)  # centred at the column means (made once for a shared design)
+        centre = ((means - X.mean(axis=-2).reshape(-1, X.shape[-1])) * coef).sum(axis=1)
+        return efron_rows.baseline_hazard(coef, Xs, centre, prep.sort_weights(counts), prep.event, prep.blocks,
+                                          upto), means
     lp = _lin(X, coef) - (means * coef).sum(axis=1, keepdims=True)
     dh = _hazard_jumps(prep.sort_weights(lp), prep.sort_weights(counts), prep)
     return np.where(prep.time[None, :] <= t, dh, 0.0).sum(axis=1), means

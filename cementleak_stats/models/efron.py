@@ -64,11 +64,11 @@ class _Prep:
 
     def sort_design(self, X: np.ndarray) -> np.ndarray:
         """A design (n, p) or (B, n, p) with its rows in this order."""
-        return X[self.order] if X.ndim == 2 else X[:, self.order]
+        return X[self.order] if X.ndim == 2 else np.take(X, self.order, axis=1)
 
     def sort_weights(self, a: np.ndarray) -> np.ndarray:
         """(B, n) case counts or linear predictors with their rows in this order."""
-        return a[:, self.order]
+        return np.take(a, self.order, axis=1)  # the same gather as a[:, order], several times faster
 
     def risk_sum(self, a: np.ndarray) -> np.ndarray:
         """sum_{i: t_i >= t_k} a_bi for each event time: sorted (B, n) -> (B, K).

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "MIN_ROWS", "efron_rows"]
+__all__ = ["AVAILABLE", "MIN_ROWS", "efron_rows", "baseline_hazard"]
 
 #: numba is a dependency; without it (a broken install) the numpy sums serve every n
 AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -121,7 +121,65 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
                     info[b, q, j] = info[b, j, q]
 
 
+def _hazard(coef: np.ndarray, X: np.ndarray, centre: np.ndarray, counts: np.ndarray, event: np.ndarray,
+            starts: np.ndarray, upto: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled below
+    B, p = coef.shape
+    n = counts.shape[1]
+    shared = X.shape[0] == 1
+    eta = np.empty(n)
+    for b in range(B):
+        xb = 0 if shared else b
+        top = -np.inf
+        for i in range(n):
+            s = 0.0
+            for j in range(p):
+                s += X[xb, i, j] * coef[b, j]
+            eta[i] = s - centre[b]
+            if eta[i] > top:
+                top = eta[i]
+        s0 = 0.0
+        h = 0.0
+        for k in range(starts.size - 1):
+            s0d = 0.0
+            d = 0.0
+            for i in range(starts[k], starts[k + 1]):
+                c = counts[b, i]
+                if c == 0.0:
+                    continue
+                w = c * math.exp(eta[i] - top)
+                s0 += w
+                if event[i] != 0.0:
+                    s0d += w
+                    d += c
+            if d > 0.0 and upto[starts[k]]:
+                dk = int(round(d))
+                a = 0.0
+                for el in range(dk):
+                    a += 1.0 / (s0 - el / dk * s0d)
+                h += a * math.exp(-top)
+        out[b] = h
+
+
 _COMPILED: list = []
+_COMPILED_HAZARD: list = []
+
+
+def baseline_hazard(coef: np.ndarray, X: np.ndarray, centre: np.ndarray, counts: np.ndarray, event: np.ndarray,
+                    starts: np.ndarray, upto: np.ndarray) -> np.ndarray:
+    """Efron baseline cumulative hazard H0(t) of B fits, (B,): sum over the event times t_k <= t
+    (``upto``, per sorted row) of sum_l 1 / (S0_k - (l / d_k) S0D_k) with w_i = c_i exp(x_i'b - centre)
+    (R ``survfit.coxph``, ctype 2); rows as :func:`efron_rows`."""
+    if not _COMPILED_HAZARD:
+        from numba import njit
+
+        _COMPILED_HAZARD.append(njit(cache=True, nogil=True)(_hazard))
+    coef = np.ascontiguousarray(np.atleast_2d(coef), np.float64)
+    out = np.empty(coef.shape[0])
+    _COMPILED_HAZARD[0](coef, np.ascontiguousarray(X[None] if X.ndim == 2 else X, np.float64),
+                        np.ascontiguousarray(centre, np.float64), np.ascontiguousarray(counts, np.float64),
+                        np.ascontiguousarray(event, np.float64), np.ascontiguousarray(starts, np.int64),
+                        np.ascontiguousarray(upto, np.bool_), out)
+    return out
 
 
 def _compiled():
