@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .formatting import fmt_num
-from .group_tests import categorical_test, continuous_test, fisher_exact_2xk, is_normal
+from .group_tests import SHAPIRO_MAX_N, categorical_test, continuous_test, fisher_exact_2xk, is_normal
 from .spec import StudySpec
 
 __all__ = ["TIDY_LEAD", "TIDY_TAIL", "SUMMARY_COLUMNS", "MISSING", "BaselineTable", "CrossCounts", "table_baseline",
@@ -153,6 +153,7 @@ def table_baseline(
     group_index, order = _group_index(data[groupby], group_values)
     gcols = {g: f"{groupby}={g}" for g in group_values}
     sizes = np.bincount(group_index, minlength=len(group_values))
+    beyond_shapiro = False  # a group with more values than R's shapiro.test takes
     groups = {gcols[g]: (_group_label(spec, groupby, g), int(sizes[i])) for i, g in enumerate(group_values)}
 
     tidy_rows: list[dict[str, object]] = []
@@ -165,6 +166,7 @@ def table_baseline(
             in_group = [x[group_index == i] for i in range(len(group_values))]
             observed = [g[~np.isnan(g)] for g in in_group]
             normal = is_normal(observed, normality_alpha)
+            beyond_shapiro = beyond_shapiro or any(o.size > SHAPIRO_MAX_N for o in observed)
             test = continuous_test([observed[i] for i in order], normal)
             described = dict(zip(["overall", *gcols.values()], _describe(x, group_index, in_group)))
             row |= {"level": None, "statistic": "mean (SD)" if normal else "median [Q1, Q3]"}
@@ -217,6 +219,9 @@ def table_baseline(
         "SMD: absolute standardized mean difference (Yang & Dalton for categorical variables). "
         "Percentages are of patients with a known value; missing values are counted per variable.",
     ]
+    if beyond_shapiro:
+        notes.append(f"Some groups have more than {SHAPIRO_MAX_N} values of a continuous variable: the Shapiro-Wilk "
+                     f"P is approximate there (SciPy; R shapiro.test accepts at most {SHAPIRO_MAX_N}).")
     if no_group:
         notes.append(f"{no_group} patient(s) with a missing '{groupby}' are not in the table.")
     return BaselineTable(tidy=tidy, summary=summary, groups=groups, notes=tuple(notes))

@@ -344,3 +344,19 @@ def test_fisher_table_count_equals_enumeration(cells):
 def test_the_report_words_the_missing_level_the_analysis_counts():
     # reporting imports no statistics (tests/test_architecture.py), so the word is written twice
     assert table_display.MISSING == MISSING
+
+
+def test_large_groups_note_the_approximate_shapiro_p_and_print_nothing(spec):
+    """Above 5000 values (R shapiro.test's limit) SciPy warns at every call; Table 1 says it once in its notes."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    n = 12_000
+    df = pd.DataFrame({"hu": rng.normal(100, 10, n), "vol": rng.exponential(2, n), "delay": rng.normal(size=n),
+                       "ev": np.r_[np.zeros(6_000, int), np.ones(n - 6_000, int)], "fu": 12.0,
+                       **{c: pd.Categorical(rng.choice(lv, n), categories=lv) for c, lv in LEVELS.items()}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = table_baseline(spec, df)
+    assert any("R shapiro.test accepts at most 5000" in note for note in t.notes)
+    assert not any("shapiro" in note for note in table_baseline(spec, df.iloc[::4]).notes)
