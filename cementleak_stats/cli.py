@@ -375,6 +375,10 @@ def report(
     if unknown:
         err_console.print(f"[bold red]Unknown language(s) {unknown}[/]; choose from {', '.join(LANGUAGES)} (e.g. --lang zh,en)")
         raise typer.Exit(EXIT_INPUT_ERROR)
+    from contextlib import nullcontext
+
+    from .export.workers import FigureWorkers
+
     try:
         spec, results, secs = _analysis(study)
     except (InputError, AnalysisError) as exc:
@@ -389,52 +393,56 @@ def report(
     out.parent.mkdir(parents=True, exist_ok=True)
     try:  # another run writing this output: stop before writing
         with FileLock(str(lock_path(out)), timeout=0):
-            pass
+            # the results folder already holds these results, untouched (its signed stamp)?
+            current = results_current(results, out / "results")
     except Timeout:
         err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
-    # the results files are staged beside the output folder (a render replaces it) and swapped in
-    # only after the render succeeded: the results files and the report change together or not at all
-    staging: dict[str, object] = {"path": None, "seconds": 0.0}
+    # if not, the results figures' workers are forked here, before any thread, and the results
+    # files written by them while the documents run (built-in engine)
+    with nullcontext() if current else FigureWorkers(modules=FIGURE_PRELOAD) as workers:
+        # the results files are staged beside the output folder (a render replaces it) and swapped in
+        # only after the render succeeded: the results files and the report change together or not at all
+        staging: dict[str, object] = {"path": None, "seconds": 0.0}
 
-    def stage_files() -> None:  # under the output lock: the render's (built-in engine) or its own
-        t = time.perf_counter()
-        # None: the results folder already holds these results, untouched (its signed stamp)
-        if not results_current(results, out / "results"):
-            staging["path"] = stage_results(results, out / "results", parent=out.parent)
-            atexit.register(discard_results, staging["path"])  # any failure below: the staged files go
-        staging["seconds"] = time.perf_counter() - t
+        def stage_files() -> None:  # under the output lock: the render's (built-in engine) or its own
+            t = time.perf_counter()
+            if workers is not None:
+                staging["path"] = stage_results(results, out / "results", parent=out.parent, workers=workers)
+                atexit.register(discard_results, staging["path"])  # any failure below: the staged files go
+                workers.close()  # the results figures are written: their workers end now, not after the render
+            staging["seconds"] = time.perf_counter() - t
 
-    def show(document: str, step: str) -> None:
-        err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
+        def show(document: str, step: str) -> None:
+            err_console.print(f"[dim]render[/] {document} — {step}", highlight=False)
 
-    t0 = time.perf_counter()
-    try:
-        if quarto is not None:  # the real Quarto CLI, with this interpreter (render/quarto.py)
-            try:
-                with FileLock(str(lock_path(out)), timeout=0):
-                    stage_files()
-            except Timeout:
-                err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
-                raise typer.Exit(EXIT_INPUT_ERROR) from None
-            rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted, params=params)
-        else:  # the results files are written while the documents run; kernels forked with the documents' imports done
-            rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache,
-                                 preload=REPORT_PRELOAD, alongside=stage_files)
-    except RenderError as exc:
-        if quarto is not None and exc.details:
-            err_console.print(escape(exc.details), highlight=False, soft_wrap=True)
-        err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
-        err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
-        if staging["path"] is not None:
-            discard_results(staging["path"])
-        raise typer.Exit(EXIT_INPUT_ERROR) from None
-    staged = staging["path"]
-    timings.append(("results files (CSV, figures)", staging["seconds"]))  # built-in engine: during the render
-    for f in rep.files:
-        console.print(f"wrote {f.path}")
-    timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
-    _commit_report_results(staged, out / "results", lock_path(out))
+        t0 = time.perf_counter()
+        try:
+            if quarto is not None:  # the real Quarto CLI, with this interpreter (render/quarto.py)
+                try:
+                    with FileLock(str(lock_path(out)), timeout=0):
+                        stage_files()
+                except Timeout:
+                    err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
+                    raise typer.Exit(EXIT_INPUT_ERROR) from None
+                rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted, params=params)
+            else:  # the results files are written while the documents run; kernels forked with the documents' imports done
+                rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache,
+                                     preload=REPORT_PRELOAD, alongside=stage_files)
+        except RenderError as exc:
+            if quarto is not None and exc.details:
+                err_console.print(escape(exc.details), highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Render failed[/]: {escape(str(exc))}")
+            err_console.print(f"Nothing was replaced: the previous {out.name}/ (report and results files) is unchanged.")
+            if staging["path"] is not None:
+                discard_results(staging["path"])
+            raise typer.Exit(EXIT_INPUT_ERROR) from None
+        staged = staging["path"]
+        timings.append(("results files (CSV, figures)", staging["seconds"]))  # built-in engine: during the render
+        for f in rep.files:
+            console.print(f"wrote {f.path}")
+        timings.append((f"render ({'quarto' if use_quarto else 'built-in engine'}: {', '.join(formats)})", time.perf_counter() - t0))
+        _commit_report_results(staged, out / "results", lock_path(out))
     # per document and format (the built-in engine runs documents two at a time)
     timings += [(f"  {document}: {step}", sec) for document, step, sec in rep.timings]
     table = Table(title="Time")

@@ -134,3 +134,67 @@ def test_the_built_in_engine_hands_the_key_to_the_kernel(stored, tmp_path) -> No
         data.with_suffix(".away").rename(data)
     n = len(run_study(load_spec(study)).analysed)
     assert f"Patients: {n}; B: {B}." in rep.files[0].path.read_text(encoding="utf-8")
+
+
+# --- figures drawn once per results key and language, shared by the report's documents ---------------
+def _count_draws(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    from cementleak_stats import presentation
+
+    calls: list[str] = []
+    real = presentation.FIGURES[name]
+    monkeypatch.setitem(presentation.FIGURES, name, lambda r: calls.append(name) or real(r))
+    return calls
+
+
+def _shown(report, name: str, capsys) -> bytes:
+    """The PNG bytes ``report.figure(name)`` displays (IPython's display prints its repr here)."""
+    from unittest import mock
+
+    shown: list[bytes] = []
+    with mock.patch("IPython.display.display", lambda image: shown.append(image.data)):
+        report.figure(name)
+    return shown[0]
+
+
+def test_each_figure_is_drawn_once_per_key_and_language_for_every_document(stored, monkeypatch, capsys) -> None:
+    study, key = stored
+    calls = _count_draws(monkeypatch, "forest")
+    monkeypatch.setattr(document, "_LOADED", {})
+    first = _shown(load_report(study, results=key), "forest", capsys)
+    monkeypatch.setattr(document, "_LOADED", {})  # another document: another kernel
+    again = _shown(load_report(study, results=key), "forest", capsys)
+    assert again == first and calls == ["forest"], "the second document reads the first one's drawing"
+    zh = _shown(load_report(study, results=key, lang="zh"), "forest", capsys)
+    assert zh != first and calls == ["forest", "forest"], "each language is drawn in its own words"
+    # drawn by hand (no key): nothing shared, the same picture
+    assert _shown(document.ReportView(run_study(load_spec(study))), "forest", capsys) == first
+
+
+def test_a_figure_entry_not_signed_by_this_user_is_drawn_again(stored, monkeypatch, capsys) -> None:
+    study, key = stored
+    monkeypatch.setattr(document, "_LOADED", {})
+    report = load_report(study, results=key)
+    expected = _shown(report, "km", capsys)
+    entry = report._figures / "en-km.png"
+    assert entry.is_file()
+    entry.write_bytes(b"\x89PNG forged")
+    calls = _count_draws(monkeypatch, "km")
+    monkeypatch.setattr(document, "_LOADED", {})
+    assert _shown(load_report(study, results=key), "km", capsys) == expected and calls == ["km"]
+    assert document._read_figure(entry) is not document._ABSENT, "drawn again and stored again, signed"
+
+
+def test_figures_of_results_no_longer_stored_go(stored, monkeypatch, tmp_path) -> None:
+    study, key = stored
+    from cementleak_stats.cache import cache_path
+
+    folder = cache_path(study.parent, key).parent / "figures"
+    (folder / ("f" * 24)).mkdir(parents=True, exist_ok=True)  # results of another key, since removed
+    (folder / ("f" * 24) / "en-km.png").write_bytes(b"old")
+    kept = folder / key
+    if kept.exists():
+        import shutil
+
+        shutil.rmtree(kept)
+    assert document._figure_folder(study.parent, key) == kept
+    assert not (folder / ("f" * 24)).exists()

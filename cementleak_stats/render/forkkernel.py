@@ -64,11 +64,13 @@ def _kernel_main(connection_file: str, cwd: str, env: dict[str, str]) -> None:
     os.environ["JPY_PARENT_PID"] = parent = str(os.getppid())  # the kernel ends if the server does
     os.chdir(cwd)
     # ipykernel read JPY_PARENT_PID when the server imported it: given again as an option
-    argv = ["-f", connection_file, f"--IPKernelApp.parent_handle={parent}"]
-    sys.argv = [sys.executable, *argv]
+    from importlib.util import find_spec
+
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance(argv=argv)
+    launcher = find_spec("ipykernel_launcher")
+    sys.argv = [launcher.origin if launcher and launcher.origin else sys.executable, "-f", connection_file]
+    kernelapp.launch_new_instance(argv=["-f", connection_file, f"--IPKernelApp.parent_handle={parent}"])
 
 
 def _child(sock: socket.socket, request: dict[str, Any]) -> None:

@@ -1,0 +1,112 @@
+"""Kernels forked from the warm server (render/forkkernel.py) and the render's scheduling (render/jobs.py).
+
+A forked kernel must be what a freshly launched one is: its own process (one per document), the
+document's folder as working directory, the renderer's environment, modules the server imported
+available without changing what a document shows; a kernel that dies is reported as before.
+Documents are started longest first and their results come back in document order.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cementleak_stats.render import RenderError, render_project
+from cementleak_stats.render import forkkernel
+from cementleak_stats.render.jobs import Alongside, run_longest_first
+
+pytestmark = pytest.mark.skipif(not forkkernel.available(), reason="kernels are forked on POSIX only")
+
+DOC = """---
+title: "{name}"
+format: html
+---
+
+```{{python}}
+import os, sys
+here = os.getcwd()
+```
+
+pid `{{python}} str(os.getpid())`; server `{{python}} str(os.getppid())`; cwd `{{python}} os.path.basename(here)`;
+env `{{python}} os.environ.get("CEMENTLEAK_TEST_FORK", "unset")`; preloaded `{{python}} str("colorsys" in sys.modules)`;
+argv `{{python}} os.path.basename(sys.argv[0])`.
+"""
+
+
+def _values(html: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r"(pid|server|cwd|env|preloaded|argv)\s+([^;.\s]+(?:\.py)?)", html))
+
+
+@pytest.mark.render
+def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: default\n", encoding="utf-8")
+    for name in ("a", "b"):
+        (tmp_path / "sub" / name).mkdir(parents=True)
+        (tmp_path / "sub" / name / f"{name}.qmd").write_text(DOC.format(name=name), encoding="utf-8")
+    monkeypatch.setenv("CEMENTLEAK_TEST_FORK", "seen")
+    # a module the documents import, done once in the server; the first start fixes the preload,
+    # so a server left running by an earlier test is replaced
+    if forkkernel._server is not None:
+        forkkernel._server._sock.close()
+        forkkernel._server.process.wait(timeout=30)
+        forkkernel._server = None
+    rep = render_project(tmp_path, to=["html"], preload=("colorsys",))
+    got = {f.path.stem: _values(f.path.read_text(encoding="utf-8")) for f in rep.files}
+    assert got["a"]["pid"] != got["b"]["pid"] and os.getpid() not in {int(v["pid"]) for v in got.values()}
+    assert got["a"]["server"] == got["b"]["server"] == str(forkkernel._server.process.pid)
+    assert (got["a"]["cwd"], got["b"]["cwd"]) == ("a", "b")  # the document's folder, as in Quarto
+    assert all(v["env"] == "seen" and v["preloaded"] == "True" and v["argv"] == "ipykernel_launcher.py" for v in got.values()), got
+    for v in got.values():  # every kernel has ended with its document
+        with pytest.raises(ProcessLookupError):
+            for _ in range(100):
+                os.kill(int(v["pid"]), 0)
+                time.sleep(0.05)
+
+
+@pytest.mark.render
+def test_a_kernel_that_dies_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: default\n", encoding="utf-8")
+    (tmp_path / "dies.qmd").write_text('---\ntitle: "x"\nformat: html\n---\n\n```{python}\nimport os\nos._exit(3)\n```\n',
+                                       encoding="utf-8")
+    with pytest.raises(RenderError, match="kernel"):
+        render_project(tmp_path, to=["html"])
+    assert not (tmp_path / "_output").exists()
+
+
+def test_longest_first_results_in_order_first_error_raised() -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def run(item: str) -> str:
+        with lock:
+            started.append(item)
+        if item == "bad":
+            raise ValueError(item)
+        return item.upper()
+
+    items = ["s", "long", "mid"]
+    assert run_longest_first(items, run, work=len, workers=1) == ["S", "LONG", "MID"]
+    assert started == ["long", "mid", "s"]
+    with pytest.raises(ValueError, match="bad"):
+        run_longest_first(["ok", "bad", "x"], run, work=len, workers=2)
+
+
+def test_alongside_runs_beside_and_raises_at_join() -> None:
+    seen: list[int] = []
+    Alongside(lambda: seen.append(threading.get_ident())).join()
+    assert seen and seen[0] != threading.get_ident()
+
+    def fails() -> None:
+        raise OSError("disk full")
+
+    beside = Alongside(fails)
+    beside.join(raise_error=False)
+    with pytest.raises(OSError, match="disk full"):
+        beside.join()
+    Alongside(None).join()
