@@ -101,6 +101,8 @@ class _Prep:
 #: chunk after chunk (at n = 10^6 two replicates per chunk, several fits each), and sorting
 #: 10^6 times costs more than a chunk's Newton step.  Held by weak reference, checked by identity.
 _PREPARED: list[tuple[weakref.ref, weakref.ref, _Prep]] = []
+#: how many: the model's rows and the honest screen's 13 collapsed designs in every chunk
+PREPARED_MAX = 32
 
 
 def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
@@ -111,7 +113,8 @@ def _prepare(time: np.ndarray, event: np.ndarray) -> _Prep:
             if rt() is time and re_() is event:
                 return prep
         prep = _prepare_rows(time, event)
-        _PREPARED[:] = [*_PREPARED[-3:], (weakref.ref(time), weakref.ref(event), prep)]
+        _PREPARED[:] = [*(e for e in _PREPARED[-(PREPARED_MAX - 1):] if e[0]() is not None),
+                        (weakref.ref(time), weakref.ref(event), prep)]
         return prep
     return _prepare_rows(time, event)
 

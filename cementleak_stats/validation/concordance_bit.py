@@ -47,11 +47,18 @@ def _sweep(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.nd
     tree = np.zeros(K + 1)  # Fenwick tree over the keys, largest key first (position K - key)
     above = np.zeros(K + 1)  # above[k]: weight with key > k
     less = np.zeros(n)
+    ks = np.empty(n, np.int64)  # key, weight and score of the rows in score order (read in sequence)
+    ws = np.empty(n)
+    ss = np.empty(n)
     for b in range(B):
         tree[:] = 0.0
         above[:] = 0.0
-        for i in range(n):
-            above[key[i]] += weights[b, i]
+        for m in range(n):
+            i = order[b, m]
+            ks[m] = key[i]
+            ws[m] = weights[b, i]
+            ss[m] = score[b, i]
+            above[ks[m]] += ws[m]
         acc = 0.0
         for k in range(K - 1, -1, -1):
             w = above[k]
@@ -63,38 +70,32 @@ def _sweep(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.nd
         lo = 0
         while lo < n:  # a run of equal scores at a time, from the lowest score up
             hi = lo + 1
-            s0 = score[b, order[b, lo]]
-            while hi < n and score[b, order[b, hi]] == s0:
+            while hi < n and ss[hi] == ss[lo]:
                 hi += 1
             for m in range(lo, hi):  # weight with a lower score and a larger key, before the run
-                i = order[b, m]
-                if key[i] % 2 == 0 and weights[b, i] != 0:
+                if ks[m] % 2 == 0 and ws[m] != 0:
                     acc = 0.0
-                    j = K - 1 - key[i]
+                    j = K - 1 - ks[m]
                     while j > 0:
                         acc += tree[j]
                         j -= j & (-j)
                     less[m] = acc
             for m in range(lo, hi):
-                i = order[b, m]
-                w = weights[b, i]
-                if w != 0:
-                    j = K - key[i]
+                if ws[m] != 0:
+                    j = K - ks[m]
                     while j <= K:
-                        tree[j] += w
+                        tree[j] += ws[m]
                         j += j & (-j)
             for m in range(lo, hi):  # and with the run added: lower or equal score
-                i = order[b, m]
-                w = weights[b, i]
-                if key[i] % 2 == 0 and w != 0:
+                if ks[m] % 2 == 0 and ws[m] != 0:
                     acc = 0.0
-                    j = K - 1 - key[i]
+                    j = K - 1 - ks[m]
                     while j > 0:
                         acc += tree[j]
                         j -= j & (-j)
-                    conc += w * less[m]
-                    tied += w * (acc - less[m])
-                    disc += w * (above[key[i]] - acc)
+                    conc += ws[m] * less[m]
+                    tied += ws[m] * (acc - less[m])
+                    disc += ws[m] * (above[ks[m]] - acc)
             lo = hi
         out[b, 0] = conc
         out[b, 1] = disc

@@ -53,6 +53,14 @@ __all__ = ["INDEX_NAMES", "validate_cox", "cox_indices", "concordance_batch", "g
 INDEX_NAMES = ("Dxy", "C", "R2", "Slope", "D", "U", "Q", "g")
 
 
+def _take_rows(a: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``np.take_along_axis(a, order, axis=1)`` for (B, n) arrays, as one flat ``np.take`` (several
+    times faster at large n)."""
+    a = np.ascontiguousarray(a)
+    B, n = order.shape
+    return np.take(a.ravel(), order + (np.arange(B, dtype=order.dtype) * n)[:, None]).reshape(B, n)
+
+
 def gini_md_batch(x: np.ndarray, counts: np.ndarray | None = None, *, order: np.ndarray | None = None) -> np.ndarray:
     """Gini's mean difference of B rows with case counts, (B,) (Hmisc ``GiniMd``).
 
@@ -65,8 +73,7 @@ def gini_md_batch(x: np.ndarray, counts: np.ndarray | None = None, *, order: np.
     x = np.atleast_2d(np.asarray(x, dtype=float))
     counts = np.ones_like(x) if counts is None else np.atleast_2d(np.asarray(counts, dtype=float))
     order = np.argsort(x, axis=1) if order is None else order
-    xs = np.take_along_axis(x, order, axis=1)
-    cs = np.take_along_axis(counts, order, axis=1)
+    xs, cs = _take_rows(x, order), _take_rows(counts, order)
     w_before = np.cumsum(cs, axis=1) - cs
     s_before = np.cumsum(cs * xs, axis=1) - cs * xs
     total = 2 * (cs * (xs * w_before - s_before)).sum(axis=1)
