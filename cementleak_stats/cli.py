@@ -185,7 +185,10 @@ def _progress_runner():
     return bar, progress
 
 
-def _analysis(study: Path, *, use_cache: bool = True, n_jobs: int = 1, dask_scheduler: str | None = None):
+def _analysis(study: Path, *, use_cache: bool = True, n_jobs: int = 1, dask_scheduler: str | None = None,
+              on_compute=None):
+    """Validate and analyse (or load the cached results); ``on_compute()`` is called once if the
+    results are computed (not in the cache)."""
     import time
     from contextlib import ExitStack
 
@@ -194,6 +197,13 @@ def _analysis(study: Path, *, use_cache: bool = True, n_jobs: int = 1, dask_sche
 
     spec = load_spec(study)
     bar, progress = _progress_runner()
+    if on_compute is not None:
+        shown, started = progress, []
+
+        def progress(step: str, done: int, total: int) -> None:
+            if not started:
+                started.append(on_compute())
+            shown(step, done, total)
     t0 = time.perf_counter()
     with bar, ExitStack() as stack:
         if dask_scheduler:  # the bootstrap chunks on a Dask cluster, through joblib's dask backend
@@ -379,8 +389,13 @@ def report(
 
     from .export.workers import FigureWorkers
 
+    def start_kernels() -> None:  # new results: every document will run; its kernels' server imports beside the analysis
+        from .render.execute import start_kernels
+
+        start_kernels(REPORT_PRELOAD)
+
     try:
-        spec, results, secs = _analysis(study)
+        spec, results, secs = _analysis(study, on_compute=None if use_quarto else start_kernels)
     except (InputError, AnalysisError) as exc:
         _fail(exc)
     languages = languages or list(spec.report.language)

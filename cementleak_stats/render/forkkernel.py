@@ -150,7 +150,9 @@ class _Server:
         self._exits: dict[int, int] = {}
         self._gone = False
         self._changed = threading.Condition()
-        threading.Thread(target=self._listen, name="cementleak-forkserver", daemon=True).start()
+        # the thread that reads the server's answers starts with the first kernel: a process that
+        # starts the server early (beside its own work) has no thread of ours when it forks
+        self._listener: threading.Thread | None = None
 
     def _listen(self) -> None:
         with self._sock.makefile("rb") as lines:
@@ -170,6 +172,9 @@ class _Server:
         """A new kernel process's id; OSError when the server has ended."""
         with self._changed:
             ident = next(self._ids)
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="cementleak-forkserver", daemon=True)
+                self._listener.start()
         request = {"id": ident, "connection_file": connection_file, "cwd": cwd, "env": env}
         self._sock.sendall(json.dumps(request).encode() + b"\n")
         with self._changed:
