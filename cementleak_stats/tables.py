@@ -228,14 +228,12 @@ def table_baseline(
 
 
 # --- Table 1's numbers, computed directly ---------------------------------------------------
-# tableone (0.9) computed these summaries until issue 16: its categorical summary and its test
-# table loop over every cell in Python (pd.isna and pd.to_numeric per value), so Table 1 took
-# 66-151 s at n = 1,000,000 and about 0.3 s at n = 100, and importing it loads statsmodels.
-# The P values were already ours (group_tests, through tableone's htest hook); what tableone
-# added is a handful of reductions per group, done here with the same NumPy/pandas calls
-# (pandas groupby count/mean/median; np.nanstd(ddof=1), 0 for a group of one row;
-# np.nanpercentile) and its SMD formulas, so every number is the one tableone gave
-# (tests/test_tables.py compares both on random tables).
+# tableone (0.9) computed these until issue 16; its summaries and test table loop over every cell
+# in Python (pd.isna, pd.to_numeric per value): 66-151 s at n = 1,000,000, 0.3 s at n = 100, and
+# its import loads statsmodels.  The P values were already ours (through its htest hook); the rest
+# is a few reductions per group, done with tableone's NumPy/pandas calls (groupby count/mean/median,
+# np.nanstd(ddof=1) with 0 for a one-row group, np.nanpercentile) and SMD formulas: the same bits
+# (tests/test_tables_tableone.py compares both on random cohorts and the test studies).
 
 def _group_index(key: pd.Series, group_values: list[object]) -> tuple[np.ndarray, list[int]]:
     """Each row's group as an index into ``group_values``, and the groups in sorted order
@@ -271,21 +269,20 @@ def _level_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def _describe(x: np.ndarray, group_index: np.ndarray, in_group: list[np.ndarray]) -> list[dict[str, float]]:
     """n, mean, SD, median, Q1, Q3 overall and in each group (missing values left out)."""
-    by = pd.Series(x).groupby(group_index)
-    count, mean, median = by.count(), by.mean(), by.median()
     whole = pd.Series(x)
-    rows = [(whole.count(), whole.mean(), whole.median(), x)]
-    rows += [(count.get(i, 0), mean.get(i, np.nan), median.get(i, np.nan), xs) for i, xs in enumerate(in_group)]
+    by = whole.groupby(group_index)
+    count, mean, median = by.count(), by.mean(), by.median()
+    rows = [(int(whole.count()), whole.mean(), whole.median(), x)]
+    rows += [(int(count.get(i, 0)), mean.get(i, np.nan), median.get(i, np.nan), xs) for i, xs in enumerate(in_group)]
     out = []
     for n, m, med, values in rows:
-        n = int(n)
         q1, q3 = np.nanpercentile(values, [25, 75]) if n else (np.nan, np.nan)
         sd = 0.0 if values.size == 1 else float(np.nanstd(values, ddof=1)) if n > 1 else np.nan
         out.append({"n": n, "mean": float(m), "sd": sd, "median": float(med), "q1": float(q1), "q3": float(q3)})
     return out
 
 
-def _pairs(order: list[int]) -> list[tuple[int, int]]:
+def _pairs(order: list[int]) -> list[tuple[int, int]]:  # each pair of groups once, in tableone's order
     return [(a, b) for k, a in enumerate(order) for b in order[k + 1:]]
 
 
