@@ -21,7 +21,7 @@ the forest-plot frame.  The detection of numerical trouble (separation, runaway 
 near-collinearity, non-finite standard errors, constant or exactly collinear columns; a
 ridge-penalized fit is the documented fallback) is :mod:`.diagnostics`; term labels and the units
 of the hazard ratios are :mod:`.labels`; the screen's rule is :mod:`.screen`.  Why one module of
-about 460 lines after those splits: what is left is one object's life (the fit, its
+about 510 lines after those splits: what is left is one object's life (the fit, its
 :class:`CoxModel`, the global tests, the screen run with the same fitter and the forest frame of
 its summary), about half of it docstrings naming the R calls, and the pipeline and the tests
 import these names from here.
@@ -43,7 +43,8 @@ from ..errors import AnalysisError
 from ..spec import StudySpec
 from .coxfit import efron_baseline_cumhaz, fit_cox_batch, step_at
 # the checks and the labels are modules of their own; what callers import from here stays here
-from .diagnostics import Diagnostic, _check_inputs, _post_fit_diagnostics, _problem_message, monotone_likelihood_terms
+from .diagnostics import (Diagnostic, _check_inputs, _post_fit_diagnostics, _problem_message, monotone_likelihood_terms,
+                          time_runs)
 from .labels import _describe, hr_unit_notes, hr_units, term_label  # noqa: F401  (hr_unit_notes: study.py)
 from .screen import screen_rule, screen_selects
 
@@ -203,43 +204,77 @@ def fit_cox_model(
     Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000.
     Heinze G, Schemper M. Biometrics 2001;57:114-119 (monotone likelihood).
     """
-    design: Design = encode(spec, cohort, variables)
     time = cohort[spec.outcome.time].to_numpy(float)
     event = cohort[spec.outcome.event].to_numpy(float)
-    _check_inputs(spec, design, time, event)
-    names = design.term_names
-    own = _fit_regular(design.X.to_numpy(float), time, event) if penalizer == 0 else None
-    if own is not None:
-        coef, vcov_arr, loglik, loglik_null = own
-        se = np.sqrt(np.diag(vcov_arr))
-        caught: list[warnings.WarningMessage] = []
-    else:
-        coef, se, vcov_arr, loglik, loglik_null, caught = _fit_lifelines(spec, design, time, event, variables, penalizer)
-    diags = _post_fit_diagnostics(spec, design, time, event, coef, se, caught, penalizer > 0)
-    if on_problem == "raise" and any(d.fatal for d in diags):
-        raise AnalysisError(_problem_message(variables, diags))
+    est = _estimate(spec, cohort, variables, time, event, penalizer)
+    if on_problem == "raise" and not est.ok:
+        raise AnalysisError(_problem_message(variables, est.diagnostics))
+    design, coef = est.design, est.coef
     means = design.X.mean(axis=0)
     lp = (design.X.to_numpy(float) - means.to_numpy()) @ coef
     bt, bh = efron_baseline_cumhaz(time, event, lp)
     baseline = pd.DataFrame({"time": bt, "cumhaz": bh, "survival": np.exp(-bh)})
-    vcov = pd.DataFrame(vcov_arr, index=names, columns=names)
+    vcov = pd.DataFrame(est.vcov, index=design.term_names, columns=design.term_names)
     return CoxModel(
         variables=tuple(variables),
         terms=design.terms,
-        summary=_summary_frame(design.terms, coef, se, spec.analysis.alpha,
-                               per=hr_units(spec, design.terms, coef, se, design.X, spec.analysis.alpha)),
+        summary=est.summary(spec),
         means=means,
         baseline=baseline,
-        loglik=loglik,
-        loglik_null=loglik_null,
+        loglik=est.loglik,
+        loglik_null=est.loglik_null,
         n=len(cohort),
         n_events=int(event.sum()),
         horizon=spec.outcome.horizon,
         alpha=spec.analysis.alpha,
         vcov=vcov,
-        diagnostics=tuple(diags),
+        diagnostics=est.diagnostics,
         penalizer=float(penalizer),
     )
+
+
+@dataclass(frozen=True)
+class _Estimates:
+    """A fit's estimates and diagnostics, without the baseline hazard: all the univariable
+    screen reports of a fit, and the first half of :func:`fit_cox_model`."""
+
+    design: Design
+    coef: np.ndarray
+    se: np.ndarray
+    vcov: np.ndarray
+    loglik: float
+    loglik_null: float
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no diagnostic makes the fit unreportable (as :attr:`CoxModel.ok`)."""
+        return not any(d.fatal for d in self.diagnostics)
+
+    def summary(self, spec: StudySpec) -> pd.DataFrame:
+        """The tidy table of :attr:`CoxModel.summary`."""
+        terms, alpha = self.design.terms, spec.analysis.alpha
+        return _summary_frame(terms, self.coef, self.se, alpha,
+                              per=hr_units(spec, terms, self.coef, self.se, self.design.X, alpha))
+
+
+def _estimate(spec: StudySpec, cohort: pd.DataFrame, variables: Sequence[str], time: np.ndarray, event: np.ndarray,
+              penalizer: float, runs: tuple[np.ndarray, np.ndarray] | None = None) -> _Estimates:
+    """Encode, check, fit (the batched fitter, else lifelines) and diagnose, as :func:`fit_cox_model`
+    says.  ``runs``: :func:`.diagnostics.time_runs` of ``time`` when the caller fits several
+    designs on the same rows (then ``time`` and ``event`` read-only, so that the fitter also sorts
+    them once: :func:`.efron._prepare`)."""
+    design: Design = encode(spec, cohort, variables)
+    _check_inputs(spec, design, time, event)
+    own = _fit_regular(design.X.to_numpy(float), time, event) if penalizer == 0 else None
+    if own is not None:
+        coef, vcov, loglik, loglik_null = own
+        se = np.sqrt(np.diag(vcov))
+        caught: list[warnings.WarningMessage] = []
+    else:
+        coef, se, vcov, loglik, loglik_null, caught = _fit_lifelines(spec, design, time, event, variables, penalizer)
+    diags = _post_fit_diagnostics(spec, design, time, event, coef, se, caught, penalizer > 0, runs)
+    return _Estimates(design, coef, se, vcov, loglik, loglik_null, tuple(diags))
 
 
 def _fit_regular(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float] | None:
@@ -370,9 +405,15 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     prespecified = spec.analysis.selection == "prespecified"
+    # every candidate is fitted on the same rows: time and event read-only, so that the fitter
+    # sorts them once for all (efron._prepare), and their order for the separation check once;
+    # no baseline hazard (the screen reports none).  The same numbers as fit_cox_model's.
+    time, event = (np.array(cohort[c].to_numpy(float)) for c in (spec.outcome.time, spec.outcome.event))
+    time.flags.writeable = event.flags.writeable = False
+    runs = time_runs(time)
     for var in spec.candidates:
         try:
-            m = fit_cox_model(spec, cohort, [var.name], on_problem="record")
+            m = _estimate(spec, cohort, [var.name], time, event, 0.0, runs)
         except AnalysisError as exc:
             rows.append(pd.DataFrame([{
                 "term": var.name, "variable": var.name, "label": var.label, "level": None,
@@ -380,15 +421,17 @@ def univariable_screen(spec: StudySpec, cohort: pd.DataFrame) -> pd.DataFrame:
                 "lr_chisq": np.nan, "lr_p_value": np.nan, "note": str(exc),
             }]))
             continue
-        tab = m.summary.drop(columns="z").copy()
-        tab.insert(2, "label", [term_label(spec, t, per) for t, per in zip(m.terms, m.summary["per"])])
-        df = len(m.terms)
-        test, p = screen_rule(df, m.ok, tab["p_value"].iloc[0], m.lr_p_value)  # the rule honest validation uses
+        tab = m.summary(spec).drop(columns="z")
+        tab.insert(2, "label", [term_label(spec, t, per) for t, per in zip(m.design.terms, tab["per"])])
+        df = len(m.design.terms)
+        lr_chisq = 2.0 * (m.loglik - m.loglik_null)  # as CoxModel.lr_chisq and lr_p_value
+        lr_p = float(stats.chi2.sf(lr_chisq, df))
+        test, p = screen_rule(df, m.ok, tab["p_value"].iloc[0], lr_p)  # the rule honest validation uses
         tab["variable_df"] = df
         tab["variable_test"] = str(test)
         tab["variable_p_value"] = float(p)
-        tab["lr_chisq"] = m.lr_chisq
-        tab["lr_p_value"] = m.lr_p_value
+        tab["lr_chisq"] = lr_chisq
+        tab["lr_p_value"] = lr_p
         tab["note"] = "; ".join(d.message for d in m.diagnostics)
         rows.append(tab)
     out = pd.concat(rows, ignore_index=True).reindex(columns=SCREEN_COLUMNS)

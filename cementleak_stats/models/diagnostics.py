@@ -26,7 +26,7 @@ from ..spec import StudySpec, Variable
 from .labels import _describe
 from .screen import RUNAWAY_LOG_HR
 
-__all__ = ["MAX_VIF", "FATAL_KINDS", "Diagnostic", "variance_inflation", "monotone_likelihood_terms"]
+__all__ = ["MAX_VIF", "FATAL_KINDS", "Diagnostic", "variance_inflation", "monotone_likelihood_terms", "time_runs"]
 
 #: A term whose variance inflation factor exceeds this is reported as nearly collinear
 #: (clinical predictors have VIFs below 10; 1000 means R^2 > 0.999 on the other terms).
@@ -147,7 +147,18 @@ def variance_inflation(X: np.ndarray) -> np.ndarray:
         return np.full(p, np.inf)
 
 
-def monotone_likelihood_terms(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> list[tuple[int, int]]:
+def time_runs(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in increasing time (stable) and, for each sorted row, the first sorted row of its
+    tie group: what :func:`monotone_likelihood_terms` needs of ``time``, computed once for several
+    designs on the same rows (the univariable screen)."""
+    order = np.argsort(time, kind="stable")
+    ts = np.asarray(time)[order]
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if ts.size else np.empty(0, np.int64)
+    return order, np.repeat(starts, np.diff(np.r_[starts, ts.size]))
+
+
+def monotone_likelihood_terms(X: np.ndarray, time: np.ndarray, event: np.ndarray,
+                              runs: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[int, int]]:
     """Columns along which the partial likelihood is monotone (separation): (column, +1/-1).
 
     +1 when, at every event time, the patients with the event have the largest value of the
@@ -159,15 +170,15 @@ def monotone_likelihood_terms(X: np.ndarray, time: np.ndarray, event: np.ndarray
     -----
     With rows sorted by time, the risk set of an event at t is every row with time >= t, so
     the largest value in it is a reverse cumulative maximum from the first row of t's tie group.
+    ``runs``: :func:`time_runs` of ``time`` when the caller has it already.
 
     References
     ----------
     Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
     Biometrics 2001;57:114-119.
     """
-    order = np.argsort(time, kind="stable")
-    ts, es, Xs = time[order], event[order].astype(bool), X[order]
-    first = np.searchsorted(ts, ts, side="left")  # first row of each row's tie group
+    order, first = time_runs(time) if runs is None else runs  # first: first row of each row's tie group
+    es, Xs = event[order].astype(bool), X[order]
     out = []
     for j in range(X.shape[1]):
         col = Xs[:, j]
@@ -190,12 +201,12 @@ _LIFELINES_FATAL = ("failed to converge", "norm(delta) is still high", "suspicio
 
 def _post_fit_diagnostics(
     spec: StudySpec, design: Design, time: np.ndarray, event: np.ndarray, coef: np.ndarray, se: np.ndarray,
-    caught: Sequence[warnings.WarningMessage], penalized: bool,
+    caught: Sequence[warnings.WarningMessage], penalized: bool, runs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     X = design.X.to_numpy(float)
     if not penalized:
-        for j, sign in monotone_likelihood_terms(X, time, event):
+        for j, sign in monotone_likelihood_terms(X, time, event, runs):
             t = design.terms[j]
             side = "highest" if sign > 0 else "lowest"
             out.append(Diagnostic(
