@@ -6,6 +6,7 @@ development cut-offs carried unchanged to the SYNTHETIC second centre.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from cementleak_stats.errors import AnalysisError
 from cementleak_stats.models.cox import fit_cox_model, select_predictors, univariable_screen
 from cementleak_stats.nomogram import build_nomogram, predict_risk
-from cementleak_stats.riskgroups import risk_groups_in
+from cementleak_stats.riskgroups import logrank_test, risk_groups_in
 from reference_cases import CASES, reference_case
 
 from cementleak_stats.spec import RiskGroupRule
@@ -170,3 +171,18 @@ def test_risk_spread_equals_r_quantile_type_7():
     # R 4.2: quantile(1 - s0^exp(lp), c(0, 0.05, 0.95, 1), type = 7) (tests/reference/summaries_reference.R)
     assert s.iloc[0, 1:].to_numpy(float) == pytest.approx([ref[k] for k in ("lowest", "p05", "p95", "highest")], rel=1e-12)
     assert pd.isna(s.iloc[1, 1:]).all()  # no patients: no spread
+
+
+LOGRANK = json.loads((ROOT / "tests" / "reference" / "logrank_r.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(LOGRANK))
+def test_logrank_equals_r_survdiff(name):
+    """Tied times, two groups, and four groups of which one has no events and one has nobody at
+    risk at any event time (survdiff leaves it out: df = 2)."""
+    c = LOGRANK[name]
+    chisq, df = logrank_test(np.asarray(c["time"], float), np.asarray(c["event"], float), np.asarray(c["group"]))
+    # R survival 3.5: sd <- survdiff(Surv(t, e) ~ g); sd$chisq, sum(sd$exp > 0) - 1
+    # (tests/reference/logrank_reference.R)
+    assert chisq == pytest.approx(c["chisq"], rel=1e-10)
+    assert df == c["df"]
