@@ -2,10 +2,11 @@
 
 Checked on ``sys.modules`` in a new process, not on a clock: importing the pipeline
 (``cementleak_stats.study``, the CLI), reading and checking clean data, Table 1 and an ordinary
-Cox fit load neither statsmodels (its ``api`` alone ~0.45 s), lifelines (~0.15 s, needed for
-penalized or irregular fits only), tableone (Table 1 is computed directly;
+Cox fit and the risk groups (their log-rank test written out) load neither statsmodels (its ``api``
+alone ~0.45 s), lifelines (~0.15 s, needed for penalized or irregular fits only), tableone (Table 1 is computed directly;
 tests/test_tables_tableone.py) nor pandera (~0.3 s; it reports the tables that break a rule);
-the logistic sensitivity analysis then imports statsmodels' Logit module, not ``statsmodels.api``.
+the calibration line then imports statsmodels' GLM module and the logistic sensitivity analysis
+its Logit module, not ``statsmodels.api``.
 The pre-check that spares pandera agrees with pandera on random edits of clean tables.
 """
 
@@ -40,8 +41,15 @@ cohort = load_study_data(spec).analysed
 table_baseline(spec, cohort)
 loaded("table 1")
 predictors = [v.name for v in spec.candidates][:3]
-fit_cox_model(spec, cohort, predictors)
+model = fit_cox_model(spec, cohort, predictors)
 loaded("cox")
+from cementleak_stats.nomogram import build_nomogram
+from cementleak_stats.riskgroups import risk_groups_in
+risk_groups_in(spec, build_nomogram(spec, model, cohort), cohort)
+loaded("risk groups")
+from cementleak_stats.validation.calibration import calibration_line
+calibration_line(spec, model, cohort)
+loaded("calibration line")
 logistic_sensitivity(spec, cohort, predictors=predictors)
 loaded("logistic")
 print("SEEN=" + json.dumps(seen))
@@ -56,8 +64,9 @@ def test_analysis_steps_import_only_what_they_use():
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("SEEN=")]
     assert line, proc.stderr
     seen = json.loads(line[-1].split("=", 1)[1])
-    assert seen["import"] == seen["table 1"] == seen["cox"] == []
-    assert seen["logistic"] == ["statsmodels"]  # the Logit module, not statsmodels.api
+    assert seen["import"] == seen["table 1"] == seen["cox"] == seen["risk groups"] == []
+    # the GLM module (calibration slope) and the Logit module, not statsmodels.api
+    assert seen["calibration line"] == seen["logistic"] == ["statsmodels"]
 
 
 # --- a clean table is checked without pandera; the pre-check agrees with pandera -------------

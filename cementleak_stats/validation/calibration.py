@@ -295,7 +295,9 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
     ----------
     Crowson CS, Atkinson EJ, Therneau TM. Stat Methods Med Res 2016;25:1692-1706.
     """
-    import statsmodels.api as sm
+    # the GLM module, not statsmodels.api (~0.5 s more to import, issue 16)
+    from statsmodels.genmod.families import Poisson
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     data = cox_data(spec, cohort, model.variables)
     u = model.horizon
@@ -309,8 +311,8 @@ def calibration_line(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame) -> 
         raise AnalysisError(f"no event before the horizon ({u:g}): no calibration intercept or slope")
     fit = expected > 0  # E_i = 0 only when censored before the first event time (then O_i = 0)
     alpha = float(np.log(obs.sum() / expected.sum()))
-    glm = sm.GLM(obs[fit], sm.add_constant(lp[fit], has_constant="add"), family=sm.families.Poisson(),
-                 offset=np.log(expected[fit]) - lp[fit]).fit(tol=1e-12)
+    design = np.column_stack([np.ones(int(fit.sum())), lp[fit]])  # sm.add_constant(lp, has_constant="add")
+    glm = GLM(obs[fit], design, family=Poisson(), offset=np.log(expected[fit]) - lp[fit]).fit(tol=1e-12)
     return CalibrationLine(intercept=alpha, o_e_ratio=float(np.exp(alpha)), slope=float(glm.params[1]),
                            slope_intercept=float(glm.params[0]), observed=float(obs.sum()),
                            expected=float(expected.sum()), horizon=u, n_zero_expected=int((~fit).sum()),
