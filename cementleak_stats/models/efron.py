@@ -268,15 +268,18 @@ def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 
 def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, need_info: bool = True,
-                columns: _Columns | None = None) -> _Sums:
+                columns: _Columns | None = None, free: np.ndarray | None = None) -> _Sums:
     """Log-likelihood, score and information for B coefficient vectors at once.
 
     beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order; ``columns`` the
     :class:`_Columns` of a shared X (made here when not given).  From
-    :data:`.efron_rows.MIN_ROWS` rows (or events) on, the compiled pass of :mod:`.efron_rows`.
+    :data:`.efron_rows.MIN_ROWS` rows (or events) on, the compiled pass of :mod:`.efron_rows`,
+    which computes the score and information of the ``free`` coefficients (B, p) only (the
+    others: score 0, information NaN; the numpy sums compute them all).
     """
     if rows.compiled:
-        return _Sums(*efron_rows.efron_rows(beta, X, rows.counts, prep.event, prep.blocks, need_info=need_info))
+        return _Sums(*efron_rows.efron_rows(beta, X, rows.counts, prep.event, prep.blocks, need_info=need_info,
+                                            free=free))
     eta = _lin(X, beta)
     shift = eta.max(axis=1, keepdims=True)  # the partial likelihood is invariant to a shift
     ce_eta = np.einsum("bn,bn->b", rows.ce, eta)

@@ -39,7 +39,7 @@ MIN_ROWS = 20_000
 
 
 def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray, starts: np.ndarray,
-          need_info: bool, loglik: np.ndarray, score: np.ndarray,
+          need_info: bool, use: np.ndarray, loglik: np.ndarray, score: np.ndarray,
           info: np.ndarray) -> None:  # pragma: no cover - compiled below
     B, p = beta.shape
     n = counts.shape[1]
@@ -50,13 +50,20 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
     s2 = np.empty((p, p))
     s2d = np.empty((p, p))
     m = np.empty(p)
+    cols = np.empty(p, np.int64)
     for b in range(B):
         xb = 0 if shared else b
+        nc = 0  # the coefficients whose score and information are wanted
+        for j in range(p):
+            if use[b, j]:
+                cols[nc] = j
+                nc += 1
         top = -np.inf
         for i in range(n):
             s = 0.0
             for j in range(p):
-                s += X[xb, i, j] * beta[b, j]
+                if beta[b, j] != 0.0:
+                    s += X[xb, i, j] * beta[b, j]
             eta[i] = s
             if s > top:
                 top = s
@@ -68,15 +75,16 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
             for q in range(p):
                 s2[j, q] = 0.0
                 if need_info:
-                    info[b, j, q] = 0.0
+                    info[b, j, q] = 0.0 if (use[b, j] and use[b, q]) else np.nan
         s0 = 0.0
         for k in range(starts.size - 1):
             s0d = 0.0
             d = 0.0
-            for j in range(p):
+            for jj in range(nc):
+                j = cols[jj]
                 s1d[j] = 0.0
-                for q in range(j + 1):
-                    s2d[j, q] = 0.0
+                for qq in range(jj + 1):
+                    s2d[j, cols[qq]] = 0.0
             for i in range(starts[k], starts[k + 1]):
                 c = counts[b, i]
                 if c == 0.0:
@@ -88,7 +96,8 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
                     s0d += w
                     d += c
                     ll += c * eta[i]
-                for j in range(p):
+                for jj in range(nc):
+                    j = cols[jj]
                     x = X[xb, i, j]
                     s1[j] += w * x
                     if ev:
@@ -96,7 +105,8 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
                         score[b, j] += c * x
                     if need_info:
                         wx = w * x
-                        for q in range(j + 1):
+                        for qq in range(jj + 1):
+                            q = cols[qq]
                             s2[j, q] += wx * X[xb, i, q]
                             if ev:
                                 s2d[j, q] += wx * X[xb, i, q]
@@ -106,18 +116,23 @@ def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray
                     f = el / dk
                     den = s0 - f * s0d
                     ll -= math.log(den)
-                    for j in range(p):
+                    for jj in range(nc):
+                        j = cols[jj]
                         m[j] = (s1[j] - f * s1d[j]) / den
                         score[b, j] -= m[j]
                     if need_info:
-                        for j in range(p):
-                            for q in range(j + 1):
+                        for jj in range(nc):
+                            j = cols[jj]
+                            for qq in range(jj + 1):
+                                q = cols[qq]
                                 info[b, j, q] += (s2[j, q] - f * s2d[j, q]) / den - m[j] * m[q]
                 events += d
         loglik[b] = ll - top * events
         if need_info:
-            for j in range(p):
-                for q in range(j):
+            for jj in range(nc):
+                j = cols[jj]
+                for qq in range(jj):
+                    q = cols[qq]
                     info[b, q, j] = info[b, j, q]
 
 
@@ -191,19 +206,22 @@ def _compiled():
 
 
 def efron_rows(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray, starts: np.ndarray, *,
-               need_info: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               need_info: bool, free: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(loglik (B,), score (B, p), info (B, p, p) or (B, 0, 0)) of B coefficient vectors.
 
     ``X`` (n, p) shared or (B, n, p), ``counts`` (B, n) and ``event`` (n,) with the rows sorted by
     decreasing time (events first among equal times); ``starts`` the increasing starts of the runs
-    of equal time, then n.
+    of equal time, then n.  ``free`` (B, p): the score and information are computed for these
+    coefficients only (a fit that holds the others fixed needs no more); the others get score 0
+    and information NaN.
     """
     beta = np.ascontiguousarray(beta, np.float64)
     B, p = beta.shape
+    use = np.ones((B, p), np.bool_) if free is None else np.ascontiguousarray(np.broadcast_to(free, (B, p)), np.bool_)
     X3 = np.ascontiguousarray(X[None] if X.ndim == 2 else X, np.float64)
     loglik, score = np.empty(B), np.empty((B, p))
     info = np.empty((B, p, p) if need_info else (B, 0, 0))
     _compiled()(beta, X3, np.ascontiguousarray(counts, np.float64), np.ascontiguousarray(event, np.float64),
-                np.ascontiguousarray(starts, np.int64), bool(need_info), loglik, score,
+                np.ascontiguousarray(starts, np.int64), bool(need_info), use, loglik, score,
                 info if need_info else np.empty((B, p, p)))
     return loglik, score, info
