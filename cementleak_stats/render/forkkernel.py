@@ -45,8 +45,9 @@ from jupyter_client.provisioning import LocalProvisioner
 
 #: what every kernel imports before it runs a cell (ipykernel's application and IPython)
 _KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "matplotlib_inline.backend_inline")
-#: how often the server looks for ended children (seconds)
+#: how often the server looks for ended children, and for its parent's end when idle (seconds)
 _REAP_EVERY = 0.02
+_PARENT_EVERY = 1.0
 
 
 def available() -> bool:
@@ -107,12 +108,15 @@ def _serve(fd: int, preload: list[str]) -> None:
     sock = socket.socket(fileno=fd)
     pending = b""
     children: set[int] = set()
+    parent = os.getppid()
 
     def send(message: dict[str, Any]) -> None:
         sock.sendall(json.dumps(message).encode() + b"\n")
 
     while True:
-        ready, _, _ = select.select([sock], [], [], _REAP_EVERY if children else None)
+        ready, _, _ = select.select([sock], [], [], _REAP_EVERY if children else _PARENT_EVERY)
+        if os.getppid() != parent:
+            return  # the renderer was killed (a process it forked may still hold its end of the socket)
         if ready:
             data = sock.recv(1 << 16)
             if not data:
