@@ -19,9 +19,10 @@ import pandas as pd
 from . import __version__
 from .spec import StudySpec
 
-#: the libraries whose versions are reported (they compute or render something we report)
+#: the libraries whose versions are reported (they compute or render something we report; not
+#: tableone: Table 1 is computed by the package with its formulas, checked against it in the tests)
 REPORTED_PACKAGES = (
-    "numpy", "scipy", "pandas", "lifelines", "statsmodels", "tableone", "pandera",
+    "numpy", "scipy", "pandas", "lifelines", "statsmodels", "pandera",
     "matplotlib", "seaborn", "jupytext", "nbclient", "pypandoc-binary", "typst",
 )
 
