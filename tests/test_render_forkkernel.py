@@ -110,3 +110,40 @@ def test_alongside_runs_beside_and_raises_at_join() -> None:
     with pytest.raises(OSError, match="disk full"):
         beside.join()
     Alongside(None).join()
+
+
+def test_the_server_ends_with_a_killed_renderer_even_if_its_children_hold_the_socket(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    # the renderer starts the server, then forks a child that keeps its end of the socket open
+    code = ("import os, sys, time\n"
+            "from cementleak_stats.render import forkkernel\n"
+            "forkkernel.start_server()\n"
+            "print(forkkernel._server.process.pid, flush=True)\n"
+            "child = os.fork()\n"
+            "if child == 0:\n"
+            "    time.sleep(60); os._exit(0)\n"
+            "print(child, flush=True)\n"
+            "time.sleep(60)\n")
+    renderer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server = int(renderer.stdout.readline())
+    child = int(renderer.stdout.readline())
+    os.kill(renderer.pid, signal.SIGKILL)
+    renderer.wait()
+    try:
+        for _ in range(300):  # the server notices within a second of its preload
+            os.kill(server, 0)
+            if open(f"/proc/{server}/stat").read().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the fork server outlived its killed renderer")
+    except (ProcessLookupError, FileNotFoundError):
+        pass
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)  # the renderer's sleeping child
+        except ProcessLookupError:
+            pass

@@ -97,9 +97,9 @@ def _child(sock: socket.socket, request: dict[str, Any]) -> None:
             os._exit(code)
 
 
-def _serve(fd: int, preload: list[str]) -> None:
+def _serve(fd: int, preload: list[str], parent: int | None = None) -> None:
     """The server's loop: import ``preload``, then fork one child per request until the
-    socket closes (module docstring)."""
+    socket closes or its ``parent`` (the renderer's process id) ends (module docstring)."""
     for name in preload:
         try:
             import_module(name)
@@ -108,7 +108,7 @@ def _serve(fd: int, preload: list[str]) -> None:
     sock = socket.socket(fileno=fd)
     pending = b""
     children: set[int] = set()
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
     def send(message: dict[str, Any]) -> None:
         sock.sendall(json.dumps(message).encode() + b"\n")
@@ -145,7 +145,7 @@ class _Server:
     def __init__(self, preload: Iterable[str]) -> None:
         ours, theirs = socket.socketpair()
         code = ("import sys; del sys.path[0]; from cementleak_stats.render.forkkernel import _serve; "
-                f"_serve({theirs.fileno()}, {list(preload)!r})")
+                f"_serve({theirs.fileno()}, {list(preload)!r}, {os.getpid()})")
         self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         self._sock = ours
