@@ -1,7 +1,7 @@
 """The univariable screen's rule, in one place: which test of a candidate variable decides.
 
 Two callers screen the candidates and must select alike: the study's screen
-(:func:`cementleak_stats.models.cox.univariable_screen`, one lifelines fit per variable) and
+(:func:`cementleak_stats.models.cox.univariable_screen`, one fit per variable) and
 honest validation, which repeats the screen in every bootstrap replicate with batched refits
 (:func:`cementleak_stats.validation.resample.make_screening_fit_fn`).  Both call
 :func:`screen_rule` and :func:`screen_selects`; what each passes as a *regular* fit is
