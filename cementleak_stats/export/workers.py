@@ -28,8 +28,28 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _warm_up(lock: Any, modules: tuple[str, ...]) -> None:
-    """Initializer of a figure worker: warm up (one worker at a time)."""
+#: how often a worker checks that the process that forked it is still there (seconds)
+_PARENT_EVERY = 0.5
+
+
+def _end_with(parent: int) -> None:
+    """End this worker when ``parent`` does.  A killed ``analyze`` or ``report`` would otherwise
+    leave its workers waiting for tasks for ever (each holds both ends of the executor's queue, so
+    it never reads an end of file), and holding the terminal's output open."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_EVERY)
+        os._exit(1)  # the parent is gone: nothing of this worker's is wanted any more
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _warm_up(lock: Any, modules: tuple[str, ...], parent: int) -> None:
+    """Initializer of a figure worker: end with ``parent``, then warm up (one worker at a time)."""
+    _end_with(parent)
     from ..figures.save import warm_up
 
     with lock:
@@ -55,7 +75,7 @@ class FigureWorkers:
         ctx = mp.get_context("fork")
         before = set(mp.active_children())
         self.executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_warm_up,
-                                            initargs=(ctx.Lock(), tuple(modules)))
+                                            initargs=(ctx.Lock(), tuple(modules), os.getpid()))
         self.executor.submit(int)  # the first task forks every worker now (start method fork)
         self._children = [p for p in mp.active_children() if p not in before]
 
