@@ -91,8 +91,15 @@ class FigureWorkers:
             return
         for child in self._children:
             child.terminate()
+        import time
+
+        deadline = time.monotonic() + 5
         for child in self._children:
             child.join(timeout=5)
+            # join returns when the child's end of its sentinel pipe closes, which can come a moment
+            # before the exiting process can be reaped: wait for that too
+            while child.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.002)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = None
 
