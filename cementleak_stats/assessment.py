@@ -86,14 +86,15 @@ class ModelAssessment:
 def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_curve: pd.DataFrame, *, label: str,
             n_boot: int, calibration_rng: np.random.Generator | None, rng: np.random.Generator, nomogram: Nomogram,
             main_groups: pd.DataFrame | None = None, cutoffs: RiskGroups | None = None,
-            comparator: CoxModel | None = None, comparison_rng: np.random.Generator | None = None) -> CohortAssessment:
+            comparator: CoxModel | None = None, comparison_rng: np.random.Generator | None = None,
+            n_jobs: int = 1) -> CohortAssessment:
     """``calibration_rng`` None: apparent calibration only (a validation cohort)."""
     found = horizon_findings(spec, cohort[spec.outcome.time].to_numpy(float), cohort[spec.outcome.event].to_numpy(),
                              where=f" in the {label.lower()}")
     if found:
         raise found[0].error()
     perf = performance_at_horizons(spec, model, cohort, n_boot=n_boot if calibration_rng is not None else 0,
-                                   rng=calibration_rng, main_groups=main_groups, what=label.lower())
+                                   rng=calibration_rng, main_groups=main_groups, what=label.lower(), n_jobs=n_jobs)
     risk = perf.risks[risk_column(spec.outcome.horizon)].to_numpy()
     return CohortAssessment(
         label=label, performance=perf,
@@ -129,6 +130,7 @@ def assess_model(
     decision_curve: pd.DataFrame,
     rngs: list[np.random.Generator],
     validation_cohort: tuple[str, pd.DataFrame, pd.DataFrame] | None = None,
+    n_jobs: int = 1,
 ) -> ModelAssessment:
     """Assess the model at every horizon, with intervals, in the development cohort and in the
     validation cohort.
@@ -143,13 +145,15 @@ def assess_model(
     rngs : four independent generators (calibration at the other horizons, two-stage
         bootstrap, net-benefit bootstrap, the comparator's paired bootstrap).
     validation_cohort : (label, rows, decision curve) of the validation cohort, or None.
+    n_jobs : joblib workers for the calibration bootstraps at the other horizons (the numbers
+        do not depend on it; see :func:`~.validation.resample.bootstrap_optimism`).
     """
     B = spec.analysis.bootstrap_b
     r_cal, r_ci, r_nb, r_cmp = rngs[:4]
     comparator = fit_comparator(spec, cohort)
     dev = _cohort(spec, model, cohort, decision_curve, label="Development cohort", n_boot=B, calibration_rng=r_cal,
                   rng=r_nb, nomogram=nomogram, main_groups=calibration_groups, comparator=comparator,
-                  comparison_rng=r_cmp)
+                  comparison_rng=r_cmp, n_jobs=n_jobs)
     outer, inner = (min(b, B) for b in spec.analysis.interval_bootstrap)
     ci = (corrected_intervals(spec, model, cohort, apparent=validation_table, n_outer=outer, n_inner=max(inner, 1),
                               rng=r_ci) if outer > 1 and inner > 0 else pd.DataFrame())

@@ -323,7 +323,7 @@ def compute_study(spec: StudySpec, *, data: StudyData | None = None, progress: P
     step("performance at every horizon")
     assessment = assess_model(spec, model, cohort, nomogram=nomo, validation_table=validation,
                               calibration_groups=calibration.groups,
-                              decision_curve=dca, rngs=_rngs(spec.analysis.seed, 8)[4:],
+                              decision_curve=dca, rngs=_rngs(spec.analysis.seed, 8)[4:], n_jobs=n_jobs,
                               validation_cohort=None if validation_cohort is None else
                               (validation_cohort.label, data.validation.analysed, validation_cohort.decision_curve))
     imputed = None

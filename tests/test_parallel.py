@@ -84,6 +84,19 @@ def test_joblib_workers_give_the_replicates_of_one_process():
 
 
 @pytest.mark.slow
+def test_the_calibration_at_every_horizon_is_the_same_in_workers():
+    """``performance_at_horizons(n_jobs=2)``: the calibration bootstraps at the other horizons go to
+    joblib workers (more than one chunk of 250 replicates) and give the numbers of one process."""
+    from cementleak_stats.validation.horizons import performance_at_horizons
+
+    spec, cohort, model = shipped()
+    assert len(spec.outcome.all_horizons) > 1  # the shipped study has other horizons to calibrate at
+    one, two = (performance_at_horizons(spec, model, cohort, n_boot=600, rng=np.random.default_rng(7), n_jobs=j)
+                for j in (1, 2))
+    pd.testing.assert_frame_equal(one.groups, two.groups, check_exact=True)
+    pd.testing.assert_frame_equal(one.measures, two.measures, check_exact=True)
+
+
 def test_a_local_dask_cluster_gives_the_results_of_one_process():
     distributed = pytest.importorskip("dask.distributed")
     spec, cohort, model = shipped()

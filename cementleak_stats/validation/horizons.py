@@ -249,6 +249,7 @@ def performance_at_horizons(
     m: int | None = None,
     main_groups: pd.DataFrame | None = None,
     what: str = "the development cohort",
+    n_jobs: int = 1,
 ) -> HorizonPerformance:
     """AUC, Brier, IPA, IBS (with 95% CIs) and calibration of ``model`` in ``cohort`` at every
     horizon of ``spec.outcome.all_horizons``.
@@ -262,6 +263,7 @@ def performance_at_horizons(
     main_groups : the calibration groups already computed at the main horizon (the study's
         ``calibration.groups``), reused instead of a second bootstrap.
     what : how messages name the cohort.
+    n_jobs : joblib workers for the calibration bootstraps (the numbers do not depend on it).
 
     Notes
     -----
@@ -332,7 +334,7 @@ def performance_at_horizons(
         if k == 0 and main_groups is not None:
             g = main_groups
         elif rng is not None and n_boot > 0:
-            g = calibrate_km(spec_h, model_h, cohort, m=m, n_boot=n_boot, rng=rng)
+            g = calibrate_km(spec_h, model_h, cohort, m=m, n_boot=n_boot, rng=rng, n_jobs=n_jobs)
         else:  # apparent only (a validation cohort): the groups without the bootstrap columns
             g = calibrate_km(spec_h, model_h, cohort, m=m, n_boot=0, rng=np.random.default_rng(0))
             g = g.loc[:, :"ci_high"]
