@@ -498,7 +498,7 @@ def section_full(run: Run) -> None:
                              "_prepare(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))",
                              str(data), str(cfg.full_n), str(cfg.seed)], cwd=run.code or ROOT, env=run.env)
     run.sec["full_simulate_s"] = sim_s
-    for key, what, extra in (("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), []),
+    for key, what, extra in (("5", FULL_WHAT.format(n=cfg.full_n, B=cfg.full_B), ["--n-jobs", "-1"]),
                              ("6", DASK_WHAT.format(w=cfg.dask_workers, n=cfg.full_n, B=cfg.full_B),
                               ["--dask-workers", str(cfg.dask_workers)])):
         guarded(run, key, what, lambda key=key, what=what, extra=extra: _scale_study(run, key, what, data, extra),
@@ -558,7 +558,7 @@ REPORT_WHAT = "`cementleak report` (`make report`), all formats"
 PREDICT_WHAT = "`cementleak predict` one patient"
 REPEATED_WHAT = "repeated-measures step alone, simulated n = {n:,}"
 FULL_WHAT = ("full analysis (`benchmarks/scale_study.py`: read + validate + `compute_study`), "
-             "simulated n = {n:,}, B = {B}")
+             "simulated n = {n:,}, B = {B}, the bootstrap on every core (`--n-jobs -1`, as `cementleak analyze --n-jobs -1`)")
 DASK_WHAT = "the same with the bootstrap on a local Dask cluster ({w} workers), n = {n:,}, B = {B}"
 #: section, its row in the goal table (key, what, goal) when it is skipped or fails, its function
 PLAN: tuple[tuple[str, tuple[str, str, str] | None, Callable[[Run], None]], ...] = (

@@ -53,7 +53,10 @@ def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch
     # a module the documents import, done once in the server; the first start fixes the preload,
     # so a server left running by an earlier test is replaced
     if forkkernel._server is not None:
+        # ended by signal: a process this test process forked since (a figure worker of another
+        # test) may hold a copy of the server's socket, so closing ours need not reach it
         forkkernel._server._sock.close()
+        forkkernel._server.process.terminate()
         forkkernel._server.process.wait(timeout=30)
         forkkernel._server = None
     rep = render_project(tmp_path, to=["html"], preload=("colorsys",))
