@@ -1,4 +1,4 @@
-"""The compiled Fenwick-tree sweep of Harrell's C (validation/concordance_bit.py, the large-n
+"""The compiled Fenwick-tree sweep of Harrell's C (validation/concordance_bit.py, the compiled
 path of concordance_batch) counts exactly the pairs of the numpy kernel (validation/concordance.py),
 which tests/test_discrimination.py checks against R survival's concordance()."""
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from cementleak_stats.validation import concordance as C
+from cementleak_stats.models import compiled
 from cementleak_stats.validation import concordance_bit
 
-pytestmark = pytest.mark.skipif(not concordance_bit.AVAILABLE, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not compiled.AVAILABLE, reason="numba is not installed")
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 60, 2500])
@@ -35,9 +36,10 @@ def test_concordance_batch_is_the_same_on_either_path(monkeypatch: pytest.Monkey
     lp = rng.normal(size=n)
     counts = rng.multinomial(n, np.full(n, 1 / n), size=5)
     scores = np.round(rng.normal(size=(5, n)), 2)
+    monkeypatch.setattr(compiled, "ENABLED", False)
     numpy_path = [C.concordance_batch(time, event, scores, counts),
                   C.concordance_batch(time, event, np.broadcast_to(lp, counts.shape), counts)]
-    monkeypatch.setattr(C, "SWEEP_MIN_ROWS", 1)
+    monkeypatch.setattr(compiled, "ENABLED", True)
     sweep = [C.concordance_batch(time, event, scores, counts),
              C.concordance_batch(time, event, np.broadcast_to(lp, counts.shape), counts),
              C.concordance_batch(time, event, scores, counts, order=np.argsort(scores, axis=1))]

@@ -171,12 +171,12 @@ def test_failed_replicates_are_counted_with_their_reason():
 
 
 def test_the_compiled_efron_pass_fits_as_the_numpy_sums(monkeypatch):
-    """models/efron_rows.py (the large-n path of the Efron sums) against the numpy sums of
+    """models/efron_rows.py (the compiled Efron sums) against the numpy sums of
     models/efron.py: the same quantities summed in another order, so equal to rounding; the
     batched fits (shared and per-replicate designs, tied times, a screen's fixed terms) agree."""
-    from cementleak_stats.models import efron_rows
+    from cementleak_stats.models import compiled as kernels
 
-    if not efron_rows.AVAILABLE:
+    if not kernels.AVAILABLE:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(11)
     n = 400
@@ -192,10 +192,11 @@ def test_the_compiled_efron_pass_fits_as_the_numpy_sums(monkeypatch):
                 fit_cox_batch(X[None, :, :1] * rng_x, time, event, counts, init=np.ones((6, 1))))
 
     rng_x = np.linspace(0.5, 1.5, 6)[:, None, None]
+    monkeypatch.setattr(kernels, "ENABLED", False)
     numpy_fits = fits()
     coef = np.nan_to_num(numpy_fits[0].coef)
     h_numpy = baseline_cumhaz_batch(X, time, event, coef, counts, t=1.0)
-    monkeypatch.setattr(efron_rows, "MIN_ROWS", 1)
+    monkeypatch.setattr(kernels, "ENABLED", True)
     compiled = fits()
     h_compiled = baseline_cumhaz_batch(X, time, event, coef, counts, t=1.0)
     np.testing.assert_allclose(h_compiled[0], h_numpy[0], rtol=1e-13)

@@ -1,16 +1,18 @@
-"""The compiled per-cell Kaplan-Meier of the grouped calibration (validation/groupkm.py, its
-large-n path) gives kaplan_meier's S(u), Greenwood variance and last time bit for bit
+"""The compiled per-cell Kaplan-Meier of the grouped calibration (validation/groupkm.py, used
+when numba is installed) gives kaplan_meier's S(u), Greenwood variance and last time bit for bit
 (kaplan_meier is checked against R survfit in tests/test_km.py)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cementleak_stats.km import kaplan_meier
+from cementleak_stats.models import compiled
 from cementleak_stats.validation import groupkm
 
-pytestmark = pytest.mark.skipif(not groupkm.AVAILABLE, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not compiled.AVAILABLE, reason="numba is not installed")
 
 
 @pytest.mark.parametrize(("n", "B", "G"), [(1, 1, 1), (9, 2, 3), (80, 4, 6), (3000, 3, 120)])
@@ -48,10 +50,12 @@ def test_calibrate_km_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch
 
     case = rms_case(next(iter(CASES)))
     m = case.ref["calibrate"]["m"]
+    monkeypatch.setattr(compiled, "ENABLED", False)
     before = calibrate_km(case.spec, case.model, case.cohort, m=m, n_boot=40, rng=np.random.default_rng(5))
-    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    monkeypatch.setattr(compiled, "ENABLED", True)
     after = calibrate_km(case.spec, case.model, case.cohort, m=m, n_boot=40, rng=np.random.default_rng(5))
-    assert after.equals(before)
+    # the refits also take the compiled Efron sums (equal to rounding), the cells' KM bit for bit
+    pd.testing.assert_frame_equal(after, before, rtol=1e-10, atol=1e-13)
 
 
 def test_net_benefit_batch_is_the_same_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,8 +68,9 @@ def test_net_benefit_batch_is_the_same_on_either_path(monkeypatch: pytest.Monkey
     risk = rng.random(n) * 0.6
     counts = rng.multinomial(n, np.full(n, 1 / n), size=7).astype(float)
     thresholds = (0.05, 0.1, 0.2, 0.3, 0.4, 0.59)
+    monkeypatch.setattr(compiled, "ENABLED", False)
     before = net_benefit_batch(risk, time, event, counts, horizon=12.0, thresholds=thresholds)
-    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    monkeypatch.setattr(compiled, "ENABLED", True)
     after = net_benefit_batch(risk, time, event, counts, horizon=12.0, thresholds=thresholds)
     for a, b in zip(after, before):
         np.testing.assert_array_equal(a, b)
@@ -92,6 +97,7 @@ def test_reclassification_is_the_same_on_either_path(monkeypatch: pytest.MonkeyP
     event = ((rng.random(n) < 0.3) & (time < 12)).astype(int)
     new, old = rng.random(n), rng.random(n)
     counts = rng.multinomial(n, np.full(n, 1 / n), size=6).astype(np.uint8)
+    monkeypatch.setattr(compiled, "ENABLED", False)
     before = reclassification(time, event, new, old, 12 * (1 - 1e-6), counts)
-    monkeypatch.setattr(groupkm, "MIN_ROWS", 1)
+    monkeypatch.setattr(compiled, "ENABLED", True)
     np.testing.assert_array_equal(reclassification(time, event, new, old, 12 * (1 - 1e-6), counts), before)

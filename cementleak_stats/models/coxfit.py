@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import efron_rows
-from .efron import _compiled_rows, _design, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
+from . import compiled, efron_rows
+from .efron import _design, _efron_sums, _efron_terms, _lin, _prepare, _Prep, _Ragged, _Rows
 
 #: Codes of :attr:`BatchFit.failure` (0 = fitted).
 FAILURE_REASONS: dict[int, str] = {
@@ -306,7 +306,7 @@ def baseline_cumhaz_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, co
     counts = np.ones((coef.shape[0], len(prep.event))) if counts is None else np.atleast_2d(np.asarray(counts, float))
     tot = counts.sum(axis=1, keepdims=True)
     means = (counts @ X) / tot if X.ndim == 2 else np.einsum("bn,bnp->bp", counts, X) / tot
-    if _compiled_rows(len(prep.event)):  # one compiled pass per fit (models/efron_rows.py), equal to rounding
+    if compiled.ENABLED:  # one compiled pass per fit (models/efron_rows.py), equal to rounding
         upto = np.asarray(time, float)[prep.order] <= t
         _, Xs, _ = _design(X, prep)  # centred at the column means (made once for a shared design)
         centre = ((means - X.mean(axis=-2).reshape(-1, X.shape[-1])) * coef).sum(axis=1)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import efron_rows
+from . import compiled, efron_rows
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class _Ragged:
 class _Rows:
     """Case counts of B replicates (rows in :class:`_Prep` order) and what follows from them
     alone (fixed while their fits iterate): events per row and per event time, and whether
-    their sums take the compiled pass (:func:`_compiled_rows`; then no ragged Efron terms)."""
+    their sums take the compiled pass (:mod:`.compiled`; then no ragged Efron terms)."""
 
     counts: np.ndarray  # (B, n)
     ce: np.ndarray  # (B, n) counts * event
@@ -182,8 +182,8 @@ class _Rows:
 
     @classmethod
     def _with(cls, counts: np.ndarray, ce: np.ndarray, d: np.ndarray) -> _Rows:
-        compiled = _compiled_rows(counts.shape[1], float(d.sum(axis=1).max(initial=0.0)))
-        return cls(counts, ce, d, None if compiled else _Ragged.of(d), compiled)
+        fast = compiled.ENABLED  # every n (models/compiled.py says why)
+        return cls(counts, ce, d, None if fast else _Ragged.of(d), fast)
 
     def take(self, idx: np.ndarray) -> _Rows:
         if idx.size == len(self.counts):  # idx is increasing: all of them
@@ -255,13 +255,6 @@ class _Columns:
 PAIR_ELEMENTS = 1 << 25
 
 
-def _compiled_rows(n: int, events: float = 0.0) -> bool:
-    """Whether :func:`_efron_sums` of n rows with up to ``events`` events (counting copies) in a
-    replicate takes the compiled pass of :mod:`.efron_rows` (a collapsed design has few rows
-    but as many Efron terms as the rows it stands for)."""
-    return max(n, events) >= efron_rows.MIN_ROWS and efron_rows.AVAILABLE
-
-
 def _lin(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """X b for B coefficient vectors: (B, n)."""
     return beta @ X.T if X.ndim == 2 else np.einsum("bnp,bp->bn", X, beta)
@@ -272,8 +265,8 @@ def _efron_sums(beta: np.ndarray, X: np.ndarray, prep: _Prep, rows: _Rows, *, ne
     """Log-likelihood, score and information for B coefficient vectors at once.
 
     beta (B, p); X (n, p) or (B, n, p) and ``rows`` in :class:`_Prep` order; ``columns`` the
-    :class:`_Columns` of a shared X (made here when not given).  From
-    :data:`.efron_rows.MIN_ROWS` rows (or events) on, the compiled pass of :mod:`.efron_rows`,
+    :class:`_Columns` of a shared X (made here when not given).  When numba
+    is installed (:mod:`.compiled`), the compiled pass of :mod:`.efron_rows`,
     which computes the score and information of the ``free`` coefficients (B, p) only (the
     others: score 0, information NaN; the numpy sums compute them all).
     """
@@ -346,7 +339,7 @@ def _design(X: np.ndarray, prep: _Prep) -> tuple[np.ndarray, np.ndarray, _Column
     span = np.ptp(X, axis=-2).reshape(-1, X.shape[-1])
     span = np.where(span > 0, span, 1.0)
     Xs = prep.sort_design(X - X.mean(axis=-2, keepdims=True))
-    columns = None if _compiled_rows(Xs.shape[-2]) else _Columns.of(Xs)
+    columns = None if compiled.ENABLED else _Columns.of(Xs)
     made = (span, Xs, columns)
     if cacheable:
         kept = [(rx, pr, m) for rx, pr, m in _DESIGNS if rx() is not None]

@@ -7,7 +7,7 @@ step (and, for 16 candidate terms, a pass per design column), which at n = 10^6 
 35 ms per replicate for one term and 250 ms for 16; the bootstrap makes a few Newton steps per
 replicate for every refit (the model, the honest screen's 13 one-variable refits, the calibration
 slope, the calibration refits).  Here every row is read once per step.  numba costs about half a
-second to import, so small cohorts (the shipped study) keep the numpy sums (:data:`MIN_ROWS`).
+second to import; :mod:`.compiled` says when this pass is used (every n, when installed).
 
 The sums are the same quantities in another order (per time block and per Efron term instead of
 per row): they agree with the numpy sums to rounding, about 1e-15 relative, and the Newton
@@ -25,17 +25,13 @@ the unshifted x_i'b) and loglik subtracts shift once per event.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "MIN_ROWS", "efron_rows", "baseline_hazard"]
+from .compiled import frozen, jit
 
-#: numba is a dependency; without it (a broken install) the numpy sums serve every n
-AVAILABLE = importlib.util.find_spec("numba") is not None
-#: from this many rows on the compiled pass is used
-MIN_ROWS = 20_000
+__all__ = ["efron_rows", "baseline_hazard"]
 
 
 def _sums(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray, starts: np.ndarray,
@@ -175,34 +171,17 @@ def _hazard(coef: np.ndarray, X: np.ndarray, centre: np.ndarray, counts: np.ndar
         out[b] = h
 
 
-_COMPILED: list = []
-_COMPILED_HAZARD: list = []
-
-
 def baseline_hazard(coef: np.ndarray, X: np.ndarray, centre: np.ndarray, counts: np.ndarray, event: np.ndarray,
                     starts: np.ndarray, upto: np.ndarray) -> np.ndarray:
     """Efron baseline cumulative hazard H0(t) of B fits, (B,): sum over the event times t_k <= t
     (``upto``, per sorted row) of sum_l 1 / (S0_k - (l / d_k) S0D_k) with w_i = c_i exp(x_i'b - centre)
     (R ``survfit.coxph``, ctype 2); rows as :func:`efron_rows`."""
-    if not _COMPILED_HAZARD:
-        from numba import njit
-
-        _COMPILED_HAZARD.append(njit(cache=True, nogil=True)(_hazard))
-    coef = np.ascontiguousarray(np.atleast_2d(coef), np.float64)
+    coef = frozen(np.atleast_2d(coef), np.float64)
     out = np.empty(coef.shape[0])
-    _COMPILED_HAZARD[0](coef, np.ascontiguousarray(X[None] if X.ndim == 2 else X, np.float64),
-                        np.ascontiguousarray(centre, np.float64), np.ascontiguousarray(counts, np.float64),
-                        np.ascontiguousarray(event, np.float64), np.ascontiguousarray(starts, np.int64),
-                        np.ascontiguousarray(upto, np.bool_), out)
+    jit(_hazard)(coef, frozen(X[None] if X.ndim == 2 else X, np.float64), frozen(centre, np.float64),
+                 frozen(counts, np.float64), frozen(event, np.float64), frozen(starts, np.int64),
+                 frozen(upto, np.bool_), out)
     return out
-
-
-def _compiled():
-    if not _COMPILED:
-        from numba import njit
-
-        _COMPILED.append(njit(cache=True, nogil=True)(_sums))
-    return _COMPILED[0]
 
 
 def efron_rows(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.ndarray, starts: np.ndarray, *,
@@ -215,13 +194,12 @@ def efron_rows(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, event: np.nd
     coefficients only (a fit that holds the others fixed needs no more); the others get score 0
     and information NaN.
     """
-    beta = np.ascontiguousarray(beta, np.float64)
+    beta = frozen(beta, np.float64)
     B, p = beta.shape
-    use = np.ones((B, p), np.bool_) if free is None else np.ascontiguousarray(np.broadcast_to(free, (B, p)), np.bool_)
-    X3 = np.ascontiguousarray(X[None] if X.ndim == 2 else X, np.float64)
+    use = frozen(np.ones((B, p)) if free is None else np.broadcast_to(free, (B, p)), np.bool_)
     loglik, score = np.empty(B), np.empty((B, p))
     info = np.empty((B, p, p) if need_info else (B, 0, 0))
-    _compiled()(beta, X3, np.ascontiguousarray(counts, np.float64), np.ascontiguousarray(event, np.float64),
-                np.ascontiguousarray(starts, np.int64), bool(need_info), use, loglik, score,
-                info if need_info else np.empty((B, p, p)))
+    jit(_sums)(beta, frozen(X[None] if X.ndim == 2 else X, np.float64), frozen(counts, np.float64),
+               frozen(event, np.float64), frozen(starts, np.int64), bool(need_info), use, loglik, score,
+               info if need_info else np.empty((B, p, p)))
     return loglik, score, info

@@ -34,6 +34,7 @@ from scipy import stats
 
 from ..errors import AnalysisError
 from ..km import censoring_survival, kaplan_meier
+from ..models import compiled
 from ..models.cox import CoxModel
 from ..models.coxfit import baseline_cumhaz_batch
 from ..spec import StudySpec
@@ -126,7 +127,7 @@ def _groupkm(fits: _SurvFits, data: CoxData, counts: np.ndarray, cuts: np.ndarra
     u = data.horizon
     surv, grp = _grouped(fits, data, cuts)
     B, g = len(counts), len(cuts) - 1
-    if len(data) >= groupkm.MIN_ROWS and groupkm.AVAILABLE:  # compiled, O(n) per replicate; the same numbers
+    if compiled.ENABLED:  # O(n) per replicate; the same numbers (models/compiled.py)
         km, green, last = groupkm.km_at_cells(data.time, data.event, counts, grp, g, u + TIME_TOL)
         se = np.sqrt(green)
     else:

@@ -45,6 +45,7 @@ from scipy import stats
 from ..decision import net_benefit, threshold_grid
 from ..design import encode
 from ..km import kaplan_meier
+from ..models import compiled
 from ..models.cox import CoxModel
 from ..spec import StudySpec
 from .calibration import BELOW_HORIZON
@@ -91,7 +92,7 @@ def reclassification(time: np.ndarray, event: np.ndarray, new: np.ndarray, old: 
     counts = counts.astype(float)
     case = ev & (time <= t)
     alive = time > t
-    if len(time) >= groupkm.MIN_ROWS and groupkm.AVAILABLE:  # one compiled pass per sample; the same numbers
+    if compiled.ENABLED:  # one compiled pass per sample; the same numbers (models/compiled.py)
         g_case, g_at = groupkm.censoring_left(time, ev, counts, t)
         g_t = g_at[:, None]
     else:

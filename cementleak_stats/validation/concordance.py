@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import AnalysisError
+from ..models import compiled
 from ..models.coxfit import CHUNK_ELEMENTS
 from . import concordance_bit
 
@@ -277,11 +278,6 @@ def harrell_c(
     )
 
 
-#: from this many rows on, :func:`concordance_batch` sweeps with the compiled Fenwick tree
-#: (:mod:`.concordance_bit`) when numba is installed; below it the numpy kernel (no numba import)
-SWEEP_MIN_ROWS = 20_000
-
-
 #: the last (time, event) pairs keyed, by identity (read-only arrays only), as
 #: :func:`cementleak_stats.models.efron._prepare`: the bootstrap asks for the C of the same rows
 #: chunk after chunk, and ranking 10^6 times costs more than a chunk's sweep
@@ -319,8 +315,8 @@ def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, co
     -----
     With weights c_i c_j: C = sum c_i c_j ([s_i > s_j] + 1/2 [s_i = s_j]) over comparable pairs
     / sum c_i c_j over comparable pairs (:func:`_concordance_kernel`, the kernel of
-    :func:`harrell_c`; at n >= :data:`SWEEP_MIN_ROWS` the Fenwick-tree sweep of
-    :mod:`.concordance_bit`, which counts the same pairs exactly).  Two copies of one row are
+    :func:`harrell_c`; when numba is installed the Fenwick-tree sweep of
+    :mod:`.concordance_bit` (:mod:`cementleak_stats.models.compiled`), which counts the same pairs exactly).  Two copies of one row are
     never comparable, so this equals the C of the resample with its rows duplicated.  NaN when
     no pair is comparable.  Replicates are processed in chunks (bounded memory).
     """
@@ -332,7 +328,7 @@ def concordance_batch(time: np.ndarray, event: np.ndarray, score: np.ndarray, co
     B = score.shape[0] if counts is None else np.atleast_2d(counts).shape[0]
     counts = np.ones((B, n)) if counts is None else np.atleast_2d(np.asarray(counts))  # compact counts stay compact
     size = max(1, CHUNK_ELEMENTS // max(n, 1))
-    if n >= SWEEP_MIN_ROWS and concordance_bit.AVAILABLE:
+    if compiled.ENABLED:
         key = _cached_key(time, np.asarray(event))
         if shared:  # one sort for every sample
             order = np.argsort(score[:1], axis=1) if order is None else order[:1]

@@ -7,9 +7,8 @@ times) vectorised merge passes over every (replicate, row), about 0.9 s per repl
 n = 10^6, and the bootstrap needs a C for every replicate several times (validation: training
 and test, standard and honest; the comparison with a comparator).  A Fenwick-tree sweep is
 O(n log n) with a tiny constant but one row at a time, which numpy cannot express; numba compiles
-it (about 0.05 s per replicate at n = 10^6).  numba costs about half a second to import, so the
-numpy kernel stays the path at small n (the shipped study: n = 100, B = 1000) and wherever numba
-is not installed.  Both count the same integer-weighted pairs, exactly (sums of integers below
+it (about 0.05 s per replicate at n = 10^6).  The numpy kernel stays the path
+where numba is not installed (:mod:`cementleak_stats.models.compiled`).  Both count the same integer-weighted pairs, exactly (sums of integers below
 2^53 in float64), so they give the same C bit for bit (tests/test_discrimination.py).
 
 Pair rule (as :mod:`.concordance`): with ``key = 2 rank(time) + censored``, (i, j) is comparable
@@ -27,15 +26,11 @@ Fenwick PM. A new data structure for cumulative frequency tables. Softw Pract Ex
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 
-__all__ = ["AVAILABLE", "pair_totals"]
+from ..models.compiled import frozen, jit
 
-#: numba is a dependency; without it (a broken install) the numpy kernel of .concordance serves
-#: every n.  It is imported at the first large-n call, never at import time.
-AVAILABLE = importlib.util.find_spec("numba") is not None
+__all__ = ["pair_totals"]
 
 
 def _sweep(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.ndarray,
@@ -102,17 +97,6 @@ def _sweep(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.nd
         out[b, 2] = tied
 
 
-_COMPILED: list = []
-
-
-def _compiled():
-    if not _COMPILED:
-        from numba import njit
-
-        _COMPILED.append(njit(cache=True, nogil=True)(_sweep))
-    return _COMPILED[0]
-
-
 def pair_totals(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted concordant, discordant and score-tied comparable pairs of B samples, (B, 3).
 
@@ -124,9 +108,6 @@ def pair_totals(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: 
     """
     B, n = score.shape
     out = np.zeros((B, 3))
-    w = np.ascontiguousarray(weights)
-    if w.dtype != np.uint8:
-        w = w.astype(np.float64)
-    _compiled()(np.ascontiguousarray(key, np.int64), np.ascontiguousarray(score, np.float64),
-               np.ascontiguousarray(order, np.int64), w, out)
+    w = frozen(weights, np.uint8 if np.asarray(weights).dtype == np.uint8 else np.float64)
+    jit(_sweep)(frozen(key, np.int64), frozen(score, np.float64), frozen(order, np.int64), w, out)
     return out

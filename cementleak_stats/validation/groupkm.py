@@ -8,7 +8,7 @@ and the last follow-up time of each of g = n / m groups (40,000 groups at n = 10
 about 0.3 s per replicate at n = 10^6).  Here one pass over the rows in time order (the order
 of the whole cohort, shared by every replicate) keeps, per cell, the weight still at risk, the
 running product and the running Greenwood sum: O(n) per replicate.  numba costs about half a
-second to import, so small cohorts keep ``kaplan_meier`` (:data:`MIN_ROWS`).
+second to import; :mod:`cementleak_stats.models.compiled` says when it is used.
 
 The arithmetic is ``kaplan_meier``'s, step by step: at a time with weight d of events among the
 n_risk still at risk in the cell, S is multiplied by 1 - d / n_risk and the Greenwood sum grows
@@ -19,17 +19,13 @@ the same numbers bit for bit (tests/test_calibration.py).
 
 from __future__ import annotations
 
-import importlib.util
 import weakref
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "MIN_ROWS", "km_at_cells", "censoring_left"]
+from ..models.compiled import frozen, jit
 
-#: numba is a dependency; without it (a broken install) ``kaplan_meier`` serves every n
-AVAILABLE = importlib.util.find_spec("numba") is not None
-#: from this many rows on the compiled pass is used
-MIN_ROWS = 20_000
+__all__ = ["km_at_cells", "censoring_left"]
 
 
 def _cells(by_time: np.ndarray, time: np.ndarray, event: np.ndarray, weights: np.ndarray, groups: np.ndarray,
@@ -119,10 +115,6 @@ def _censoring(by_time: np.ndarray, time: np.ndarray, event: np.ndarray, weights
             lo = hi
 
 
-_COMPILED: list = []
-_COMPILED_CENSORING: list = []
-
-
 def censoring_left(time: np.ndarray, event: np.ndarray, weights: np.ndarray, at: float) -> tuple[np.ndarray, np.ndarray]:
     """The reverse Kaplan-Meier G of B weighted samples: G(T_i-) at every row's own time, (B, n),
     and G(at), (B,).
@@ -131,16 +123,13 @@ def censoring_left(time: np.ndarray, event: np.ndarray, weights: np.ndarray, at:
     ``survival_at(time, left=True)`` and ``survival_at(at)`` (prodlim's tie rule: the events at a
     time leave the risk set of censoring first), in one pass per sample.
     """
-    if not _COMPILED_CENSORING:
-        from numba import njit
-
-        _COMPILED_CENSORING.append(njit(cache=True, nogil=True)(_censoring))
-    order = _time_order(time)
-    weights = np.ascontiguousarray(np.atleast_2d(weights), np.float64)
+    weights = frozen(np.atleast_2d(weights), np.float64)
     left, at_value = np.empty(weights.shape), np.empty(weights.shape[0])
-    _COMPILED_CENSORING[0](order, np.ascontiguousarray(time, np.float64), np.ascontiguousarray(event, np.float64),
-                           weights, float(at), left, at_value)
+    jit(_censoring)(frozen(_time_order(time), np.int64), frozen(time, np.float64), frozen(event, np.float64),
+                    weights, float(at), left, at_value)
     return left, at_value
+
+
 #: the time order of the last few read-only time arrays, by identity (the bootstrap asks for the
 #: same rows chunk after chunk)
 _ORDERS: list[tuple[weakref.ref, np.ndarray]] = []
@@ -157,14 +146,6 @@ def _time_order(time: np.ndarray) -> np.ndarray:
     return order
 
 
-def _compiled():
-    if not _COMPILED:
-        from numba import njit
-
-        _COMPILED.append(njit(cache=True, nogil=True)(_cells))
-    return _COMPILED[0]
-
-
 def km_at_cells(time: np.ndarray, event: np.ndarray, weights: np.ndarray, groups: np.ndarray, n_groups: int,
                 at: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """S(at), Greenwood's var(log S(at)) and the last time of each (sample, group) cell, (B, G) each.
@@ -173,12 +154,9 @@ def km_at_cells(time: np.ndarray, event: np.ndarray, weights: np.ndarray, groups
     ``survival_at(at)``, ``se_log_at(at) ** 2`` and ``last`` (right-continuous; 1, 0 and -inf
     for a cell without rows).  ``weights`` (B, n) case weights, ``groups`` (B, n) or (1, n).
     """
-    order = _time_order(time)
-    time = np.ascontiguousarray(time, np.float64)
-    weights = np.ascontiguousarray(np.atleast_2d(weights), np.float64)
-    groups = np.ascontiguousarray(np.atleast_2d(groups), np.int64)
+    weights = frozen(np.atleast_2d(weights), np.float64)
     B = weights.shape[0]
     surv, green, last = np.empty((B, n_groups)), np.empty((B, n_groups)), np.empty((B, n_groups))
-    _compiled()(order, time, np.ascontiguousarray(event, np.float64), weights, groups,
-                int(n_groups), float(at), surv, green, last)
+    jit(_cells)(frozen(_time_order(time), np.int64), frozen(time, np.float64), frozen(event, np.float64), weights,
+                frozen(np.atleast_2d(groups), np.int64), int(n_groups), float(at), surv, green, last)
     return surv, green, last

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..km import kaplan_meier
+from ..models import compiled
 from ..models.coxfit import CHUNK_ELEMENTS
 from ..models.cox import CoxModel
 from ..spec import StudySpec
@@ -149,11 +150,10 @@ def net_benefit_batch(risk: np.ndarray, time: np.ndarray, event: np.ndarray, cou
     event = np.asarray(event, int)
     total = counts.sum(axis=1)
 
-    compiled = len(time) >= groupkm.MIN_ROWS and groupkm.AVAILABLE  # O(n) per sample; the same numbers
     one_group = np.zeros((1, len(time)), np.int64)
 
     def km(w: np.ndarray) -> np.ndarray:
-        if compiled:
+        if compiled.ENABLED:  # O(n) per sample; the same numbers (models/compiled.py)
             s, _, last = (a[:, 0] for a in groupkm.km_at_cells(time, event, w, one_group, 1, horizon))
         else:
             fit = kaplan_meier(time, event, weights=w)
