@@ -67,30 +67,29 @@ def _sweep(key: np.ndarray, score: np.ndarray, order: np.ndarray, weights: np.nd
             hi = lo + 1
             while hi < n and ss[hi] == ss[lo]:
                 hi += 1
-            for m in range(lo, hi):  # weight with a lower score and a larger key, before the run
-                if ks[m] % 2 == 0 and ws[m] != 0:
-                    acc = 0.0
-                    j = K - 1 - ks[m]
-                    while j > 0:
-                        acc += tree[j]
-                        j -= j & (-j)
-                    less[m] = acc
-            for m in range(lo, hi):
-                if ws[m] != 0:
-                    j = K - ks[m]
-                    while j <= K:
-                        tree[j] += ws[m]
-                        j += j & (-j)
-            for m in range(lo, hi):  # and with the run added: lower or equal score
-                if ks[m] % 2 == 0 and ws[m] != 0:
-                    acc = 0.0
-                    j = K - 1 - ks[m]
-                    while j > 0:
-                        acc += tree[j]
-                        j -= j & (-j)
-                    conc += ws[m] * less[m]
-                    tied += ws[m] * (acc - less[m])
-                    disc += ws[m] * (above[ks[m]] - acc)
+            # each event row's weight with a larger key: before the run is added (a lower score),
+            # then with it (lower or equal)
+            for added in range(2):
+                for m in range(lo, hi):
+                    if ks[m] % 2 == 0 and ws[m] != 0:
+                        acc = 0.0
+                        j = K - 1 - ks[m]
+                        while j > 0:
+                            acc += tree[j]
+                            j -= j & (-j)
+                        if added == 0:
+                            less[m] = acc
+                        else:
+                            conc += ws[m] * less[m]
+                            tied += ws[m] * (acc - less[m])
+                            disc += ws[m] * (above[ks[m]] - acc)
+                if added == 0:
+                    for m in range(lo, hi):
+                        if ws[m] != 0:
+                            j = K - ks[m]
+                            while j <= K:
+                                tree[j] += ws[m]
+                                j += j & (-j)
             lo = hi
         out[b, 0] = conc
         out[b, 1] = disc
