@@ -22,6 +22,7 @@ Harrell FE. rms 6.5, ``R/predab.resample.s``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
@@ -39,6 +40,7 @@ from ..models.collapse import Collapsed, collapse
 from ..models.coxfit import CHUNK_ELEMENTS, fit_cox_batch
 from ..models.screen import regular_fit, screen_rule, screen_selects
 from ..spec import StudySpec
+from .resident import Resident
 
 __all__ = [
     "Fits",
@@ -183,11 +185,28 @@ def _chunk(fit_fn: FitFn, measure_fn: MeasureFn, data: Any, counts: np.ndarray) 
     return train, test, ok
 
 
-def _run_chunk(fit_fn: FitFn, measure_fn: MeasureFn, data: Any, counts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One chunk in a joblib worker (loky process, or a dask worker)."""
+def _run_task(fit_fn: FitFn, measure_fn: MeasureFn, data: Resident, counts: np.ndarray,
+              chunk_size: int) -> tuple[np.ndarray, ...]:
+    """Consecutive chunks of ``chunk_size`` replicates in a joblib worker (loky process, or a dask
+    worker), on the data it keeps between tasks (:mod:`.resident`)."""
     # The matrices are thin: a multi-threaded BLAS only spins (and stalls on a busy machine).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _chunk(fit_fn, measure_fn, data, counts)
+        parts = [_chunk(fit_fn, measure_fn, data.value, counts[i:i + chunk_size])
+                 for i in range(0, len(counts), chunk_size)]
+    return tuple(np.concatenate(a) for a in zip(*parts))
+
+
+#: tasks per worker in a bootstrap: the chunks of replicates go to the workers in this many
+#: tasks each (one task = one transfer of its arguments; more tasks = finer progress and load
+#: balance)
+TASKS_PER_WORKER = 4
+
+
+def _tasks(n_chunks: int, n_jobs: int) -> list[range]:
+    """The chunks, numbered 0 .. n_chunks - 1, in consecutive groups, one group per task."""
+    k = min(n_chunks, TASKS_PER_WORKER * max(1, effective_n_jobs(n_jobs)))
+    bounds = np.linspace(0, n_chunks, k + 1).round().astype(int)
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def bootstrap_optimism(
@@ -258,7 +277,8 @@ def bootstrap_optimism(
     k = apparent.size
     if chunk_size is None:
         chunk_size = min(250, CHUNK_ELEMENTS // n)
-    chunks = [counts[i:i + chunk_size] for i in range(0, n_boot, max(1, chunk_size))]
+    chunk_size = max(1, chunk_size)
+    chunks = [counts[i:i + chunk_size] for i in range(0, n_boot, chunk_size)]
     train, test, ok = [], [], []
     done = 0
     if progress is not None:
@@ -267,9 +287,11 @@ def bootstrap_optimism(
         if n_jobs == 1 or len(chunks) <= 1:
             stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # once, not per chunk
             results = (_chunk(fit_fn, measure_fn, data, c) for c in chunks)
-        else:
+        else:  # the same chunks, a few consecutive ones per task; the data sent once per task
+            resident = Resident(data)
             results = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_run_chunk)(fit_fn, measure_fn, data, c) for c in chunks
+                delayed(_run_task)(fit_fn, measure_fn, resident, counts[t.start * chunk_size:t.stop * chunk_size],
+                                   chunk_size) for t in _tasks(len(chunks), n_jobs)
             )
         for tr, te, o in results:
             train.append(tr)
@@ -390,6 +412,21 @@ def _screen_collapsed(data: CoxData, designs: Sequence[np.ndarray]) -> list[Coll
     return [collapse(X, data.time, data.event) for X in designs]
 
 
+#: (data, its screen parts) of the last data screened: each variable's warm start, design and
+#: collapsed rows, made once per data, not per chunk (a worker keeps the data between its tasks,
+#: :mod:`.resident`); let go with the data
+_SCREENED: list = []
+
+
+def _screen_parts(data: CoxData) -> tuple[list[np.ndarray], list[np.ndarray], list[Collapsed | None]]:
+    if _SCREENED and _SCREENED[0]() is data:
+        return _SCREENED[1]
+    designs = _screen_designs(data)
+    parts = (_screen_starts(data, designs), designs, _screen_collapsed(data, designs))
+    _SCREENED[:] = [weakref.ref(data, lambda _: _SCREENED.clear()), parts]
+    return parts
+
+
 def _screen_p_values(data: CoxData, counts: np.ndarray, starts: Sequence[np.ndarray] | None = None,
                      designs: Sequence[np.ndarray] | None = None,
                      collapsed: Sequence[Collapsed | None] | None = None) -> np.ndarray:
@@ -436,14 +473,8 @@ def make_screening_fit_fn(p_value: float) -> FitFn:
     sec. 5.3).  rms ``validate`` only repeats a backwards step-down (``bw = TRUE``).
     """
 
-    # each variable's design, warm start and collapsed rows, once per data (not per chunk)
-    known: list[tuple[CoxData, list[np.ndarray], list[np.ndarray], list[Collapsed | None]]] = []
-
     def fit_fn(data: CoxData, counts: np.ndarray) -> CoxFits:
-        if not known or known[0][0] is not data:
-            designs = _screen_designs(data)
-            known[:] = [(data, _screen_starts(data, designs), designs, _screen_collapsed(data, designs))]
-        selected = screen_selects(_screen_p_values(data, counts, *known[0][1:]), p_value)
+        selected = screen_selects(_screen_p_values(data, counts, *_screen_parts(data)), p_value)
         free = np.zeros((len(counts), data.X.shape[1]), dtype=bool)
         for j, cols in enumerate(data.groups):
             free[:, list(cols)] = selected[:, [j]]
