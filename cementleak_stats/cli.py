@@ -337,9 +337,19 @@ def _document_inputs(study: Path, spec, results, project: Path):
     return {**params, "results": key}, cache
 
 
+def _shared_figures(spec, params):
+    """The figures the documents and the results folder share (drawn once: :mod:`.figure_cache`),
+    when the documents read the results by key; else None."""
+    from .figure_cache import shared_figures
+
+    return shared_figures(spec.base_dir, params["results"]) if "results" in params else None
+
+
 #: what the documents' kernels import (report/_setup.qmd: cementleak_stats.document; its
 #: statistics and figure stack through presentation, which leaves matplotlib's backend alone)
 REPORT_PRELOAD = ("cementleak_stats.presentation",)
+#: what that server does with the documents' parameters before it forks their kernels: reads the results once
+REPORT_PREPARE = "cementleak_stats.document:preload_reports"
 
 
 @app.command()
@@ -389,10 +399,13 @@ def report(
 
     from .export.workers import FigureWorkers
 
-    def start_kernels() -> None:  # new results: every document will run; its kernels' server imports beside the analysis
+    def start_kernels(params=None) -> None:  # new results: every document will run; its kernels' server imports beside the analysis
         from .render.execute import start_kernels
 
-        start_kernels(REPORT_PRELOAD)
+        start_kernels(REPORT_PRELOAD, prepare=REPORT_PREPARE, params=params)
+        kernels.append(params)
+
+    kernels: list[object] = []
 
     try:
         spec, results, secs = _analysis(study, on_compute=None if use_quarto else start_kernels)
@@ -404,6 +417,8 @@ def report(
         return document_language(document) in languages
     timings = [("analysis (validate + compute or load cache)", secs)]
     params, render_cache = _document_inputs(study, spec, results, project)
+    if kernels:  # the server reads the results for the documents while this process gets the render ready
+        start_kernels(params)
     out = (project / load_project(project).output_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:  # another run writing this output: stop before writing
@@ -423,7 +438,8 @@ def report(
         def stage_files() -> None:  # under the output lock: the render's (built-in engine) or its own
             t = time.perf_counter()
             if workers is not None:
-                staging["path"] = stage_results(results, out / "results", parent=out.parent, workers=workers)
+                staging["path"] = stage_results(results, out / "results", parent=out.parent, workers=workers,
+                                                shared=_shared_figures(spec, params))
                 atexit.register(discard_results, staging["path"])  # any failure below: the staged files go
                 workers.close()  # the results figures are written: their workers end now, not after the render
             staging["seconds"] = time.perf_counter() - t
@@ -443,7 +459,7 @@ def report(
                 rep = render_with_quarto(project, quarto=quarto, to=formats, progress=show, select=wanted, params=params)
             else:  # the results files are written while the documents run; kernels forked with the documents' imports done
                 rep = render_project(project, to=formats, progress=show, select=wanted, params=params, cache=render_cache,
-                                     preload=REPORT_PRELOAD, alongside=stage_files)
+                                     preload=REPORT_PRELOAD, prepare=REPORT_PREPARE, alongside=stage_files)
         except RenderError as exc:
             if quarto is not None and exc.details:
                 err_console.print(escape(exc.details), highlight=False, soft_wrap=True)

@@ -16,10 +16,9 @@ each a few lines over :mod:`.presentation`; splitting it would give the document
 from __future__ import annotations
 
 import dataclasses
-import io
 import sys
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import matplotlib
@@ -36,52 +35,9 @@ from .i18n import T, Speaking, has, is_cjk, mark, series, speak  # noqa: E402
 from .i18n import text as tr_text  # noqa: E402
 from .spec import load_spec  # noqa: E402
 from .study import StudyResults, results_by_key, run_study  # noqa: E402
+from .figure_cache import SharedFigures, shared_figures  # noqa: E402
+from .figures.save import Drawn, png_drawing  # noqa: E402
 from .table_display import label_with_unit  # noqa: E402
-
-FIGURE_DPI = 300
-
-
-#: the signed entries of drawn figures (cache.SignedFiles): one file per language and figure in
-#: a folder per results key; ``none`` marks a figure the results have nothing to draw for
-_FIGURES_KIND = "figures"
-_ABSENT = object()
-
-
-def _read_figure(path: Path) -> tuple[bytes, float] | None | object:
-    """A figure another document of this report drew (PNG, width in inches), None (nothing to
-    draw), or ``_ABSENT`` (no entry, or one not to be used: it is drawn again)."""
-    from .cache import SignedFiles
-
-    try:
-        head, _, png = SignedFiles(_FIGURES_KIND).read(path).partition(b"\n")
-        return None if head == b"none" else (png, float(head))
-    except (OSError, ValueError):
-        return _ABSENT
-
-
-def _write_figure(path: Path, drawn: tuple[bytes, float] | None) -> None:
-    from .cache import SignedFiles
-
-    try:
-        SignedFiles(_FIGURES_KIND).write(path, b"none\n" if drawn is None else repr(drawn[1]).encode() + b"\n" + drawn[0])
-    except OSError:
-        pass  # not shared: the next document draws it again
-
-
-def _figure_folder(spec_dir: Path, key: str) -> Path:
-    """Where the figures of the results stored under ``key`` are kept (beside that entry); the
-    folders of results no longer stored go."""
-    from .cache import cache_path
-
-    entry = cache_path(spec_dir, key)
-    folder = entry.parent / "figures" / key
-    if not folder.is_dir() and folder.parent.is_dir():
-        import shutil
-
-        for old in folder.parent.iterdir():
-            if not cache_path(spec_dir, old.name).exists():
-                shutil.rmtree(old, ignore_errors=True)
-    return folder
 
 
 def find_study_file(start: Path | None = None) -> Path:
@@ -132,7 +88,7 @@ class ReportView:
     table, figure and sentence formatted in the report's language, nothing computed.
     ``R = load_report(study, results=results)`` in a setup cell."""
 
-    def __init__(self, results: StudyResults, *, lang: str = "en", figures: Path | None = None):
+    def __init__(self, results: StudyResults, *, lang: str = "en", figures: SharedFigures | None = None):
         #: the language the report is written in (every call below runs in it)
         self.lang = lang
         #: the results as computed; ``results`` carries the study's words in ``lang``
@@ -140,9 +96,9 @@ class ReportView:
         self.results = results if lang == "en" else dataclasses.replace(results, spec=results.spec.localized(lang))
         self.spec = self.results.spec
         #: figure name -> (300-dpi PNG, width in inches), or None: each figure is drawn once
-        self._pngs: dict[str, tuple[bytes, float] | None] = {}
-        #: the folder of these results' drawn figures that every document of a report shares
-        #: (:func:`load_report` by results key), or None: drawn in this process only
+        self._pngs: dict[str, Drawn] = {}
+        #: these results' drawn figures, shared by every document of a report and its results
+        #: folder (:func:`load_report` by results key; :mod:`.figure_cache`), or None: drawn here only
         self._figures = figures
 
     def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
@@ -170,25 +126,21 @@ class ReportView:
         from IPython.display import Image, display
 
         if name not in self._pngs:
-            stored = _ABSENT if self._figures is None else _read_figure(self._figures / f"{self.lang}-{name}.png")
-            self._pngs[name] = self._draw(name) if stored is _ABSENT else stored
+            draw = partial(self._draw, name)
+            self._pngs[name] = draw() if self._figures is None else self._figures.get(self.lang, name, draw)
         drawn = self._pngs[name]
         if drawn is not None:
             display(Image(data=drawn[0], format="png", width=width or int(drawn[1] * 96)))
 
-    def _draw(self, name: str) -> tuple[bytes, float] | None:
-        """Figure ``name`` as a 300-dpi PNG and its width in inches (None: the results have
-        nothing to draw), stored for the other documents of the report when they share a folder."""
+    def _draw(self, name: str) -> Drawn:
+        """Figure ``name`` as a 300-dpi PNG (the results folder's file) and its width in inches
+        (None: the results have nothing to draw)."""
         fig = P.FIGURES[name](self.results)
-        drawn = None
-        if fig is not None:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
-            plt.close(fig)
-            drawn = (buf.getvalue(), float(fig.get_size_inches()[0]))
-        if self._figures is not None:
-            _write_figure(self._figures / f"{self.lang}-{name}.png", drawn)
-        return drawn
+        try:
+            return png_drawing(fig)
+        finally:
+            if fig is not None:
+                plt.close(fig)
 
     def figure_note(self, name: str) -> str:
         """What a reader must know to read figure ``name`` (a sentence or two; "" if nothing)."""
@@ -713,10 +665,26 @@ def load_report(study: str | Path | None = None, *, results: str | None = None, 
     path = Path(study or find_study_file()).resolve()
     if results and (str(path), results, lang) in _LOADED:
         return _LOADED[(str(path), results, lang)]
-    spec = load_spec(path)
-    loaded = results_by_key(spec, results, notify=_notice) if results else None
-    report = ReportView(run_study(spec) if loaded is None else loaded, lang=lang,
-                        figures=None if loaded is None else _figure_folder(spec.base_dir, results))
+    read = next((r for (p, k, _), r in _LOADED.items() if results and (p, k) == (str(path), results)), None)
+    if read is not None:  # the same results read for another language: not read again
+        report = ReportView(read._source, lang=lang, figures=read._figures)
+    else:
+        spec = load_spec(path)
+        loaded = results_by_key(spec, results, notify=_notice) if results else None
+        report = ReportView(run_study(spec) if loaded is None else loaded, lang=lang,
+                            figures=None if loaded is None else shared_figures(spec.base_dir, results))
     if results and report.results.provenance.cache_key() == results:
         _LOADED[(str(path), results, lang)] = report
     return report
+
+
+def preload_reports(study: str | None = None, results: str | None = None) -> None:
+    """Read the results of key ``results`` once, for every language of the study's report, in a
+    process that documents' kernels are forked from: ``cementleak report`` has the kernels' server
+    (:mod:`.render.forkkernel`) call this with the documents' parameters before it forks them, so
+    that each document's :func:`load_report` finds them read (``_LOADED``) instead of reading and
+    decoding the results entry again."""
+    if results:
+        first = load_report(study, results=results)
+        for lang in first.spec.report.language:
+            load_report(study, results=results, lang=lang)

@@ -33,14 +33,17 @@ here = os.getcwd()
 
 pid `{{python}} str(os.getpid())`; server `{{python}} str(os.getppid())`; cwd `{{python}} os.path.basename(here)`;
 env `{{python}} os.environ.get("CEMENTLEAK_TEST_FORK", "unset")`; preloaded `{{python}} str("colorsys" in sys.modules)`;
-argv `{{python}} os.path.basename(sys.argv[0])`.
+argv `{{python}} os.path.basename(sys.argv[0])`; prepared `{{python}} "+".join(__import__("prepmod").CALLS) or "none"`.
 """
+
+#: a module whose function the server calls once with the render's parameters (prepare=)
+PREPARE = "CALLS = []\n\n\ndef prepare(**params):\n    CALLS.append(params['study'])\n"
 
 
 def _values(html: str) -> dict[str, str]:
     import re
 
-    return dict(re.findall(r"(pid|server|cwd|env|preloaded|argv)\s+([^;.\s]+(?:\.py)?)", html))
+    return dict(re.findall(r"(pid|server|cwd|env|preloaded|argv|prepared)\s+([^;.\s]+(?:\.py)?)", html))
 
 
 @pytest.mark.render
@@ -50,6 +53,9 @@ def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch
         (tmp_path / "sub" / name).mkdir(parents=True)
         (tmp_path / "sub" / name / f"{name}.qmd").write_text(DOC.format(name=name), encoding="utf-8")
     monkeypatch.setenv("CEMENTLEAK_TEST_FORK", "seen")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "prepmod.py").write_text(PREPARE, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path / "lib"), os.environ.get("PYTHONPATH")])))
     # a module the documents import, done once in the server; the first start fixes the preload,
     # so a server left running by an earlier test is replaced
     if forkkernel._server is not None:
@@ -59,12 +65,14 @@ def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch
         forkkernel._server.process.terminate()
         forkkernel._server.process.wait(timeout=30)
         forkkernel._server = None
-    rep = render_project(tmp_path, to=["html"], preload=("colorsys",))
+    rep = render_project(tmp_path, to=["html"], preload=("colorsys",), prepare="prepmod:prepare", params={"study": "s"})
     got = {f.path.stem: _values(f.path.read_text(encoding="utf-8")) for f in rep.files}
     assert got["a"]["pid"] != got["b"]["pid"] and os.getpid() not in {int(v["pid"]) for v in got.values()}
     assert got["a"]["server"] == got["b"]["server"] == str(forkkernel._server.process.pid)
     assert (got["a"]["cwd"], got["b"]["cwd"]) == ("a", "b")  # the document's folder, as in Quarto
     assert all(v["env"] == "seen" and v["preloaded"] == "True" and v["argv"] == "ipykernel_launcher.py" for v in got.values()), got
+    # prepared once, in the server, with the render's parameters, before it forked the kernels
+    assert got["a"]["prepared"] == got["b"]["prepared"] == "s", got
     for v in got.values():  # every kernel has ended with its document
         with pytest.raises(ProcessLookupError):
             for _ in range(100):

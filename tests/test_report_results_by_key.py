@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import cementleak_stats.study as study_module
-from cementleak_stats import document, provenance
+from cementleak_stats import document, figure_cache, provenance
 from cementleak_stats.cache import SECRET_ENV
 from cementleak_stats.document import load_report
 from cementleak_stats.spec import load_spec
@@ -175,13 +175,13 @@ def test_a_figure_entry_not_signed_by_this_user_is_drawn_again(stored, monkeypat
     monkeypatch.setattr(document, "_LOADED", {})
     report = load_report(study, results=key)
     expected = _shown(report, "km", capsys)
-    entry = report._figures / "en-km.png"
+    entry = report._figures.entry("en", "km")
     assert entry.is_file()
     entry.write_bytes(b"\x89PNG forged")
     calls = _count_draws(monkeypatch, "km")
     monkeypatch.setattr(document, "_LOADED", {})
     assert _shown(load_report(study, results=key), "km", capsys) == expected and calls == ["km"]
-    assert document._read_figure(entry) is not document._ABSENT, "drawn again and stored again, signed"
+    assert figure_cache._read(entry) is not figure_cache._ABSENT, "drawn again and stored again, signed"
 
 
 def test_figures_of_results_no_longer_stored_go(stored, monkeypatch, tmp_path) -> None:
@@ -196,5 +196,43 @@ def test_figures_of_results_no_longer_stored_go(stored, monkeypatch, tmp_path) -
         import shutil
 
         shutil.rmtree(kept)
-    assert document._figure_folder(study.parent, key) == kept
+    assert figure_cache.shared_figures(study.parent, key).folder == kept
     assert not (folder / ("f" * 24)).exists()
+
+
+def test_the_results_folder_and_the_documents_share_one_drawing_of_each_figure(stored, monkeypatch, capsys, tmp_path) -> None:
+    """`cementleak report`: the results folder's PNG and the English documents' picture are one
+    drawing, made by whichever asks first (figure_cache.py), the same bytes as a results folder
+    written alone; the PDF is still drawn for the results folder."""
+    from cementleak_stats import export, presentation
+
+    study, key = stored
+    monkeypatch.setattr(presentation, "FIGURES", {n: presentation.FIGURES[n] for n in ("forest", "km")})
+    monkeypatch.setattr(document, "_LOADED", {})
+    report = load_report(study, results=key)
+    import shutil
+
+    shutil.rmtree(report._figures.folder, ignore_errors=True)
+    shown_forest = _shown(report, "forest", capsys)  # a document first: the results folder takes its drawing
+    staged = export.stage_results(report._source, tmp_path / "results", formats=("png", "pdf"), shared=report._figures)
+    figures = staged / "figures"
+    assert (figures / "forest.png").read_bytes() == shown_forest and (figures / "forest.pdf").is_file()
+    calls = _count_draws(monkeypatch, "km")  # the results folder first: the document shows its file
+    assert _shown(report, "km", capsys) == (figures / "km.png").read_bytes() and calls == []
+    alone = export.stage_results(report._source, tmp_path / "alone", formats=("png",)) / "figures"
+    assert all((alone / f"{n}.png").read_bytes() == (figures / f"{n}.png").read_bytes() for n in ("forest", "km"))
+
+
+def test_preloading_reads_the_results_once_for_every_language(stored, monkeypatch) -> None:
+    """What the kernels' server does before forking them (document.preload_reports): each
+    document's load_report then finds its language's view, with the results read once."""
+    study, key = stored
+    monkeypatch.setattr(document, "_LOADED", {})
+    reads: list[str] = []
+    real = document.results_by_key
+    monkeypatch.setattr(document, "results_by_key", lambda *a, **k: reads.append(key) or real(*a, **k))
+    document.preload_reports(str(study), key)
+    _forbid_the_analysis(monkeypatch)
+    for lang in load_spec(study).report.language:
+        assert load_report(study, results=key, lang=lang) is document._LOADED[(str(study.resolve()), key, lang)]
+    assert reads == [key]

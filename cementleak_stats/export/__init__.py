@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .workers import FigureWorkers
+    from ..figure_cache import SharedFigures
     from ..study import StudyResults
     
 
@@ -120,7 +121,7 @@ def _recover(out_dir: Path) -> None:
 
 def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True, formats: Sequence[str] | None = None,
                   progress: Callable[[str], None] | None = None, parent: Path | None = None,
-                  workers: FigureWorkers | None = None) -> Path:
+                  workers: FigureWorkers | None = None, shared: SharedFigures | None = None) -> Path:
     """Write every results table and figure into a new hidden folder and return it;
     :func:`commit_results` swaps it in as ``out_dir``, :func:`discard_results` removes it.
 
@@ -129,6 +130,8 @@ def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True, forma
     swaps the results in only when the render succeeded — results and report change together.
     The figures are written in ``formats`` (default: the study's ``report.figure_formats``), by
     ``workers`` when given (started before the analysis: :class:`~.figures.save.FigureWorkers`).
+    With ``shared`` (a report's figures of these results, :mod:`..figure_cache`), each PNG is the
+    one drawing of that figure that the report's documents show too, drawn by whoever came first.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -154,9 +157,10 @@ def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True, forma
             from ..i18n import active
 
             names = workers.run(_draw_figure) if workers is not None else _draw_figure()
-            _, failed = save_figures(partial(_draw_figure, r, active()), names, tmp / "figures", dpi=300,
+            _, failed = save_figures(partial(_draw_figure, r, active()), names, tmp / "figures",
                                      formats=_formats(r, formats), progress=progress,
-                                     executor=workers.executor if workers is not None else None)
+                                     executor=workers.executor if workers is not None else None,
+                                     png=None if shared is None else shared.in_language(active()))
             if failed:
                 (tmp / NOT_DRAWN).write_text("".join(f"{n}: {e}\n" for n, e in failed.items()), encoding="utf-8")
         if not (tmp / NOT_DRAWN).exists():  # a figure not drawn is tried again by the next run

@@ -303,13 +303,17 @@ def needs_kernel(doc: ParsedDocument, meta: DocumentMeta, *, cache: ExecutionCac
     return cache is None or not _entry(cache, doc, meta, params).is_file()
 
 
-def start_kernels(preload: tuple[str, ...] = ()) -> None:
+def start_kernels(preload: tuple[str, ...] = (), *, prepare: str | None = None, params: Params | None = None) -> None:
     """Get ready to start kernels: the fork server (:mod:`.forkkernel`) begins importing the
-    kernel's modules and ``preload`` in the background.  Optional; nothing where fork is unavailable."""
+    kernel's modules and ``preload`` in the background, and with ``params``, calls ``prepare``
+    (``"module:function"``) with them once before it forks a kernel (:func:`.forkkernel.prepare`).
+    Optional; nothing where fork is unavailable."""
     from . import forkkernel
 
     if forkkernel.available():
         forkkernel.start_server(preload)
+        if prepare and params:
+            forkkernel.prepare(prepare, dict(params))
 
 
 def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], None] | None,

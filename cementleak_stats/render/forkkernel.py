@@ -17,7 +17,9 @@ state and nothing else.
 
 The server (:func:`_serve`, a child of the renderer's process) reads one JSON request a line
 on a socket (connection file, working directory, environment), forks, and answers with the
-new process's id; it reports each child's exit status the same way, and ends when the
+new process's id; a request may also be a call that the server makes once, before it forks the
+kernels asked for after it (:func:`prepare`: e.g. reading what every document reads, with the
+render's parameters, which a document would otherwise read again in each kernel); it reports each child's exit status the same way, and ends when the
 renderer's end of the socket closes.  :class:`ForkProvisioner` is a ``jupyter_client``
 provisioner that launches kernels through it and is otherwise the local provisioner (signals,
 shutdown, cleanup).  :func:`start_server` starts the server early, so that its imports overlap
@@ -125,6 +127,9 @@ def _serve(fd: int, preload: list[str], parent: int | None = None) -> None:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 request = json.loads(line)
+                if "call" in request:
+                    _call(request["call"], request["kwargs"])
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     _child(sock, request)
@@ -136,6 +141,16 @@ def _serve(fd: int, preload: list[str], parent: int | None = None) -> None:
                 break
             children.discard(pid)
             send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _call(target: str, kwargs: dict[str, Any]) -> None:
+    """``module:function(**kwargs)`` in the server (:func:`prepare`); a failure changes nothing
+    but that each document then does the work itself."""
+    module, _, name = target.partition(":")
+    try:
+        getattr(import_module(module), name)(**kwargs)
+    except Exception:  # noqa: BLE001 - the documents do it themselves (and report any error)
+        pass
 
 
 # --- the renderer's side -----------------------------------------------------------------------
@@ -157,6 +172,20 @@ class _Server:
         # the thread that reads the server's answers starts with the first kernel: a process that
         # starts the server early (beside its own work) has no thread of ours when it forks
         self._listener: threading.Thread | None = None
+        #: the calls sent (prepare): each made once by this server
+        self.called: set[str] = set()
+
+    def call(self, target: str, kwargs: dict[str, Any]) -> None:
+        """Have the server call ``target`` with ``kwargs`` once, before the kernels asked for later."""
+        request = json.dumps({"call": target, "kwargs": kwargs}, sort_keys=True)
+        with self._changed:
+            if request in self.called:
+                return
+            self.called.add(request)
+        try:
+            self._sock.sendall(request.encode() + b"\n")
+        except OSError:  # the server has ended: kernels are then launched as usual
+            pass
 
     def _listen(self) -> None:
         with self._sock.makefile("rb") as lines:
@@ -213,6 +242,13 @@ def start_server(preload: Iterable[str] = ()) -> None:
     with _lock:
         if _server is None or _server.process.poll() is not None:
             _server = _Server(dict.fromkeys([*_KERNEL_MODULES, *preload]))
+
+
+def prepare(target: str, kwargs: dict[str, Any]) -> None:
+    """Have the server (started if need be) call ``target`` (``"module:function"``) with ``kwargs``
+    (JSON values) once, before it forks the next kernels: what they inherit, every document
+    finds done.  The call must leave no thread or open connection behind (the server forks)."""
+    _running().call(target, kwargs)
 
 
 def _running() -> _Server:

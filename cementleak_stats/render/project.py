@@ -300,6 +300,7 @@ def render_project(
     params: Params | None = None,
     select: Callable[[Path], bool] | None = None,
     preload: tuple[str, ...] = (),
+    prepare: str | None = None,
     alongside: Callable[[], None] | None = None,
 ) -> RenderReport:
     """Render every document of a Quarto project into ``output_dir``, all or nothing.
@@ -334,6 +335,8 @@ def render_project(
     preload
         Modules the documents import: when a document is to be executed, its kernel is forked
         from a server that has imported them (:mod:`.forkkernel`), not paid for per document.
+    prepare
+        ``"module:function"`` that server calls with ``params`` before it forks the kernels (:func:`.execute.start_kernels`).
     alongside
         Work of the caller done in a thread while the documents are executed, under this
         render's output lock (e.g. writing the analysis's files); an exception it raises is
@@ -371,7 +374,7 @@ def render_project(
             claimed: dict[Path, str] = {}
             plans = [p for doc in documents if (p := _plan_document(doc, project, formats, progress=report, claimed=claimed))]
             if any(needs_kernel(p.doc, p.config.meta, cache=cache, params=params) for p in plans):
-                start_kernels(preload)
+                start_kernels(preload, prepare=prepare, params=params)
 
             def build_one(plan: _Plan) -> tuple[list[RenderedFile], list[str], list[tuple[str, str, float]]]:
                 return _render_document(plan, staging=staging, build=build, progress=report, previous=out, cache=cache,

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,20 @@ class WriteJob:
     has_title: bool
 
 
+_PANDOC_CHOICE = threading.Lock()
+
+
+def _pandoc_path() -> str:
+    """pypandoc's pandoc, one thread at a time: pypandoc publishes each candidate it finds while it
+    still compares their versions, so a document written in another thread meanwhile could get an
+    older pandoc from PATH (seen: pandoc 2.17 refusing ``--embed-resources``)."""
+    with _PANDOC_CHOICE:
+        return pypandoc.get_pandoc_path()
+
+
 def _pandoc(job: WriteJob, to: str, out: Path, extra: list[str]) -> list[str]:
     args = [
-        pypandoc.get_pandoc_path(),
+        _pandoc_path(),
         str(job.markdown),
         "--from=markdown",
         f"--to={to}",
