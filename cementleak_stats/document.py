@@ -662,6 +662,9 @@ def load_report(study: str | Path | None = None, *, results: str | None = None, 
     file is ``study`` or else ``study.yaml`` in the working directory or a parent of it, and
     :func:`~cementleak_stats.study.run_study` validates the data and loads or computes the results.
     """
+    # the figures are drawn off screen, as this module's import chose; again here, for a kernel forked
+    # from a process that imported this module before the kernel's setup chose its backend (preload_reports)
+    matplotlib.use("Agg")
     path = Path(study or find_study_file()).resolve()
     if results and (str(path), results, lang) in _LOADED:
         return _LOADED[(str(path), results, lang)]

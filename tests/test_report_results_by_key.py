@@ -233,6 +233,10 @@ def test_preloading_reads_the_results_once_for_every_language(stored, monkeypatc
     monkeypatch.setattr(document, "results_by_key", lambda *a, **k: reads.append(key) or real(*a, **k))
     document.preload_reports(str(study), key)
     _forbid_the_analysis(monkeypatch)
+    import matplotlib
+
     for lang in load_spec(study).report.language:
+        matplotlib.use("svg")  # a kernel's setup chose its backend after the server imported document.py
         assert load_report(study, results=key, lang=lang) is document._LOADED[(str(study.resolve()), key, lang)]
+        assert matplotlib.get_backend().lower() == "agg", "the documents draw off screen, as when they import document.py"
     assert reads == [key]
