@@ -45,8 +45,11 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-#: what every kernel imports before it runs a cell (ipykernel's application and IPython)
-_KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "matplotlib_inline.backend_inline")
+#: what every kernel imports before it runs a cell (ipykernel's application and IPython, and what
+#: its start imports: the debugger's debugpy, the history's sqlite, IPython's completer and magics)
+_KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "matplotlib_inline.backend_inline",
+                   "ipykernel.debugger", "IPython.core.history", "IPython.core.debugger", "IPython.core.completerlib",
+                   "IPython.extensions.storemagic", "tornado.platform.asyncio")
 #: how often the server looks for ended children, and for its parent's end when idle (seconds)
 _REAP_EVERY = 0.02
 _PARENT_EVERY = 1.0
