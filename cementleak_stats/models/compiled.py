@@ -40,11 +40,14 @@ _JITTED: dict = {}
 
 def jit(kernel):  # noqa: ANN001, ANN201 - a numba dispatcher
     """``kernel`` compiled by numba (``nogil``; machine code cached on disk across processes),
-    made once per process at its first call: numba itself is imported only then."""
+    made once per process at its first call: numba itself is imported only then.  Division by
+    zero gives inf or NaN as in numpy (``error_model="numpy"``), not Python's exception: an
+    extreme covariate can underflow a risk-set sum to 0, and the fit then fails as the numpy
+    path's does (tests/test_reliability_numeric.py)."""
     if kernel not in _JITTED:
         from numba import njit
 
-        _JITTED[kernel] = njit(cache=True, nogil=True)(kernel)
+        _JITTED[kernel] = njit(cache=True, nogil=True, error_model="numpy")(kernel)
     return _JITTED[kernel]
 
 

@@ -8,6 +8,7 @@ step (and, for 16 candidate terms, a pass per design column), which at n = 10^6 
 replicate for every refit (the model, the honest screen's 13 one-variable refits, the calibration
 slope, the calibration refits).  Here every row is read once per step.  numba costs about half a
 second to import; :mod:`.compiled` says when this pass is used (every n, when installed).
+A division by zero in it gives inf or NaN, as in numpy (:func:`.compiled.jit`).
 
 The sums are the same quantities in another order (per time block and per Efron term instead of
 per row): they agree with the numpy sums to rounding, about 1e-15 relative, and the Newton

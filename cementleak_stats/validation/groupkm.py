@@ -9,6 +9,7 @@ about 0.3 s per replicate at n = 10^6).  Here one pass over the rows in time ord
 of the whole cohort, shared by every replicate) keeps, per cell, the weight still at risk, the
 running product and the running Greenwood sum: O(n) per replicate.  numba costs about half a
 second to import; :mod:`cementleak_stats.models.compiled` says when it is used.
+A division by zero in it gives inf or NaN, as in numpy (:func:`cementleak_stats.models.compiled.jit`).
 
 The arithmetic is ``kaplan_meier``'s, step by step: at a time with weight d of events among the
 n_risk still at risk in the cell, S is multiplied by 1 - d / n_risk and the Greenwood sum grows
