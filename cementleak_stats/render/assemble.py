@@ -27,6 +27,7 @@ from .config import DocumentMeta
 from .execute import ExecutionResult
 from .parse import CodeCell, MdLine, Origin, ParsedDocument, scan_output_markdown
 from .problems import RenderError, SubsetProblem
+from .yaml_lines import safe_load
 
 #: widest image written into the markdown (inches); wider figures are scaled down to fit the page
 MAX_FIGURE_WIDTH_IN = 6.3
@@ -161,7 +162,7 @@ def split_metadata_blocks(text: str) -> tuple[str, list[dict[str, Any]]]:
     As in pandoc (and so in Quarto), a block is a line ``---`` at the start or after a blank
     line, not followed by a blank line, closed by ``---`` or ``...``, whose YAML is a mapping.
     A cell sets document metadata this way (a title taken from the study, flags for
-    ``when-meta`` conditions).  Read with ``yaml.safe_load``: tags never construct objects.
+    ``when-meta`` conditions).  Read with a safe loader (:func:`.yaml_lines.safe_load`): tags never construct objects.
     """
     lines = text.splitlines()
     kept: list[str] = []
@@ -173,7 +174,7 @@ def split_metadata_blocks(text: str) -> tuple[str, list[dict[str, Any]]]:
         end = next((j for j in range(i + 1, len(lines)) if lines[j].rstrip() in ("---", "...")), None) if opens else None
         if end is not None:
             try:
-                data = yaml.safe_load("\n".join(lines[i + 1 : end]))
+                data = safe_load("\n".join(lines[i + 1 : end]))
             except yaml.YAMLError:
                 data = None
             if isinstance(data, dict):
