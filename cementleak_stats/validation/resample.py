@@ -9,7 +9,7 @@ fit function receives a whole batch of replicates, shape (B, n), and can fit the
 Cox fit functions live here too, because validation and calibration refit the same model:
 :func:`cox_fit_fn` (the model's terms, warm-started at the full-data estimate) and
 :func:`make_screening_fit_fn` ("honest" validation: the univariable screen is repeated inside
-every replicate, which rms does not do).  Why one module of about 420 lines: the engine's one
+every replicate, which rms does not do).  Why one module of about 490 lines: the engine's one
 contract (a batch of replicates as case counts of shape (B, n)) is what these fit functions
 implement, so the two halves are read and changed together.
 
@@ -40,7 +40,7 @@ from ..models.collapse import Collapsed, collapse
 from ..models.coxfit import CHUNK_ELEMENTS, fit_cox_batch
 from ..models.screen import regular_fit, screen_rule, screen_selects
 from ..spec import StudySpec
-from .resident import Resident
+from .resident import Resident, everywhere
 
 __all__ = [
     "Fits",
@@ -289,6 +289,7 @@ def bootstrap_optimism(
             results = (_chunk(fit_fn, measure_fn, data, c) for c in chunks)
         else:  # the same chunks, a few consecutive ones per task; the data sent once per task
             resident = Resident(data)
+            stack.enter_context(everywhere(resident))
             results = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(_run_task)(fit_fn, measure_fn, resident, counts[t.start * chunk_size:t.stop * chunk_size],
                                    chunk_size) for t in _tasks(len(chunks), n_jobs)

@@ -10,20 +10,24 @@ few replicates missed those caches: at n = 10^6 the honest screen's starts and c
 a token: the first copy a process unpickles is kept, every later one with the same token is
 replaced by it, so the caches hit from the second task of a process on.
 
-For Dask, ``sys.getsizeof`` of a :class:`Resident` is the size of what it holds, so that joblib's
-Dask backend scatters it to the cluster once per call (it scatters arguments above 1 kB and sends
-the smaller ones with every task; a dataclass of arrays looked small to it).
+On Dask (joblib's Dask backend), :func:`everywhere` broadcasts it to every worker once per call:
+by itself the backend scatters a large argument to one worker only, and the scheduler then keeps
+the tasks beside that copy (moving 10^8 bytes looks dearer than waiting), one worker at a time.
+``sys.getsizeof`` of a :class:`Resident` is the size of what it holds, so that even without
+:func:`everywhere` it is scattered once, not sent with every task (a dataclass of arrays looked
+small to the backend).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Resident", "KEEP"]
+__all__ = ["Resident", "KEEP", "everywhere"]
 
 #: objects a process keeps by token (the latest used): a bootstrap uses one; the previous call's is
 #: let go when the next but one arrives
@@ -64,3 +68,14 @@ def _restore(token: str, value: Any, nbytes: int) -> Resident:
     else:
         _KEPT.move_to_end(token)
     return Resident(kept, token, nbytes)
+
+
+def everywhere(resident: Resident) -> AbstractContextManager:
+    """Under joblib's Dask backend, the same backend with ``resident`` broadcast to every worker
+    (joblib then passes it by reference); otherwise nothing to do."""
+    from joblib import parallel_config
+    from joblib.parallel import get_active_backend
+
+    if type(get_active_backend()[0]).__name__ != "DaskDistributedBackend":
+        return nullcontext()
+    return parallel_config(backend="dask", scatter=[resident])
