@@ -346,8 +346,9 @@ def _shared_figures(spec, params):
 
 
 #: what the documents' kernels import (report/_setup.qmd: cementleak_stats.document; its
-#: statistics and figure stack through presentation, which leaves matplotlib's backend alone)
-REPORT_PRELOAD = ("cementleak_stats.presentation",)
+#: statistics and figure stack through presentation, which leaves matplotlib's backend alone):
+#: the same modules as the figure workers'
+REPORT_PRELOAD = FIGURE_PRELOAD
 #: what that server does with the documents' parameters before it forks their kernels: reads the results once
 REPORT_PREPARE = "cementleak_stats.document:preload_reports"
 

@@ -578,7 +578,7 @@ class ReportView:
     @property
     def versions(self) -> str:
         v = self.results.provenance.versions
-        return ", ".join(f"{k} {v[k]}" for k in ("python", "cementleak-stats", "lifelines", "pandas", "numpy", "scipy", "statsmodels", "tableone") if k in v)
+        return ", ".join(f"{k} {v[k]}" for k in ("python", "cementleak-stats", "numpy", "numba", "scipy", "pandas", "statsmodels", "lifelines") if k in v)
 
     @property
     def example(self):

@@ -22,7 +22,7 @@ from .spec import StudySpec
 #: the libraries whose versions are reported (they compute or render something we report; not
 #: tableone: Table 1 is computed by the package with its formulas, checked against it in the tests)
 REPORTED_PACKAGES = (
-    "numpy", "scipy", "pandas", "lifelines", "statsmodels", "pandera",
+    "numpy", "scipy", "pandas", "numba", "lifelines", "statsmodels", "pandera",
     "matplotlib", "seaborn", "jupytext", "nbclient", "pypandoc-binary", "typst",
 )
 
