@@ -8,7 +8,12 @@ A task sent to a worker arrives as a fresh copy of its arguments, so without thi
 few replicates missed those caches: at n = 10^6 the honest screen's starts and collapsed rows alone
 (about 7 s) were redone for every two replicates.  :class:`Resident` gives the copies of one object
 a token: the first copy a process unpickles is kept, every later one with the same token is
-replaced by it, so the caches hit from the second task of a process on.
+replaced by it, so the caches hit from the second task of a process on.  Those caches take only
+read-only arrays (an array that may change cannot be known by its identity): the arrays the
+caller made read-only are read-only again in the kept copy (pickling drops the flag), plain arrays
+(joblib hands large arrays to its workers as memory maps) with numpy's own dtype object (an
+unpickled array has an equal copy of it): else ``np.asarray(x, dtype=float)`` in the fitter
+returns a new view of x on every call, and the caches miss all the same.
 
 On Dask (joblib's Dask backend), :func:`everywhere` broadcasts it to every worker once per call:
 by itself the backend scatters a large argument to one worker only, and the scheduler then keeps
@@ -44,24 +49,32 @@ def _nbytes(value: Any) -> int:
 class Resident:
     """``value`` with a token that stays the same in every copy pickled from it (see module)."""
 
-    __slots__ = ("value", "token", "nbytes", "__weakref__")
+    __slots__ = ("value", "token", "nbytes", "frozen", "__weakref__")
 
     def __init__(self, value: Any, token: str | None = None, nbytes: int | None = None) -> None:
         self.value = value
         self.token = uuid.uuid4().hex if token is None else token
         self.nbytes = _nbytes(value) if nbytes is None else nbytes
+        #: the names of the read-only arrays among ``value``'s attributes
+        self.frozen = tuple(k for k, a in (getattr(value, "__dict__", None) or {}).items()
+                            if isinstance(a, np.ndarray) and not a.flags.writeable)
 
     def __reduce__(self) -> tuple:
-        return _restore, (self.token, self.value, self.nbytes)
+        return _restore, (self.token, self.value, self.nbytes, self.frozen)
 
     def __sizeof__(self) -> int:
         return self.nbytes
 
 
-def _restore(token: str, value: Any, nbytes: int) -> Resident:
+def _restore(token: str, value: Any, nbytes: int, frozen: tuple[str, ...] = ()) -> Resident:
     """Unpickling in a process: the value this process first received with ``token``."""
     kept = _KEPT.get(token)
     if kept is None:
+        for name in frozen:  # this process's own copy: its arrays read-only and plain, as the caller's
+            a = np.asarray(getattr(value, name))
+            a = a.view(np.dtype(a.dtype.str))
+            a.flags.writeable = False
+            object.__setattr__(value, name, a)  # also through a frozen dataclass (a fresh copy, ours alone)
         kept = _KEPT[token] = value
         while len(_KEPT) > KEEP:
             _KEPT.popitem(last=False)
