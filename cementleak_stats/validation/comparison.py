@@ -181,8 +181,8 @@ def compare_with(
     z = float(stats.norm.ppf(1 - a / 2))
     t = cohort[spec.outcome.time].to_numpy(float)
     e = cohort[spec.outcome.event].to_numpy().astype(int)
-    lp_m = model.lp(encode(spec, cohort, model.variables).X)
-    lp_c = comparator.lp(encode(spec, cohort, comparator.variables).X)
+    X_m, X_c = encode(spec, cohort, model.variables).X, encode(spec, cohort, comparator.variables).X  # once each
+    lp_m, lp_c = model.lp(X_m), comparator.lp(X_c)
     counts = draw_bootstrap_counts(len(t), n_boot, rng)
     rows = []
     cm, cc = harrell_c(t, e, lp_m, variance=False).estimate, harrell_c(t, e, lp_c, variance=False).estimate
@@ -202,15 +202,14 @@ def compare_with(
                                        "ci_high", "p_value", "method"])
     u = spec.outcome.horizon
     tb = u * (1 - BELOW_HORIZON)
-    r_m, r_c = model.risk(encode(spec, cohort, model.variables).X, tb), comparator.risk(encode(spec, cohort, comparator.variables).X, tb)
+    r_m, r_c = model.risk(X_m, tb), comparator.risk(X_c, tb)
     est = reclassification(t, e, r_m, r_c, tb)[0]
     reps = reclassification(t, e, r_m, r_c, tb, counts) if n_boot else np.empty((0, len(RECLASSIFICATION)))
     ci = [_percentiles(reps[:, j], a) for j in range(len(RECLASSIFICATION))]
     recl = pd.DataFrame({"measure": list(RECLASSIFICATION), "estimate": est, "ci_low": [c[0] for c in ci],
                          "ci_high": [c[1] for c in ci], "horizon": u})
     thr = threshold_grid(spec)
-    risk_m = model.risk(encode(spec, cohort, model.variables).X, u)
-    risk_c = comparator.risk(encode(spec, cohort, comparator.variables).X, u)
+    risk_m, risk_c = model.risk(X_m, u), comparator.risk(X_c, u)
     dm = net_benefit(risk_m, t, e, horizon=u, thresholds=thr)
     dc = net_benefit(risk_c, t, e, horizon=u, thresholds=thr)
     dca = pd.DataFrame({"threshold": dm["threshold"], "net_benefit_model": dm["net_benefit_model"],
