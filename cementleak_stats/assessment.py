@@ -98,13 +98,13 @@ def _cohort(spec: StudySpec, model: CoxModel, cohort: pd.DataFrame, decision_cur
     risk = perf.risks[risk_column(spec.outcome.horizon)].to_numpy()
     return CohortAssessment(
         label=label, performance=perf,
-        net_benefit_ci=net_benefit_intervals(spec, risk, cohort, n_boot=n_boot, rng=rng),
+        net_benefit_ci=net_benefit_intervals(spec, risk, cohort, n_boot=n_boot, rng=rng, n_jobs=n_jobs),
         clinical_impact=clinical_impact(decision_curve, len(cohort)),
         risk_groups=risk_groups_in(spec, nomogram, cohort, label=label, cutoffs=None if cutoffs is None else cutoffs.cutoffs,
                                    source="" if cutoffs is None else cutoffs.source),
         comparison=None if comparator is None else compare_with(
             spec, model, comparator, cohort, n_boot=n_boot, rng=comparison_rng, label=_comparator_label(spec),
-            cohort_label=label),
+            cohort_label=label, n_jobs=n_jobs),
     )
 
 
@@ -145,8 +145,9 @@ def assess_model(
     rngs : four independent generators (calibration at the other horizons, two-stage
         bootstrap, net-benefit bootstrap, the comparator's paired bootstrap).
     validation_cohort : (label, rows, decision curve) of the validation cohort, or None.
-    n_jobs : joblib workers for the calibration bootstraps at the other horizons (the numbers
-        do not depend on it; see :func:`~.validation.resample.bootstrap_optimism`).
+    n_jobs : joblib workers for the calibration bootstraps at the other horizons, the net
+        benefit's and the comparator's paired bootstraps (the numbers do not depend on it; see
+        :func:`~.validation.resample.bootstrap_optimism`).
     """
     B = spec.analysis.bootstrap_b
     r_cal, r_ci, r_nb, r_cmp = rngs[:4]

@@ -97,22 +97,60 @@ def test_the_calibration_at_every_horizon_is_the_same_in_workers():
     pd.testing.assert_frame_equal(one.measures, two.measures, check_exact=True)
 
 
+def test_the_comparators_paired_bootstrap_is_the_same_in_workers():
+    """``compare_with(n_jobs=2)``: the paired resamples (ΔC, NRI/IDI) go to joblib workers in
+    groups of replicates (resident.map_replicates) and give the numbers of one process."""
+    from cementleak_stats.assessment import fit_comparator
+    from cementleak_stats.validation.comparison import compare_with
+
+    spec, cohort, model = shipped()
+    comparator = fit_comparator(spec, cohort)
+    assert comparator is not None  # the shipped study names a comparator
+    one, two = (compare_with(spec, model, comparator, cohort, n_boot=60, rng=np.random.default_rng(3), label="c",
+                             n_jobs=j) for j in (1, 2))
+    pd.testing.assert_frame_equal(one.discrimination, two.discrimination, check_exact=True)
+    pd.testing.assert_frame_equal(one.reclassification, two.reclassification, check_exact=True)
+    assert one.discrimination["ci_low"].notna().any()  # the bootstrap ran
+
+
+def test_the_net_benefit_bootstrap_is_the_same_in_workers():
+    """``net_benefit_intervals(n_jobs=2)``: the resamples of the fixed predictions go to joblib
+    workers in groups of replicates and give the intervals of one process."""
+    from cementleak_stats.validation.intervals import net_benefit_intervals
+
+    spec, cohort, model = shipped()
+    from cementleak_stats.design import encode
+
+    risk = model.risk(encode(spec, cohort, model.variables).X)
+    one, two = (net_benefit_intervals(spec, risk, cohort, n_boot=80, rng=np.random.default_rng(4), n_jobs=j)
+                for j in (1, 2))
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert one["ci_low"].notna().any()  # the bootstrap ran
+
+
 def test_a_local_dask_cluster_gives_the_results_of_one_process():
     distributed = pytest.importorskip("dask.distributed")
     spec, cohort, model = shipped()
     B = 600  # more than one chunk of 250 replicates, so the chunks really go to the workers
 
-    def run(n_jobs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from cementleak_stats.assessment import fit_comparator
+    from cementleak_stats.validation.comparison import compare_with
+
+    comparator = fit_comparator(spec, cohort)
+
+    def run(n_jobs: int) -> tuple[pd.DataFrame, ...]:
         val = validate_cox(spec, model, cohort, n_boot=B, rng=np.random.default_rng(5), honest=True, n_jobs=n_jobs)
         cal = calibrate_km(spec, model, cohort, m=25, n_boot=B, rng=np.random.default_rng(6), n_jobs=n_jobs)
-        return val, cal
+        cmp = compare_with(spec, model, comparator, cohort, n_boot=60, rng=np.random.default_rng(3), label="c",
+                           n_jobs=n_jobs)
+        return val, cal, cmp.discrimination, cmp.reclassification
 
     local = run(1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster), joblib.parallel_backend("dask"):
         remote = run(-1)
-    pd.testing.assert_frame_equal(local[0], remote[0])
-    pd.testing.assert_frame_equal(local[1], remote[1])
+    for a, b in zip(local, remote):
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_chunked_fits_equal_one_batch(monkeypatch):

@@ -54,6 +54,7 @@ from .discrimination import dynamic_auc
 from . import groupkm
 from ..models.coxfit import CHUNK_ELEMENTS
 from .resample import draw_bootstrap_counts
+from .resident import map_replicates
 
 __all__ = ["Comparison", "compare_with", "reclassification"]
 
@@ -153,6 +154,27 @@ def _percentiles(x: np.ndarray, alpha: float) -> tuple[float, float]:
     return (float(np.quantile(x, alpha / 2)), float(np.quantile(x, 1 - alpha / 2))) if x.size else (np.nan, np.nan)
 
 
+@dataclass(frozen=True)
+class _Paired:
+    """What the paired bootstrap of :func:`compare_with` reads (kept in each worker)."""
+
+    time: np.ndarray
+    event: np.ndarray
+    lp_model: np.ndarray
+    lp_comparator: np.ndarray
+    risk_model: np.ndarray  # risks just below the horizon ``at``
+    risk_comparator: np.ndarray
+    at: float
+
+
+def _paired_replicates(d: _Paired, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ΔC (b,) and the reclassification measures (b, 6) of b paired resamples (case counts)."""
+    shape = counts.shape
+    delta_c = (concordance_batch(d.time, d.event, np.broadcast_to(d.lp_model, shape), counts)
+               - concordance_batch(d.time, d.event, np.broadcast_to(d.lp_comparator, shape), counts))
+    return delta_c, reclassification(d.time, d.event, d.risk_model, d.risk_comparator, d.at, counts)
+
+
 def compare_with(
     spec: StudySpec,
     model: CoxModel,
@@ -163,6 +185,7 @@ def compare_with(
     rng: np.random.Generator,
     label: str,
     cohort_label: str = "Development cohort",
+    n_jobs: int = 1,
 ) -> Comparison:
     """Compare ``model`` with the ``comparator`` model on the patients of ``cohort``.
 
@@ -176,18 +199,24 @@ def compare_with(
       ..., metrics = "auc", conservative = TRUE)$AUC$contrasts``; Wald interval and P.
     * NRI and IDI at the main horizon just below it (:func:`reclassification`), paired bootstrap
       percentile intervals.
+    * The paired bootstrap runs on ``n_jobs`` joblib workers (:func:`.resident.map_replicates`;
+      the same numbers).
     """
     a = spec.analysis.alpha
     z = float(stats.norm.ppf(1 - a / 2))
-    t = cohort[spec.outcome.time].to_numpy(float)
+    t = cohort[spec.outcome.time].to_numpy(float).copy()
     e = cohort[spec.outcome.event].to_numpy().astype(int)
+    t.flags.writeable = e.flags.writeable = False  # their time order made once (identity caches), also in workers
     X_m, X_c = encode(spec, cohort, model.variables).X, encode(spec, cohort, comparator.variables).X  # once each
     lp_m, lp_c = model.lp(X_m), comparator.lp(X_c)
+    u = spec.outcome.horizon
+    tb = u * (1 - BELOW_HORIZON)
+    r_m, r_c = model.risk(X_m, tb), comparator.risk(X_c, tb)
     counts = draw_bootstrap_counts(len(t), n_boot, rng)
+    boot, reps = (map_replicates(_paired_replicates, _Paired(t, e, lp_m, lp_c, r_m, r_c, tb), counts, n_jobs=n_jobs)
+                  if n_boot else (np.empty(0), np.empty((0, len(RECLASSIFICATION)))))
     rows = []
     cm, cc = harrell_c(t, e, lp_m, variance=False).estimate, harrell_c(t, e, lp_c, variance=False).estimate
-    boot = (concordance_batch(t, e, np.broadcast_to(lp_m, counts.shape), counts)
-            - concordance_batch(t, e, np.broadcast_to(lp_c, counts.shape), counts)) if n_boot else np.empty(0)
     lo, hi = _percentiles(boot, a)
     rows.append(("c_index", np.nan, cm, cc, cm - cc, float(np.std(boot, ddof=1)) if n_boot > 1 else np.nan, lo, hi,
                  np.nan, "paired bootstrap percentile"))
@@ -200,11 +229,7 @@ def compare_with(
                      float(2 * stats.norm.sf(abs(diff / se))) if se > 0 else np.nan, "influence function (Wald)"))
     disc = pd.DataFrame(rows, columns=["measure", "horizon", "model", "comparator", "difference", "se", "ci_low",
                                        "ci_high", "p_value", "method"])
-    u = spec.outcome.horizon
-    tb = u * (1 - BELOW_HORIZON)
-    r_m, r_c = model.risk(X_m, tb), comparator.risk(X_c, tb)
     est = reclassification(t, e, r_m, r_c, tb)[0]
-    reps = reclassification(t, e, r_m, r_c, tb, counts) if n_boot else np.empty((0, len(RECLASSIFICATION)))
     ci = [_percentiles(reps[:, j], a) for j in range(len(RECLASSIFICATION))]
     recl = pd.DataFrame({"measure": list(RECLASSIFICATION), "estimate": est, "ci_low": [c[0] for c in ci],
                          "ci_high": [c[1] for c in ci], "horizon": u})

@@ -43,6 +43,7 @@ from ..spec import StudySpec
 from . import groupkm
 from .indices import INDEX_NAMES, cox_indices
 from .resample import as_weights, cox_data, cox_fit_fn, draw_bootstrap_counts
+from .resident import map_replicates
 
 __all__ = ["corrected_intervals", "inner_counts", "net_benefit_intervals", "net_benefit_batch", "clinical_impact",
            "REPORTED_THRESHOLDS", "PER"]
@@ -172,14 +173,36 @@ def net_benefit_batch(risk: np.ndarray, time: np.ndarray, event: np.ndarray, cou
     return np.column_stack(nb), np.column_stack(nb_all)
 
 
+@dataclass(frozen=True)
+class _FixedRisks:
+    """What the bootstrap of :func:`net_benefit_intervals` reads (kept in each worker)."""
+
+    risk: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    horizon: float
+    thresholds: np.ndarray
+
+
+def _net_benefit_replicates(d: _FixedRisks, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Net benefit of the model and of treating all, (b, thresholds) each, in b resamples."""
+    step = max(1, CHUNK_ELEMENTS // len(d.time))  # a chunk of replicates at a time (bounded memory)
+    parts = [net_benefit_batch(d.risk, d.time, d.event, as_weights(counts[s:s + step]), horizon=d.horizon,
+                               thresholds=d.thresholds) for s in range(0, len(counts), step)]
+    empty = np.empty((0, d.thresholds.size))
+    return (np.concatenate([p[0] for p in parts]) if parts else empty,
+            np.concatenate([p[1] for p in parts]) if parts else empty)
+
+
 def net_benefit_intervals(spec: StudySpec, risk: np.ndarray, cohort: pd.DataFrame, *, n_boot: int,
                           rng: np.random.Generator, thresholds=REPORTED_THRESHOLDS,
-                          horizon: float | None = None) -> pd.DataFrame:
+                          horizon: float | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Bootstrap percentile intervals of net benefit at the reported thresholds.
 
     The predictions are held fixed (the model is not refitted): the interval is the sampling
     error of the net benefit of these predictions in this cohort (apparent, as the decision
-    curve itself; rmda's ``decision_curve(bootstraps = )`` does the same).
+    curve itself; rmda's ``decision_curve(bootstraps = )`` does the same).  The resamples run on
+    ``n_jobs`` joblib workers (:func:`.resident.map_replicates`; the same numbers).
 
     Returns
     -------
@@ -196,11 +219,8 @@ def net_benefit_intervals(spec: StudySpec, risk: np.ndarray, cohort: pd.DataFram
     thr = np.asarray(thresholds, float)
     nb0, all0 = net_benefit_batch(risk, t, e, np.ones((1, len(t))), horizon=h, thresholds=thr)
     counts = draw_bootstrap_counts(len(t), n_boot, rng)
-    step = max(1, CHUNK_ELEMENTS // len(t))  # a chunk of replicates at a time (bounded memory)
-    parts = [net_benefit_batch(risk, t, e, as_weights(counts[s:s + step]), horizon=h, thresholds=thr)
-             for s in range(0, n_boot, step)]
-    nb = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, thr.size))
-    nb_all = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, thr.size))
+    nb, nb_all = map_replicates(_net_benefit_replicates, _FixedRisks(np.asarray(risk, float), t, e, h, thr), counts,
+                                n_jobs=n_jobs)
     a = spec.analysis.alpha
 
     def q(x: np.ndarray, p: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
@@ -40,7 +40,7 @@ from ..models.collapse import Collapsed, collapse
 from ..models.coxfit import CHUNK_ELEMENTS, fit_cox_batch
 from ..models.screen import regular_fit, screen_rule, screen_selects
 from ..spec import StudySpec
-from .resident import Resident, everywhere
+from .resident import Resident, everywhere, tasks
 
 __all__ = [
     "Fits",
@@ -196,19 +196,6 @@ def _run_task(fit_fn: FitFn, measure_fn: MeasureFn, data: Resident, counts: np.n
     return tuple(np.concatenate(a) for a in zip(*parts))
 
 
-#: tasks per worker in a bootstrap: the chunks of replicates go to the workers in this many
-#: tasks each (one task = one transfer of its arguments; more tasks = finer progress and load
-#: balance)
-TASKS_PER_WORKER = 4
-
-
-def _tasks(n_chunks: int, n_jobs: int) -> list[range]:
-    """The chunks, numbered 0 .. n_chunks - 1, in consecutive groups, one group per task."""
-    k = min(n_chunks, TASKS_PER_WORKER * max(1, effective_n_jobs(n_jobs)))
-    bounds = np.linspace(0, n_chunks, k + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
 def bootstrap_optimism(
     fit_fn: FitFn,
     measure_fn: MeasureFn,
@@ -292,7 +279,7 @@ def bootstrap_optimism(
             stack.enter_context(everywhere(resident))
             results = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(_run_task)(fit_fn, measure_fn, resident, counts[t.start * chunk_size:t.stop * chunk_size],
-                                   chunk_size) for t in _tasks(len(chunks), n_jobs)
+                                   chunk_size) for t in tasks(len(chunks), n_jobs)
             )
         for tr, te, o in results:
             train.append(tr)

@@ -92,3 +92,44 @@ def everywhere(resident: Resident) -> AbstractContextManager:
     if type(get_active_backend()[0]).__name__ != "DaskDistributedBackend":
         return nullcontext()
     return parallel_config(backend="dask", scatter=[resident])
+
+
+#: tasks per worker in a bootstrap: the chunks of replicates go to the workers in this many
+#: tasks each (one task = one transfer of its arguments; more tasks = finer progress and load
+#: balance)
+TASKS_PER_WORKER = 4
+
+
+def tasks(n_chunks: int, n_jobs: int) -> list[range]:
+    """The chunks, numbered 0 .. n_chunks - 1, in consecutive groups, one group per task."""
+    from joblib import effective_n_jobs
+
+    k = min(n_chunks, TASKS_PER_WORKER * max(1, effective_n_jobs(n_jobs)))
+    bounds = np.linspace(0, n_chunks, k + 1).round().astype(int)
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _map_task(fn: Callable[[Any, np.ndarray], tuple[np.ndarray, ...]], data: Resident,
+              counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # thin matrices: a threaded BLAS only spins
+        return fn(data.value, counts)
+
+
+def map_replicates(fn: Callable[[Any, np.ndarray], tuple[np.ndarray, ...]], data: Any, counts: np.ndarray, *,
+                   n_jobs: int = 1) -> tuple[np.ndarray, ...]:
+    """``fn(data, counts)`` for the (B, n) case counts of B resamples that are not refitted (the
+    paired bootstraps of fixed predictions), run in consecutive groups of replicates on the
+    joblib workers when ``n_jobs`` is not 1, with ``data`` kept in each worker.  ``fn`` returns
+    arrays of one row per replicate, computed replicate by replicate, so the rows, concatenated
+    in order, do not depend on ``n_jobs``."""
+    if n_jobs == 1 or len(counts) < 2:
+        return fn(data, counts)
+    from joblib import Parallel, delayed
+
+    resident = Resident(data)
+    with everywhere(resident):
+        parts = Parallel(n_jobs=n_jobs)(delayed(_map_task)(fn, resident, counts[t.start:t.stop])
+                                        for t in tasks(len(counts), n_jobs))
+    return tuple(np.concatenate(a) for a in zip(*parts))
