@@ -42,8 +42,8 @@ def jit(kernel):  # noqa: ANN001, ANN201 - a numba dispatcher
     """``kernel`` compiled by numba (``nogil``; machine code cached on disk across processes),
     made once per process at its first call: numba itself is imported only then.  Division by
     zero gives inf or NaN as in numpy (``error_model="numpy"``), not Python's exception: an
-    extreme covariate can underflow a risk-set sum to 0, and the fit then fails as the numpy
-    path's does (tests/test_reliability_numeric.py)."""
+    extreme covariate can underflow a risk-set sum to 0 in one Newton step, and the fit then goes
+    on (step halving) as on the numpy path, to R's estimates (tests/test_reliability_numeric.py)."""
     if kernel not in _JITTED:
         from numba import njit
 

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Resident", "KEEP", "everywhere"]
+__all__ = ["Resident", "KEEP", "everywhere", "tasks", "map_replicates"]
 
 #: objects a process keeps by token (the latest used): a bootstrap uses one; the previous call's is
 #: let go when the next but one arrives
