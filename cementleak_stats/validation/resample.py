@@ -9,7 +9,7 @@ fit function receives a whole batch of replicates, shape (B, n), and can fit the
 Cox fit functions live here too, because validation and calibration refit the same model:
 :func:`cox_fit_fn` (the model's terms, warm-started at the full-data estimate) and
 :func:`make_screening_fit_fn` ("honest" validation: the univariable screen is repeated inside
-every replicate, which rms does not do).  Why one module of about 490 lines: the engine's one
+every replicate, which rms does not do).  Why one module of about 475 lines: the engine's one
 contract (a batch of replicates as case counts of shape (B, n)) is what these fit functions
 implement, so the two halves are read and changed together.
 
