@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -m compileall -q cementleak_stats >/dev/null  # byte-compiled as pip compiles an installed package
 	$(PY) -m cementleak_stats.models.compiled  # numba compiles its kernels once, here, not in the first analysis
 	touch $@
 

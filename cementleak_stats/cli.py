@@ -407,10 +407,15 @@ def report(
         kernels.append(params)
 
     kernels: list[object] = []
+    from . import study as _pipeline  # noqa: F401 - imported before the figure workers fork: they inherit it
 
+    # the results figures' workers warm up on the core the analysis leaves idle (as analyze's);
+    # ended at once when the results folder turns out to be current already
+    workers = FigureWorkers(modules=FIGURE_PRELOAD)
     try:
         spec, results, secs = _analysis(study, on_compute=None if use_quarto else start_kernels)
     except (InputError, AnalysisError) as exc:
+        workers.close()
         _fail(exc)
     languages = languages or list(spec.report.language)
 
@@ -427,18 +432,20 @@ def report(
             # the results folder already holds these results, untouched (its signed stamp)?
             current = results_current(results, out / "results")
     except Timeout:
+        workers.close()
         err_console.print(f"[bold red]Another cementleak run is writing {out}[/]; wait for it to finish, then run again.")
         raise typer.Exit(EXIT_INPUT_ERROR) from None
-    # if not, the results figures' workers are forked here, before any thread, and the results
-    # files written by them while the documents run (built-in engine)
-    with nullcontext() if current else FigureWorkers(modules=FIGURE_PRELOAD) as workers:
+    if current:
+        workers.close()
+    # if not, the results files are written by the figure workers while the documents run (built-in engine)
+    with nullcontext() if current else workers:
         # the results files are staged beside the output folder (a render replaces it) and swapped in
         # only after the render succeeded: the results files and the report change together or not at all
         staging: dict[str, object] = {"path": None, "seconds": 0.0}
 
         def stage_files() -> None:  # under the output lock: the render's (built-in engine) or its own
             t = time.perf_counter()
-            if workers is not None:
+            if not current:
                 staging["path"] = stage_results(results, out / "results", parent=out.parent, workers=workers,
                                                 shared=_shared_figures(spec, params))
                 atexit.register(discard_results, staging["path"])  # any failure below: the staged files go

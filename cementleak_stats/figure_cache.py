@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .figures.save import Drawn
+if TYPE_CHECKING:  # the drawing stack is the workers' and the kernels': the process that hands this out does not import it
+    from .figures.save import Drawn
 
 #: the signed entries' kind (:class:`~.cache.SignedFiles`)
 _KIND = "figures"

@@ -15,7 +15,8 @@ from cementleak_stats.render import RenderError
 from cementleak_stats.render.assemble import FigureFloat, Raw, TableFloat, cell_pieces
 from cementleak_stats.render.config import CellOptions, DocumentMeta
 from cementleak_stats.render.crossref import number, to_markdown
-from cementleak_stats.render.execute import _failure, _Step
+from cementleak_stats.render.execute import _failure
+from cementleak_stats.render.steps import Step as _Step
 from cementleak_stats.render.parse import CodeCell, InlineExpr, MdLine, Origin
 
 ORIGIN = Origin("doc.qmd", 10)

@@ -193,3 +193,48 @@ def test_a_second_render_is_refused_while_the_lock_is_held(tmp_path: Path) -> No
         with pytest.raises(RenderError, match="another render is writing this output directory"):
             render_project(project, to=["html"])
     assert not (project / "_output").exists()
+
+
+_INLINES = """---
+title: "Inline values"
+format:
+  html: default
+---
+
+Before any cell: `{python} 1 + 1` and `{python} "x"`.
+
+```{python}
+a = 5
+```
+
+A is `{python} a`, twice `{python} a * 2`,
+a string `{python} f"{a}!"`.
+
+```{python}
+a = 7
+```
+
+Now `{python} a`.
+"""
+
+
+def test_inline_values_between_two_cells_see_the_cells_above_only(tmp_path: Path) -> None:
+    # the inline expressions between two cells run as one kernel cell (execute.py): each keeps its
+    # own value, in order, and sees the state of the cells above it, not of those below
+    (tmp_path / "doc.qmd").write_text(_INLINES, encoding="utf-8")
+    render_project(tmp_path, to=["html"])
+    text = _words(BeautifulSoup((tmp_path / "_output" / "doc.html").read_text(encoding="utf-8"), "html.parser"))
+    assert "Before any cell: 2 and x." in text
+    assert "A is 5, twice 10, a string 5!." in text
+    assert "Now 7." in text
+
+
+def test_a_failing_inline_expression_among_others_names_its_own_line(tmp_path: Path) -> None:
+    body = _INLINES.replace("a string `{python} f\"{a}!\"`", "a string `{python} undefined_name + a`")
+    (tmp_path / "doc.qmd").write_text(body, encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        render_project(tmp_path, to=["html"])
+    (problem,) = err.value.problems
+    assert (problem.file, problem.line) == ("doc.qmd", 14)  # the second line of the paragraph
+    assert problem.rule == "inline expression `undefined_name + a` failed: NameError: name 'undefined_name' is not defined"
+    assert not (tmp_path / "_output" / "doc.html").exists()

@@ -3,9 +3,12 @@
 Order (what Quarto's inline code means, replicated): cells and inline expressions run in
 document order, in one kernel, so an inline `` `{python} n_events` `` sees the state left by
 the cells *above* it and not by those below.  Each inline expression is a hidden cell of its
-own (a few milliseconds each), which keeps that order exact and lets an error name the
-expression's own line.  Hidden cells run with ``store_history=False``: they do not change
-``_``, ``Out`` or the execution counts of the visible cells.
+own or, for the expressions between two cells, one hidden cell for all of them (in their order:
+the state they see is the same, and each kernel round trip costs milliseconds; the report's
+main documents have about 350 inline expressions).  When such a cell fails, its expressions
+run again one cell each, so the error names the failing expression's own line.  Hidden cells
+run with ``store_history=False``: they do not change ``_``, ``Out`` or the execution counts of
+the visible cells.
 
 The value of an inline expression is formatted as Quarto does: a ``str`` as is (no quotes,
 read as markdown), an object with ``_repr_markdown_`` through it, anything else through its
@@ -42,61 +45,21 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import DocumentMeta
-from .parse import CodeCell, InlineExpr, MdLine, Origin, ParsedDocument
+from .parse import CodeCell, Origin, ParsedDocument
 from .problems import RenderError, SubsetProblem
+from .steps import INLINE_MIME, INLINES_MIME, Params, Step, injected_parameters, kernel_steps, one_inline
 
-#: mime type of the text an inline expression hands back
-INLINE_MIME = "text/x-cementleak-inline"
-#: the tag of the cell whose values a render's parameters replace (Quarto's, papermill's)
-PARAMETERS_TAG = "parameters"
 #: bumped when the cached form or the engine's execution changes
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _KERNEL_NAME = "cementleak-python"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
-
-_SETUP = """\
-def _cementleak_setup():
-    import types
-    from IPython import get_ipython
-    from IPython.display import display
-
-    def emit(value):
-        if isinstance(value, str):
-            text = value
-        else:
-            data, _ = get_ipython().display_formatter.format(value)
-            text = data.get("text/markdown") or data.get("text/plain", "")
-        display({{{MIME!r}: text}}, raw=True)
-
-    def figsize(width, height):
-        try:
-            import matplotlib
-        except ImportError:
-            return
-        matplotlib.rcParams["figure.figsize"] = (width, height)
-
-    try:
-        import matplotlib
-    except ImportError:
-        pass
-    else:
-        get_ipython().run_line_magic("matplotlib", "inline")
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-        set_matplotlib_formats("png")
-        matplotlib.rcParams.update({{"figure.figsize": ({W}, {H}), "figure.dpi": {DPI}, "savefig.dpi": {DPI}}})
-    return types.SimpleNamespace(emit=emit, figsize=figsize)
-
-_cementleak = _cementleak_setup()
-del _cementleak_setup
-"""
-
 
 @dataclass(frozen=True)
 class ExecutionResult:
@@ -120,55 +83,6 @@ class ExecutionCache:
     write: Callable[[Path, bytes], None]
 
 
-Params = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class _Step:
-    source: str
-    kind: str  # "setup" | "params" | "cell" | "inline" | "hidden"
-    cell: CodeCell | None = None
-    inline: InlineExpr | None = None
-
-
-def _effective(value: bool | None, default: bool) -> bool:
-    return default if value is None else value
-
-
-def injected_parameters(params: Params) -> str:
-    """The cell that sets ``params``, as Quarto writes it: papermill's translator for Python
-    (``# Injected Parameters`` then one assignment a line)."""
-    from papermill.translators import translate_parameters  # imported only when a kernel runs with parameters
-
-    return translate_parameters("python3", "python", dict(params), "Injected Parameters")
-
-
-def _steps(doc: ParsedDocument, meta: DocumentMeta, params: Params | None = None) -> Iterator[_Step]:
-    """What the kernel runs, in order.  The injected parameters (a ``params`` step whose source
-    is filled in by :func:`execute_document`: the key hashes the values, not papermill's text) follow
-    the first cell tagged ``parameters``."""
-    yield _Step(_SETUP.format(MIME=INLINE_MIME, W=meta.fig_width, H=meta.fig_height, DPI=meta.fig_dpi), "setup")
-    injected = not params
-    for block in doc.blocks:
-        if isinstance(block, CodeCell):
-            if not _effective(block.options.eval, meta.execute.eval):
-                continue
-            o = block.options
-            sized = o.fig_width is not None or o.fig_height is not None
-            if sized:
-                yield _Step(f"_cementleak.figsize({o.fig_width or meta.fig_width}, {o.fig_height or meta.fig_height})", "hidden")
-            yield _Step(block.source, "cell", cell=block)
-            if not injected and PARAMETERS_TAG in o.tags:
-                yield _Step("", "params")
-                injected = True
-            if sized:
-                yield _Step(f"_cementleak.figsize({meta.fig_width}, {meta.fig_height})", "hidden")
-        elif isinstance(block, MdLine):
-            for _, _, idx in block.inlines:
-                expr = doc.inlines[idx]
-                yield _Step(f"_cementleak.emit((\n{expr.code}\n))", "inline", inline=expr)
-
-
 def _kernel_manager(kernel_dir: Path) -> Any:
     # the Jupyter stack is imported when a kernel is started: a render whose documents are all
     # cached (execute_document) does not pay for it
@@ -190,7 +104,7 @@ def _kernel_manager(kernel_dir: Path) -> Any:
     return km
 
 
-def _failure(step: _Step, ename: str, evalue: str, traceback: str) -> RenderError:
+def _failure(step: Step, ename: str, evalue: str, traceback: str) -> RenderError:
     tb = _ANSI.sub("", traceback)
     if step.inline is not None:
         o: Origin = step.inline.origin
@@ -217,7 +131,7 @@ def execution_key(doc: ParsedDocument, meta: DocumentMeta, params: Params | None
     for block in doc.blocks:
         text = block.source if isinstance(block, CodeCell) else block.text
         h.update(b"\x00" + type(block).__name__.encode() + b"\x00" + text.encode())
-    for step in _steps(doc, meta, params):
+    for step in kernel_steps(doc, meta, params):
         h.update(b"\x01" + step.kind.encode() + b"\x00" + step.source.encode())
     return h.hexdigest()[:32]
 
@@ -264,7 +178,7 @@ def execute_document(
     params
         Values injected after the cell tagged ``parameters`` (module docstring).
     """
-    steps = list(_steps(doc, meta, params))
+    steps = list(kernel_steps(doc, meta, params))
     if all(s.kind in ("setup", "params") for s in steps):  # nothing to run, no kernel (Quarto's markdown engine)
         return ExecutionResult(cells={}, inlines={})
     entry = None
@@ -277,7 +191,7 @@ def execute_document(
             return cached
     if params:
         source = injected_parameters(params)
-        steps = [_Step(source, s.kind) if s.kind == "params" else s for s in steps]
+        steps = [Step(source, s.kind) if s.kind == "params" else s for s in steps]
     result = _execute(doc, steps, on_step, startup_timeout)
     if cache is not None and entry is not None:
         for old in entry.parent.glob(f"{_doc_prefix(doc)}-*.json"):  # one entry per document, as Quarto's freeze
@@ -298,7 +212,7 @@ def needs_kernel(doc: ParsedDocument, meta: DocumentMeta, *, cache: ExecutionCac
                  params: Params | None = None) -> bool:
     """Whether :func:`execute_document` would start a kernel: the document runs code and the
     cache has no entry for it (an entry present but refused also starts one, found only then)."""
-    if all(s.kind in ("setup", "params") for s in _steps(doc, meta, params)):
+    if all(s.kind in ("setup", "params") for s in kernel_steps(doc, meta, params)):
         return False
     return cache is None or not _entry(cache, doc, meta, params).is_file()
 
@@ -316,12 +230,12 @@ def start_kernels(preload: tuple[str, ...] = (), *, prepare: str | None = None, 
             forkkernel.prepare(prepare, dict(params))
 
 
-def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], None] | None,
+def _execute(doc: ParsedDocument, steps: list[Step], on_step: Callable[[str], None] | None,
              startup_timeout: int) -> ExecutionResult:
     import nbformat
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s.source) for s in steps]
+    nb = nbformat.from_dict({"nbformat": 4, "nbformat_minor": 5, "metadata": {},  # as new_notebook(), unchecked (_code_cell)
+                             "cells": [_code_cell(s.source, i) for i, s in enumerate(steps)]})
     # the kernel's IPC sockets need a short path (a Unix socket path has at most 107 bytes)
     kernel_dir = Path(tempfile.mkdtemp(prefix="cementleak-kernel-"))
     try:
@@ -330,7 +244,16 @@ def _execute(doc: ParsedDocument, steps: list[_Step], on_step: Callable[[str], N
         shutil.rmtree(kernel_dir, ignore_errors=True)
 
 
-def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_step: Callable[[str], None] | None, startup_timeout: int) -> ExecutionResult:
+def _code_cell(source: str, i: int) -> Any:
+    """A notebook code cell, as ``nbformat.v4.new_code_cell`` makes it without its schema check
+    (jsonschema: about a second for the report's documents; these cells are well formed by construction)."""
+    import nbformat
+
+    return nbformat.from_dict({"id": f"cell-{i}", "cell_type": "code", "metadata": {}, "execution_count": None,
+                               "source": source, "outputs": []})
+
+
+def _run(doc: ParsedDocument, steps: list[Step], nb: Any, kernel_dir: Path, on_step: Callable[[str], None] | None, startup_timeout: int) -> ExecutionResult:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -355,13 +278,22 @@ def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_
             try:
                 client.execute_cell(nb_cell, i, store_history=step.kind == "cell")
             except CellExecutionError as exc:
+                if step.kind == "inlines":  # again one expression a cell: the error names its own line
+                    for expr in step.inlines:
+                        one = one_inline(expr)
+                        nb.cells.append(_code_cell(one.source, len(nb.cells)))
+                        try:
+                            client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
+                        except CellExecutionError as single:
+                            raise _failure(one, single.ename, single.evalue, single.traceback) from None
+                    raise _failure(one_inline(step.inlines[0]), exc.ename, exc.evalue, exc.traceback) from None
                 if step.kind == "params":
                     raise RenderError([SubsetProblem(doc.display, None, f"the injected parameters failed: {exc.ename}: {exc.evalue}")], details=str(exc)) from None
                 if step.kind in ("setup", "hidden"):
                     raise RenderError([SubsetProblem(doc.display, None, f"the engine's setup code failed: {exc.ename}: {exc.evalue}")], details=str(exc)) from None
                 raise _failure(step, exc.ename, exc.evalue, exc.traceback) from None
             except (CellTimeoutError, DeadKernelError) as exc:
-                where = step.cell.origin if step.cell else step.inline.origin if step.inline else Origin(doc.display, 1)
+                where = step.cell.origin if step.cell else step.inline.origin if step.inline else step.inlines[0].origin if step.inlines else Origin(doc.display, 1)
                 raise RenderError([SubsetProblem(where.file, where.line, f"the kernel stopped: {exc}")]) from None
             outputs = tuple(dict(o) for o in nb_cell.get("outputs", []))
             if step.cell is not None:
@@ -369,4 +301,9 @@ def _run(doc: ParsedDocument, steps: list[_Step], nb: Any, kernel_dir: Path, on_
             elif step.inline is not None:
                 texts = [o["data"][INLINE_MIME] for o in outputs if o.get("output_type") == "display_data" and INLINE_MIME in o.get("data", {})]
                 inlines[step.inline.index] = texts[-1] if texts else ""
+            elif step.inlines:
+                many = [o["data"][INLINES_MIME] for o in outputs if o.get("output_type") == "display_data" and INLINES_MIME in o.get("data", {})]
+                values = list(many[-1]) if many else []
+                for k, expr in enumerate(step.inlines):
+                    inlines[expr.index] = str(values[k]) if k < len(values) else ""
     return ExecutionResult(cells=cells, inlines=inlines)
