@@ -5,7 +5,7 @@ document order, in one kernel, so an inline `` `{python} n_events` `` sees the s
 the cells *above* it and not by those below.  Each inline expression is a hidden cell of its
 own or, for the expressions between two cells, one hidden cell for all of them (in their order:
 the state they see is the same, and each kernel round trip costs milliseconds; the report's
-main documents have about 350 inline expressions).  When such a cell fails, its expressions
+main documents have 129 and 144 of them, in 29 runs between cells each).  When such a cell fails, its expressions
 run again one cell each, so the error names the failing expression's own line.  Hidden cells
 run with ``store_history=False``: they do not change ``_``, ``Out`` or the execution counts of
 the visible cells.
