@@ -36,7 +36,7 @@ from .i18n import text as tr_text  # noqa: E402
 from .spec import load_spec  # noqa: E402
 from .study import StudyResults, results_by_key, run_study  # noqa: E402
 from .figure_cache import SharedFigures, shared_figures  # noqa: E402
-from .figures.save import Drawn, png_drawing  # noqa: E402
+from .figures.save import Drawn, drawing  # noqa: E402
 from .table_display import label_with_unit  # noqa: E402
 
 
@@ -95,7 +95,7 @@ class ReportView:
         self._source = results
         self.results = results if lang == "en" else dataclasses.replace(results, spec=results.spec.localized(lang))
         self.spec = self.results.spec
-        #: figure name -> (300-dpi PNG, width in inches), or None: each figure is drawn once
+        #: figure name -> its drawing (300-dpi PNG, width in inches, ...), or None: each figure is drawn once
         self._pngs: dict[str, Drawn] = {}
         #: these results' drawn figures, shared by every document of a report and its results
         #: folder (:func:`load_report` by results key; :mod:`.figure_cache`), or None: drawn here only
@@ -130,14 +130,14 @@ class ReportView:
             self._pngs[name] = draw() if self._figures is None else self._figures.get(self.lang, name, draw)
         drawn = self._pngs[name]
         if drawn is not None:
-            display(Image(data=drawn[0], format="png", width=width or int(drawn[1] * 96)))
+            display(Image(data=drawn.png, format="png", width=width or int(drawn.width * 96)))
 
     def _draw(self, name: str) -> Drawn:
-        """Figure ``name`` as a 300-dpi PNG (the results folder's file) and its width in inches
-        (None: the results have nothing to draw)."""
+        """Figure ``name`` as the results folder's 300-dpi PNG and its width in inches, with the
+        PDF it is made from in English (None: the results have nothing to draw)."""
         fig = P.FIGURES[name](self.results)
         try:
-            return png_drawing(fig)
+            return drawing(fig, lang=self.lang)
         finally:
             if fig is not None:
                 plt.close(fig)

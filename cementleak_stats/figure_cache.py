@@ -4,8 +4,8 @@
 executed in a kernel of its own) and the results folder's figure files (drawn by the figure
 workers of :mod:`.export`).  All of them ask :meth:`SharedFigures.get` for figure ``name`` in
 language ``lang``: under a lock per figure (``filelock``, across processes), the first one
-draws it (:func:`~.figures.save.png_drawing`: the results folder's PNG settings, so the file
-and the document's picture are the same bytes) and stores it; the others wait for that lock,
+draws it (:func:`~.figures.save.drawing`: the results folder's PNG, in English with the PDF it
+is rasterized from, so the files and the document's picture are the same bytes) and stores it; the others wait for that lock,
 then read the stored drawing.
 
 Entries are signed (:class:`~.cache.SignedFiles`, kind ``figures``) in a folder per results key
@@ -32,13 +32,18 @@ _ABSENT = object()
 
 
 def _read(path: Path) -> Drawn | object:
-    """The stored drawing (PNG, width in inches), None (the results have nothing to draw), or
+    """The stored :class:`~.figures.save.Drawing`, None (the results have nothing to draw), or
     :data:`_ABSENT` (no entry, or one not to be used)."""
     from .cache import SignedFiles
+    from .figures.save import Drawing
 
     try:
-        head, _, png = SignedFiles(_KIND).read(path).partition(b"\n")
-        return None if head == b"none" else (png, float(head))
+        head, _, body = SignedFiles(_KIND).read(path).partition(b"\n")
+        if head == b"none":
+            return None
+        width, size = head.split(b" ")  # the width in inches, the PDF's size (0: no PDF), then PDF and PNG
+        n = int(size)
+        return Drawing(body[n:], float(width), body[:n] if n else None)
     except (OSError, ValueError):
         return _ABSENT
 
@@ -47,7 +52,12 @@ def _write(path: Path, drawn: Drawn) -> None:
     from .cache import SignedFiles
 
     try:
-        SignedFiles(_KIND).write(path, b"none\n" if drawn is None else repr(drawn[1]).encode() + b"\n" + drawn[0])
+        if drawn is None:
+            body = b"none\n"
+        else:
+            pdf = drawn.pdf or b""
+            body = f"{drawn.width!r} {len(pdf)}\n".encode() + pdf + drawn.png
+        SignedFiles(_KIND).write(path, body)
     except OSError:
         pass  # not shared: whoever asks next draws it again
 

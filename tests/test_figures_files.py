@@ -168,3 +168,29 @@ def test_analyze_figures_flag_reaches_the_results_and_refuses_a_bad_format(tmp_p
     bad = runner.invoke(cli.app, [*args, "--figures", "png,tiff"])
     assert bad.exit_code == 2 and "'tiff' is not a figure format" in bad.output and "--figures" in bad.output
     assert "--figures" in runner.invoke(cli.app, ["analyze", "--help"]).output
+
+
+def test_an_english_figures_png_is_its_pdf_rasterized_and_other_languages_are_drawn_by_agg(tmp_path):
+    """The results folder's PNG and PDF of a figure (English) are one drawing: the PNG is the
+    PDF at 300 dpi (PDFium), made once whatever the formats asked for; a Chinese figure (shown in
+    documents only) is drawn straight to PNG, with no PDF made."""
+    import io
+
+    from PIL import Image
+
+    from cementleak_stats.figures.save import _rasterized, drawing
+
+    both, _ = save_figures(_draw, ["one"], tmp_path / "both", formats=("png", "pdf"), jobs=1, lang="en")
+    png, pdf = (tmp_path / "both" / "one.png").read_bytes(), (tmp_path / "both" / "one.pdf").read_bytes()
+    assert png == _rasterized(pdf, 300)
+    save_figures(_draw, ["one"], tmp_path / "png", formats=("png",), jobs=1, lang="en")
+    assert (tmp_path / "png" / "one.png").read_bytes() == png, "the same PNG without the PDF file"
+    with Image.open(io.BytesIO(png)) as im:
+        fig = _draw_sample()
+        w, h = fig.get_size_inches()
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01) and im.width >= 0.5 * w * 300
+        assert im.getpixel((0, 0))[:3] == (255, 255, 255), "white ground"
+        assert im.convert("L").getextrema()[0] < 60, "something is drawn"
+    zh = drawing(_draw_sample(), lang="zh")
+    en = drawing(_draw_sample(), lang="en")
+    assert zh.pdf is None and zh.png.startswith(b"\x89PNG") and en.pdf is not None and en.png == png

@@ -47,7 +47,7 @@ def _values(html: str) -> dict[str, str]:
 
 
 @pytest.mark.render
-def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd) -> None:
     (tmp_path / "_quarto.yml").write_text("project:\n  type: default\n", encoding="utf-8")
     for name in ("a", "b"):
         (tmp_path / "sub" / name).mkdir(parents=True)
@@ -73,6 +73,7 @@ def test_each_document_runs_in_its_own_forked_kernel(tmp_path: Path, monkeypatch
     assert all(v["env"] == "seen" and v["preloaded"] == "True" and v["argv"] == "ipykernel_launcher.py" for v in got.values()), got
     # prepared once, in the server, with the render's parameters, before it forked the kernels
     assert got["a"]["prepared"] == got["b"]["prepared"] == "s", got
+    assert "Debugger warning" not in capfd.readouterr().err, "debugpy's warning about frozen modules is not the user's business"
     for v in got.values():  # every kernel has ended with its document
         with pytest.raises(ProcessLookupError):
             for _ in range(100):

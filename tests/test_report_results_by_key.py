@@ -219,8 +219,8 @@ def test_the_results_folder_and_the_documents_share_one_drawing_of_each_figure(s
     assert (figures / "forest.png").read_bytes() == shown_forest and (figures / "forest.pdf").is_file()
     calls = _count_draws(monkeypatch, "km")  # the results folder first: the document shows its file
     assert _shown(report, "km", capsys) == (figures / "km.png").read_bytes() and calls == []
-    alone = export.stage_results(report._source, tmp_path / "alone", formats=("png",)) / "figures"
-    assert all((alone / f"{n}.png").read_bytes() == (figures / f"{n}.png").read_bytes() for n in ("forest", "km"))
+    alone = export.stage_results(report._source, tmp_path / "alone", formats=("png", "pdf")) / "figures"
+    assert all((alone / f"{n}.{x}").read_bytes() == (figures / f"{n}.{x}").read_bytes() for n in ("forest", "km") for x in ("png", "pdf"))
 
 
 def test_preloading_reads_the_results_once_for_every_language(stored, monkeypatch) -> None:

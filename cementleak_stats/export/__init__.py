@@ -157,10 +157,11 @@ def stage_results(r: StudyResults, out_dir: Path, *, figures: bool = True, forma
             from ..i18n import active
 
             names = workers.run(_draw_figure) if workers is not None else _draw_figure()
-            _, failed = save_figures(partial(_draw_figure, r, active()), names, tmp / "figures",
-                                     formats=_formats(r, formats), progress=progress,
+            lang = active()
+            _, failed = save_figures(partial(_draw_figure, r, lang), names, tmp / "figures",
+                                     formats=_formats(r, formats), progress=progress, lang=lang,
                                      executor=workers.executor if workers is not None else None,
-                                     png=None if shared is None else shared.in_language(active()))
+                                     png=None if shared is None else shared.in_language(lang))
             if failed:
                 (tmp / NOT_DRAWN).write_text("".join(f"{n}: {e}\n" for n, e in failed.items()), encoding="utf-8")
         if not (tmp / NOT_DRAWN).exists():  # a figure not drawn is tried again by the next run

@@ -105,6 +105,9 @@ def _child(sock: socket.socket, request: dict[str, Any]) -> None:
 def _serve(fd: int, preload: list[str], parent: int | None = None) -> None:
     """The server's loop: import ``preload``, then fork one child per request until the
     socket closes or its ``parent`` (the renderer's process id) ends (module docstring)."""
+    # debugpy (imported with ipykernel's debugger) would print a four-line warning about Python's
+    # frozen modules into the user's terminal: it concerns breakpoints, and a render sets none
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in preload:
         try:
             import_module(name)
