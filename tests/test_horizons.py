@@ -88,6 +88,29 @@ def test_brier_ipa_ibs_as_riskregression(name):
         assert perf.value(h, "ibs_null", "se") == pytest.approx(i["se_null"], rel=1e-8)
 
 
+def test_integrated_brier_of_cox_risks_compiled_equals_the_grid_loop(monkeypatch):
+    """The compiled per-patient IBS (Cox risks) gives the grid loop's numbers to rounding, with
+    ties, times on the grid and censoring between grid times (R's agreement: the test above)."""
+    from cementleak_stats.models import compiled
+    from cementleak_stats.validation.horizons import CoxRisk, ibs_grid, integrated_brier
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    lp = rng.normal(scale=0.7, size=n)
+    t_event, t_cens = rng.exponential(15 * np.exp(-lp)), rng.uniform(0, 20, n)
+    time = np.round(np.minimum(t_event, t_cens))  # whole months: many ties, times equal to grid times
+    event = (t_event <= t_cens).astype(int)
+    risk = CoxRisk(lambda t: float(np.exp(-0.03 * t)), np.exp(lp))
+    grid = ibs_grid(time, event, 12.0)
+    assert np.isin(grid[:-1], time).all() and len(grid) > 5
+    fast = integrated_brier(time, event, risk, grid)
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    loop = integrated_brier(time, event, risk, grid)
+    for a, b in zip(fast, loop):
+        assert np.asarray(a) == pytest.approx(np.asarray(b), rel=1e-12, abs=1e-14)
+    assert loop[0] > 0 and np.std(loop[2]) > 0
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_calibration_at_each_horizon_as_r(name):
     _, _, _, perf, ref = case(name)

@@ -34,6 +34,8 @@ Gerds TA, Kattan MW. Medical Risk Prediction Models: With Ties to Machine Learni
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,6 +45,8 @@ from scipy import stats
 from ..design import encode
 from ..errors import AnalysisError
 from ..km import KaplanMeier, censoring_survival, kaplan_meier
+from ..models import compiled
+from ..models.compiled import frozen, jit
 from ..models.cox import CoxModel
 from ..spec import StudySpec
 from .calibration import BELOW_HORIZON, calibrate_km, calibrate_smooth, calibration_line
@@ -142,6 +146,41 @@ def ibs_grid(time: np.ndarray, event: np.ndarray, h: float) -> np.ndarray:
     return np.r_[t[t < upper], upper]
 
 
+@dataclass(frozen=True)
+class CoxRisk:
+    """A Cox model's predicted risks as a function of time: ``risk(t)`` = 1 - S0(t)^exp(lp_i)
+    for every patient (``elp`` = exp(lp), ``s0`` the baseline survival function)."""
+
+    s0: Callable[[float], float]
+    elp: np.ndarray
+
+    def __call__(self, t: float) -> np.ndarray:
+        return 1.0 - self.s0(t) ** self.elp
+
+
+def _ibs_rows(time: np.ndarray, case: np.ndarray, g_left: np.ndarray, elp: np.ndarray, tk: np.ndarray,
+              ls: np.ndarray, wg: np.ndarray, wk: np.ndarray, acc: np.ndarray) -> None:  # pragma: no cover - compiled below
+    """acc_i = sum_k w_k r_ik of every patient for Cox risks (:func:`integrated_brier`): at t_k
+    (``tk``, increasing) a patient still at risk (T_i > t_k) has r = (1 - S0(t_k)^e_i)^2 / G(t_k),
+    one with the event by t_k (T_i <= t_k, ``case``) r = (S0(t_k)^e_i)^2 / G(T_i-), one censored
+    before t_k r = 0; ``ls`` = log S0(t_k), ``wg`` = w_k / G(t_k), ``wk`` = w_k."""
+    K = tk.size
+    for i in range(time.size):
+        e = elp[i]
+        a = np.searchsorted(tk, time[i])  # the grid times before T_i: still at risk there
+        s = 0.0
+        for k in range(a):
+            f = 1.0 - math.exp(e * ls[k])
+            s += wg[k] * f * f
+        if case[i]:
+            c = 0.0
+            for k in range(a, K):
+                q = math.exp(e * ls[k])
+                c += wk[k] * q * q
+            s += c / g_left[i]
+        acc[i] = s
+
+
 def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Integrated Brier score over [0, grid[-1]] of the model and of the null model, and their IFs.
 
@@ -158,6 +197,8 @@ def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndar
     ev = np.asarray(event).astype(bool)
     fits = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev))  # once for the whole grid
     g_left = fits[0].survival_at(np.asarray(time, float), left=True)[0, 0]
+    if isinstance(risk_at, CoxRisk) and compiled.ENABLED:
+        return _integrated_brier_cox(np.asarray(time, float), ev, risk_at, grid[:-1], widths, fits, g_left)
     for tk, wk in zip(grid[:-1], widths):
         b = ipcw_brier(time, event, risk_at(tk), tk, fits=fits, g_left=g_left)
         ibs += wk * b.brier
@@ -165,6 +206,34 @@ def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndar
         inf += wk * b.influence
         inf0 += wk * b.influence_null
     return ibs, ibs0, inf, inf0
+
+
+def _integrated_brier_cox(time: np.ndarray, ev: np.ndarray, risk: CoxRisk, tk: np.ndarray, wk: np.ndarray,
+                          fits: tuple[KaplanMeier, KaplanMeier], g_left: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """:func:`integrated_brier` of Cox risks, patient by patient: the same sums in another order
+    (each patient's weighted residuals over the grid, then their mean), equal to rounding.
+
+    Why: the grid loop makes a dozen passes over n patients per grid time (about 40 ms at
+    n = 10^6, 9 s per horizon for 200 times); here each patient's times are one compiled loop of
+    one exp each, and the null model's residuals, which depend on the patient only through
+    T_i, event and G(T_i-), are prefix and suffix sums over the grid."""
+    g_t = fits[0].survival_at(tk, left=False)[0, 0]
+    km = fits[1].survival_at(tk)[0, 0]
+    with np.errstate(divide="ignore"):
+        ls = np.log(np.array([risk.s0(t) for t in tk], float))
+        wg = wk / g_t
+    acc = np.empty(len(time))
+    jit(_ibs_rows)(frozen(time, np.float64), frozen(ev, np.bool_), frozen(g_left, np.float64),
+                   frozen(risk.elp, np.float64), frozen(tk, np.float64), frozen(ls, np.float64),
+                   frozen(wg, np.float64), frozen(wk, np.float64), acc)
+    # the null model predicts 1 - KM(t_k) for everyone: at risk (1 - KM)^2 / G(t_k), event KM^2 / G(T_i-)
+    alive0 = np.r_[0.0, np.cumsum(wg * (1.0 - km) ** 2)]  # sum over k < a
+    case0 = np.r_[np.cumsum((wk * km**2)[::-1])[::-1], 0.0]  # sum over k >= a
+    a = np.searchsorted(tk, time)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc0 = alive0[a] + np.where(ev, case0[a] / g_left, 0.0)
+    ibs, ibs0 = float(acc.mean()), float(acc0.mean())
+    return ibs, ibs0, acc - ibs, acc0 - ibs0
 
 
 def roc_curve(time: np.ndarray, event: np.ndarray, risk: np.ndarray, h: float) -> pd.DataFrame:
@@ -291,8 +360,7 @@ def performance_at_horizons(
     lp = model.lp(encode(spec, cohort, model.variables).X)
     unit = spec.outcome.time_unit
 
-    def risk_at(t: float) -> np.ndarray:
-        return 1.0 - model.baseline_survival(t) ** np.exp(lp)
+    risk_at = CoxRisk(model.baseline_survival, np.exp(lp))
 
     rows, rocs, groups, smooths = [], [], [], []
     risks = {"row": np.arange(len(cohort))}
