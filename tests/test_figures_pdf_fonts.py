@@ -22,8 +22,9 @@ from matplotlib.backends import _backend_pdf_ps as pdf_ps
 
 from pypdf import PdfReader
 
-from cementleak_stats.figures import save as save_module
-from cementleak_stats.figures.save import _PDF_UNUSED_TABLES, save_figure
+from cementleak_stats.figures import pdf_fonts as save_module
+from cementleak_stats.figures.pdf_fonts import _PDF_UNUSED_TABLES
+from cementleak_stats.figures.save import save_figure
 
 
 def test_pdf_fonts_embedded_without_layout_tables(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

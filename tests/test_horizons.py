@@ -92,7 +92,7 @@ def test_integrated_brier_of_cox_risks_compiled_equals_the_grid_loop(monkeypatch
     """The compiled per-patient IBS (Cox risks) gives the grid loop's numbers to rounding, with
     ties, times on the grid and censoring between grid times (R's agreement: the test above)."""
     from cementleak_stats.models import compiled
-    from cementleak_stats.validation.horizons import CoxRisk, ibs_grid, integrated_brier
+    from cementleak_stats.validation.brier import CoxRisk, ibs_grid, integrated_brier
 
     rng = np.random.default_rng(7)
     n = 3000

@@ -4,7 +4,7 @@ The kernels: the Efron sums and the baseline hazard (:mod:`.efron_rows`), Harrel
 Fenwick-tree sweep (:mod:`cementleak_stats.validation.concordance_bit`), the grouped and
 reverse Kaplan-Meier of the calibration and decision-curve bootstraps
 (:mod:`cementleak_stats.validation.groupkm`), and the integrated Brier score's residuals per
-patient (:mod:`cementleak_stats.validation.horizons`).  Each gives the numbers of its numpy path to
+patient (:mod:`cementleak_stats.validation.brier`).  Each gives the numbers of its numpy path to
 rounding (the tests compare both paths), and every R reference test runs through them.
 
 Why one rule, "always, when numba is installed": the numpy paths are whole-array passes, and
@@ -66,7 +66,7 @@ def compile_all() -> float:
     """Run every kernel once on a tiny made-up cohort, with each argument type the analysis
     passes (the inputs are :func:`frozen`; concordance weights come as float or compact uint8
     counts), so that numba compiles and caches them; returns the seconds it took."""
-    from ..validation import concordance_bit, groupkm, horizons
+    from ..validation import brier, concordance_bit, groupkm
     from . import efron_rows
 
     start = time.perf_counter()
@@ -88,7 +88,7 @@ def compile_all() -> float:
         concordance_bit.pair_totals(key, score, np.argsort(score, axis=1), weights)
     groupkm.km_at_cells(time_, event, counts, np.zeros((1, n), np.int64), 1, 5.0)
     groupkm.censoring_left(time_, event, counts, 5.0)
-    horizons.integrated_brier(time_, event, horizons.CoxRisk(lambda t: 0.9, np.ones(n)), np.array([2.0, 5.0, 8.0]))
+    brier.integrated_brier(time_, event, brier.CoxRisk(lambda t: 0.9, np.ones(n)), np.array([2.0, 5.0, 8.0]))
     return time.perf_counter() - start
 
 
