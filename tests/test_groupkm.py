@@ -101,3 +101,16 @@ def test_reclassification_is_the_same_on_either_path(monkeypatch: pytest.MonkeyP
     before = reclassification(time, event, new, old, 12 * (1 - 1e-6), counts)
     monkeypatch.setattr(compiled, "ENABLED", True)
     np.testing.assert_array_equal(reclassification(time, event, new, old, 12 * (1 - 1e-6), counts), before)
+
+
+@pytest.mark.parametrize("g", [1, 2, 37, 4000])
+def test_cut_groups_equals_numpys_searchsorted(g: int) -> None:
+    """Hmisc cut2's groups through the bucket table: numpy's searchsorted, bit for bit, also for
+    values equal to a cut, outside the cuts, infinite or NaN."""
+    rng = np.random.default_rng(g)
+    surv = rng.beta(8, 2, size=(3, 20_000))
+    cuts = np.unique(np.quantile(np.r_[0.0, 1.0, surv[0]], np.linspace(0, 1, g + 1)))
+    surv[0, :50] = cuts[rng.integers(0, len(cuts), 50)]  # on the cuts themselves
+    surv[1, :6] = [-0.5, 1.5, np.inf, -np.inf, np.nan, np.nextafter(cuts[-1], 0)]
+    expected = np.clip(np.searchsorted(cuts, surv, side="right") - 1, 0, len(cuts) - 2)
+    np.testing.assert_array_equal(groupkm.cut_groups(surv, cuts), expected)

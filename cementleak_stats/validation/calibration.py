@@ -103,7 +103,10 @@ def _km_at(w: np.ndarray, time: np.ndarray, event: np.ndarray, u: float) -> tupl
 
 
 def _group_of(surv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Hmisc ``cut2(x, cuts)``: intervals [c_k, c_{k+1}), the last one closed."""
+    """Hmisc ``cut2(x, cuts)``: intervals [c_k, c_{k+1}), the last one closed (compiled: the
+    same groups, :func:`.groupkm.cut_groups`)."""
+    if compiled.ENABLED and surv.ndim == 2:
+        return groupkm.cut_groups(surv, cuts)
     return np.clip(np.searchsorted(cuts, surv, side="right") - 1, 0, len(cuts) - 2)
 
 
