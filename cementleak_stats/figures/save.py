@@ -4,7 +4,8 @@ Each file is written to a temporary file in the target directory and moved into 
 :func:`os.replace`, so a failed save never leaves a half-written figure (nor destroys the
 previous one).  Time stamps are left out of the metadata and SVG ids are salted with a
 constant, so the same figure gives byte-identical files in every run.  :func:`save_figures`
-draws and writes many figures in worker processes, one figure per task.
+draws and writes many figures in worker processes, one figure per task; an English figure is
+drawn once, as PDF, and its PNG is that PDF rasterized (:func:`drawing`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ _METADATA: dict[str, dict[str, None]] = {
 DPI = 300
 
 
-
 class Drawing(NamedTuple):
     """A figure drawn once for every place that shows it (:func:`drawing`)."""
 
@@ -57,6 +57,7 @@ Drawn = Drawing | None
 _PNG_PIL = {"compress_level": 1}
 
 _SAVE_RC = {"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path", "pdf.fonttype": 42, "ps.fonttype": 42}
+
 
 def save_figure(
     fig: Figure | Axes,
