@@ -5,8 +5,8 @@ executed in a kernel of its own) and the results folder's figure files (drawn by
 workers of :mod:`.export`).  All of them ask :meth:`SharedFigures.get` for figure ``name`` in
 language ``lang``: under a lock per figure (``filelock``, across processes), the first one
 draws it (:func:`~.figures.save.drawing`: the results folder's PNG, in English with the PDF it
-is rasterized from, so the files and the document's picture are the same bytes) and stores it; the others wait for that lock,
-then read the stored drawing.
+is rasterized from, so the files and the document's picture are the same bytes) and stores it;
+the others wait for that lock, then read the stored drawing.
 
 Entries are signed (:class:`~.cache.SignedFiles`, kind ``figures``) in a folder per results key
 beside that key's results entry: ``.cementleak-cache/figures/<key>/<lang>-<name>.png``.  The key

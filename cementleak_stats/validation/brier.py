@@ -139,14 +139,14 @@ def integrated_brier(time: np.ndarray, event: np.ndarray, risk_at, grid: np.ndar
     functions.
     """
     widths = np.diff(grid) / grid[-1]
-    ibs = ibs0 = 0.0
-    inf = np.zeros(len(time))
-    inf0 = np.zeros(len(time))
     ev = np.asarray(event).astype(bool)
     fits = (kaplan_meier(time, ev, reverse=True), kaplan_meier(time, ev))  # once for the whole grid
     g_left = fits[0].survival_at(np.asarray(time, float), left=True)[0, 0]
     if isinstance(risk_at, CoxRisk) and compiled.ENABLED:
         return _integrated_brier_cox(np.asarray(time, float), ev, risk_at, grid[:-1], widths, fits, g_left)
+    ibs = ibs0 = 0.0
+    inf = np.zeros(len(time))
+    inf0 = np.zeros(len(time))
     for tk, wk in zip(grid[:-1], widths):
         b = ipcw_brier(time, event, risk_at(tk), tk, fits=fits, g_left=g_left)
         ibs += wk * b.brier
