@@ -263,6 +263,27 @@ def test_nomogram_label_placement(width, categorical, expected):
     assert _place_labels(ticks, lambda _s: width, 0.0, categorical=categorical) == expected
 
 
+def test_nomogram_thinned_axis_labels_both_ends():
+    # room for two labels only: 0 and 10 (a step of 10), not 0 and 6 with the end unlabelled
+    ticks = [_Tick(float(x), str(x)) for x in range(11)]
+    assert _place_labels(ticks, lambda _s: 12.0, 0.0, categorical=False) == [0, *[None] * 9, 1]
+
+
+def test_nomogram_very_short_axis_labels_its_ends_without_a_comb(nomogram_frames):
+    # a near-null predictor: 11 values (0-1000) within 3 points, as GBSG-2's oestrogen receptor
+    points, total = nomogram_frames
+    short = pd.DataFrame({"predictor": "Receptor (fmol/l)", "value": np.arange(0.0, 1001.0, 100.0),
+                          "points": np.linspace(0, 3, 11)})
+    ax = plot_nomogram(pd.concat([points, short], ignore_index=True), total, risk_label="Risk")
+    y = ax.get_yticks()[[t.get_text() for t in ax.get_yticklabels()].index("Receptor (fmol/l)")]
+    labels = sorted(float(t.get_text().replace(",", "")) for t in _gid(ax, "nomogram-value")
+                    if abs(t.get_position()[1] - y) < 0.2)
+    assert labels[0] == 0.0 and labels[-1] == 1000.0
+    ticks = [ln for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1 and min(ln.get_ydata()) <= y + 1e-9
+             and max(ln.get_ydata()) >= y - 1e-9 and abs(np.mean(ln.get_ydata()) - y) < 0.1]
+    assert len(ticks) == len(labels)  # only the labelled values: 11 ticks in 1.5 mm would be a comb
+
+
 def test_nomogram_draws_into_a_given_constrained_axes(nomogram_frames):
     points, total = nomogram_frames
     _, ax = plt.subplots(figsize=(6, 4), layout="constrained")

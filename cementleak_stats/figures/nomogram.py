@@ -126,7 +126,8 @@ def _place_labels(ticks: Sequence[_Tick], width_of: Callable[[str], float], gap:
       the two lanes next to the line where it fits, else unlabelled;
     * numeric: all labels above if they fit; else alternating above/below (in x order); an
       axis still too crowded labels every k-th value (k = 2, 3, ...) from the lowest x, plus
-      the last value when it fits, so the labelled values stay evenly spaced.
+      the last value when it fits, so the labelled values stay evenly spaced; the smallest k
+      that labels both ends is preferred to a smaller one that cannot label the last value.
     """
     spans = [_span(t.x, width_of(t.label), gap, bounds)[:2] for t in ticks]
     out: list[Lane] = [None] * len(ticks)
@@ -137,20 +138,25 @@ def _place_labels(ticks: Sequence[_Tick], width_of: Callable[[str], float], gap:
             out[i] = _first_free_lane(placed, spans[i], None if categorical else 2)
         return out
     order = sorted(range(len(ticks)), key=lambda i: ticks[i].x)
-    for k in range(1, max(2, len(order))):
-        chosen = order[::k]
-        for alternate in (False, True):
-            lanes = [(j % 2 if alternate else 0) for j in range(len(chosen))]
-            if all(_fits([spans[i] for i, ln in zip(chosen, lanes) if ln == lane]) for lane in (0, 1)):
+    last = order[-1]
+    for both_ends in (True, False):  # 0, 500, 1000 rather than 0, 700 on an axis 0-1000 with room for two
+        for k in range(1, max(2, len(order))):
+            chosen = order[::k]
+            for alternate in (False, True):
+                lanes = [(j % 2 if alternate else 0) for j in range(len(chosen))]
+                if not all(_fits([spans[i] for i, ln in zip(chosen, lanes) if ln == lane]) for lane in (0, 1)):
+                    continue
+                out = [None] * len(ticks)
                 for i, ln in zip(chosen, lanes):
                     out[i] = ln
-                last = order[-1]
                 if out[last] is None:
                     for lane in (0, 1):
                         if _fits([spans[i] for i in chosen if out[i] == lane] + [spans[last]]):
                             out[last] = lane
                             break
-                return out
+                if out[last] is not None or not both_ends:
+                    return out
+    out = [None] * len(ticks)
     out[order[0]] = 0
     return out
 
@@ -183,6 +189,9 @@ def _row_positions(rows: Sequence[_Row], line_in: float) -> tuple[list[float], f
 
 def _draw_row(ax: Axes, y: float, row: _Row, *, size: float, line_in: float, bounds: tuple[float, float],
               width_of: Callable[[str], float], gap: float, keep_unlabelled: bool = True) -> None:
+    xs = sorted(t.x for t in row.ticks)
+    if keep_unlabelled and any(b - a < gap for a, b in zip(xs, xs[1:])):
+        keep_unlabelled = False  # ticks closer than a label gap read as a comb, not a scale
     shown = [(t, ln) for t, ln in zip(row.ticks, row.lanes) if keep_unlabelled or ln is not None]
     xs = [t.x for t, _ in shown]
     ax.plot([min(xs), max(xs)], [y, y], color="black", linewidth=0.9, solid_capstyle="butt")
