@@ -6,7 +6,9 @@ copy of the project (``data/`` and ``_output/`` of the project are never written
 1. ``cementleak analyze --no-cache`` on the shipped study, process start to exit, against R rms
    ``validate`` + ``calibrate(cmethod = "KM")`` on the same rows and B in the same run
    (``benchmarks/rms_bench.R`` through ``Rscript``; the row says when R is absent), with the
-   breakdown of one more run under pyinstrument: imports, statistics, reading, writing files.
+   breakdown of one more run under pyinstrument: imports, statistics, reading, writing files;
+   and, for comparison with the same R time, the same command without figures and a fresh
+   Python that only imports the libraries (how far below them the goal lies).
 2. ``cementleak report`` (what ``make report`` runs), all formats, empty caches, then unchanged
    inputs; shown also relative to the analyze time and to a fixed numpy workload of this run.
 3. ``cementleak predict`` of one patient, after the analyze of row 1.
@@ -55,6 +57,8 @@ STUDY = str(ROOT / "study.yaml")  # the shipped study (read only)
 NOTES_MARKER = "<!-- notes: written by hand; benchmarks/run.py keeps everything below this line -->"
 PROJECT_FILES = ("report", "narrative", "_quarto.yml", "study.yaml", "data")
 SECTIONS = ("analyze", "r", "report", "predict", "repeated", "engine", "scale")
+#: the libraries of the field that ``analyze`` cannot do without (row 1g: their import alone)
+FLOOR_IMPORTS = ("numpy", "pandas", "scipy.stats", "matplotlib.pyplot")
 HOW_FULL = "`make bench BENCH_FULL=1` (`python -m benchmarks.run --full`)"
 
 
@@ -415,6 +419,25 @@ def section_analyze(run: Run) -> None:
                           ratio=_ratio(s, r_s), value=None if r_s is None else s / r_s, limit=0.2,
                           goal="ratio ≤ 0.2", peak_mb=peak))
     guarded(run, "1a", "breakdown of analyze (pyinstrument)", lambda: _breakdown(run))
+    guarded(run, "1f", "floors of row 1", lambda: _floors(run, r_s))
+
+
+def _floors(run: Run, r_s: float | None) -> None:
+    """Rows 1f-1g: what row 1 costs without any figure, and what the libraries alone cost to import,
+    each against the same R time: how far below them row 1's goal lies."""
+    run.log("analyze --no-cache --figures none (results tables only) ...")
+    tables_s, peak, _ = run_child([*cli(), "analyze", "study.yaml", "--no-cache", "--figures", "none",
+                                   "--out", str(run.tmp / "tables-only")], cwd=run.project, env=run.env)
+    run.log("a fresh Python importing the libraries alone ...")
+    imports_s, imports_peak, _ = run_child([sys.executable, "-c", f"import {', '.join(FLOOR_IMPORTS)}"], env=run.env)
+    base = "R rms as in row 1" + (f": {_fmt_s(r_s)}" if r_s is not None else " (not measured)")
+    run.goals.append(Goal("1f", "for comparison: row 1 without figures (`--figures none`: the results tables alone)",
+                          measured=_fmt_s(tables_s), baseline=base, ratio=_ratio(tables_s, r_s),
+                          peak_mb=peak))
+    run.goals.append(Goal("1g", "for comparison: a fresh Python that only imports "
+                          + ", ".join(f"`{m}`" for m in FLOOR_IMPORTS) + " (no cementleak code)",
+                          measured=_fmt_s(imports_s), baseline=base, ratio=_ratio(imports_s, r_s),
+                          peak_mb=imports_peak))
 
 
 def _breakdown(run: Run) -> None:
