@@ -58,7 +58,13 @@ class MarkdownTable:
         return pipe_table(self.frame)
 
 
-def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, padding: int = 2) -> str:
+#: characters of table type across the text width of the printed page (the PDF's 9.5-pt table type
+#: on A4: about 99), a few less for safety: a table's columns share them (:func:`pipe_table`)
+LINE_CHARS = 96
+
+
+def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, padding: int = 2,
+               line: int = LINE_CHARS) -> str:
     """A pandoc pipe table whose separator widths set sensible relative column widths.
 
     pandoc sizes the columns of a wide pipe table by the dashes in the separator line;
@@ -67,16 +73,27 @@ def pipe_table(frame: pd.DataFrame, *, min_width: int = 6, max_width: int = 36, 
     readable and lets long text wrap.  A header wraps at its spaces, so it counts by its longest
     word; ``padding`` adds the cell insets, which a narrow column of numbers needs most (without
     it "<0.001" ran into the next column of the PDF's Table 1).
+
+    The dashes are shares of the page's width, ``line`` characters: when the columns want more,
+    each keeps its longest word (plus ``padding``) and the rest of the line is shared in
+    proportion to what each wants beyond that.  Without this, a table with long labels (many
+    predictors, long test names) shrank every column alike, and "<0.001" again ran into the
+    next column while the table ran past the right margin.
     """
     f = frame.copy()
     f.columns = [str(c) for c in f.columns]
     cells = f.astype(str).replace({"nan": "", "None": "", "<NA>": ""})
     cells = cells.apply(lambda col: col.str.replace("|", "\\|", regex=False).str.replace("\n", " ", regex=False))
-    widths = []
+    need, want = [], []
     for c in cells.columns:
         longest_word = max([len(w) for v in [c, *cells[c]] for w in str(v).split()] or [1])
         longest = max([longest_word, *cells[c].str.len()])
-        widths.append(max(min_width, longest_word, min(longest, max_width)) + padding)
+        need.append(max(min_width, longest_word) + padding)
+        want.append(max(min_width, longest_word, min(longest, max_width)) + padding)
+    widths, extra = want, sum(want) - sum(need)
+    if sum(want) > line and extra:
+        spare = max(0, line - sum(need))
+        widths = [n + int((w - n) * spare / extra) for n, w in zip(need, want)]
     head = "| " + " | ".join(cells.columns) + " |"
     sep = "|" + "|".join(":" + "-" * (w - 1) for w in widths) + "|"
     rows = ["| " + " | ".join(r) + " |" for r in cells.itertuples(index=False, name=None)]

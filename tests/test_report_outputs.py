@@ -23,13 +23,14 @@ from pathlib import Path
 
 import docx
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
 
 from cementleak_stats import presentation as P
-from cementleak_stats.document import ReportView
+from cementleak_stats.document import LINE_CHARS, ReportView, pipe_table
 from cementleak_stats.formatting import format_p
 from cementleak_stats.models.cox import term_label
 from cementleak_stats.nomogram import predict_risk
@@ -158,6 +159,28 @@ def out(rendered_project) -> Outputs:
 
 
 @pytest.mark.parametrize("name", HTML_DOCUMENTS)
+def _dashes(table: str) -> list[int]:
+    return [len(cell) for cell in table.splitlines()[1].strip("|").split("|")]
+
+
+def test_pipe_table_columns_share_the_page_and_keep_their_longest_word() -> None:
+    # a Table 1 of long labels and long test names (as R survival::lung's): the columns want more
+    # than the page; each keeps its longest word and cell insets, and together they fit the page
+    frame = pd.DataFrame({
+        "Characteristic": ["ECOG performance score (physician), n (%): 0", "Calories consumed at meals (kcal), median [Q1, Q3]"],
+        "Overall (n=213)": ["61 (28.6)", "975.0 [616.0, 1150.0]"], "Death: no (n=62)": ["26 (41.9)", "975.0 [588.0, 1075.0]"],
+        "Death: yes (n=151)": ["35 (23.2)", "975.0 [650.0, 1175.0]"], "P value": ["<0.001", "0.529"],
+        "Test": ["Chi-square (Yates)", "Mann-Whitney U"], "SMD": ["0.537", "0.038"], "Missing": ["0", "43"]})
+    dashes = _dashes(pipe_table(frame))
+    assert sum(dashes) <= LINE_CHARS
+    words = [max(len(w) for v in [c, *frame[c]] for w in str(v).split()) for c in frame.columns]
+    assert all(d >= max(6, w) + 2 for d, w in zip(dashes, words)), (dashes, words)
+    assert dashes[0] == max(dashes)  # the long labels get what is left most
+    # a table that fits keeps what its columns want
+    small = pd.DataFrame({"Term": ["Age (per year)"], "Points": ["1.25"]})
+    assert _dashes(pipe_table(small)) == [len("Age (per year)") + 2, 8]
+
+
 def test_html_output_parses_with_its_title(out: Outputs, name: str) -> None:
     soup = out.soups[name]
     assert soup.find("html") is not None and soup.find("body") is not None
