@@ -75,14 +75,14 @@ def format_p_sci(p: float) -> str:
 
 
 def format_value(value: object) -> str:
-    """A tick label: strings as given, whole numbers without ``.0``, others with ``:g``."""
+    """A tick label: strings as given, whole numbers without ``.0``, others with ``:g``; a
+    negative number with a true minus sign, as matplotlib's own tick labels."""
     if isinstance(value, str):
         return value
     if isinstance(value, Real) and not isinstance(value, bool):
         v = float(value)
-        if math.isfinite(v) and v == round(v):
-            return f"{int(round(v))}"
-        return f"{v:g}"
+        text = f"{int(round(v))}" if math.isfinite(v) and v == round(v) else f"{v:g}"
+        return MINUS + text[1:] if text.startswith("-") else text
     return str(value)
 
 

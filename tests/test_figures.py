@@ -174,6 +174,8 @@ def test_format_p_and_values():
     assert format_value(20.0) == "20"
     assert format_value(2.5) == "2.5"
     assert format_value("moderate") == "moderate"
+    assert format_value(-10.0) == "\u221210" and format_value(-2.5) == "\u22122.5"  # a true minus, as the axes'
+    assert format_value(-0.0) == "0"
 
 
 # ---------------------------------------------------------------- forest
@@ -276,7 +278,7 @@ def test_nomogram_very_short_axis_labels_its_ends_without_a_comb(nomogram_frames
                           "points": np.linspace(0, 3, 11)})
     ax = plot_nomogram(pd.concat([points, short], ignore_index=True), total, risk_label="Risk")
     y = ax.get_yticks()[[t.get_text() for t in ax.get_yticklabels()].index("Receptor (fmol/l)")]
-    labels = sorted(float(t.get_text().replace(",", "")) for t in _gid(ax, "nomogram-value")
+    labels = sorted(float(t.get_text()) for t in _gid(ax, "nomogram-value")
                     if abs(t.get_position()[1] - y) < 0.2)
     assert labels[0] == 0.0 and labels[-1] == 1000.0
     ticks = [ln for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1 and min(ln.get_ydata()) <= y + 1e-9
