@@ -37,6 +37,7 @@ from .spec import load_spec  # noqa: E402
 from .study import StudyResults, results_by_key, run_study  # noqa: E402
 from .figure_cache import SharedFigures, shared_figures  # noqa: E402
 from .figures.save import Drawn, drawing  # noqa: E402
+from .formatting import format_value  # noqa: E402
 from .table_display import label_with_unit  # noqa: E402
 
 
@@ -605,7 +606,7 @@ class ReportView:
 
     def example_table(self) -> MarkdownTable:
         pts = self.example.points
-        values = pts["value"].astype(str)
+        values = [format_value(x) for x in pts["value"]]  # as recorded: 20 years, 5.3 mL, −10 lb
         if self.lang != "en":  # levels by their labels in the report's language
             values = [self.spec.variable(v).level_label(x) for v, x in zip(pts["predictor"], values)]
         return MarkdownTable(pd.DataFrame({T("Predictor"): [label_with_unit(self.spec.variable(v)) for v in pts["predictor"]],

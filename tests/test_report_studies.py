@@ -153,3 +153,20 @@ def test_key_numbers_are_the_studys_results(study):
     text = output_texts(rendered.output)["index.html"]
     for value in (f"{R.n} patients", f"{R.n_events} patients ({R.events_pct})", R.c_index, R.c_corrected, R.s0):
         assert value in text, f"{name}: {value!r} not in the report"
+
+
+def test_worked_example_shows_the_values_as_recorded(study):
+    # rossi's ages and prior convictions are whole numbers: 20 and 1, not 20.0 and 1.0
+    name, rendered = study
+    results = run_study(load_spec(rendered.study))
+    soup = BeautifulSoup((rendered.output / "report" / "index.html").read_text(encoding="utf-8"), "html.parser")
+    table = soup.find("table", id="tbl-example")
+    head = [th.get_text(" ").strip() for th in table.find("thead").find_all("th")]
+    shown = [dict(zip(head, (td.get_text(" ").strip() for td in tr.find_all("td")))) for tr in table.find("tbody").find_all("tr")]
+    points = results.example.points
+    assert len(shown) == len(points)
+    for cell, v, value in zip(shown, points["predictor"], points["value"]):
+        if results.spec.variable(v).kind == "continuous":
+            x = float(value)
+            expected = f"{round(x)}" if x == round(x) else f"{x:g}"
+            assert cell["Value"] == expected.replace("-", "\u2212"), (name, v, cell)
