@@ -158,7 +158,6 @@ def out(rendered_project) -> Outputs:
 # --- 1. every output exists and opens ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", HTML_DOCUMENTS)
 def _dashes(table: str) -> list[int]:
     return [len(cell) for cell in table.splitlines()[1].strip("|").split("|")]
 
@@ -181,6 +180,7 @@ def test_pipe_table_columns_share_the_page_and_keep_their_longest_word() -> None
     assert _dashes(pipe_table(small)) == [len("Age (per year)") + 2, 8]
 
 
+@pytest.mark.parametrize("name", HTML_DOCUMENTS)
 def test_html_output_parses_with_its_title(out: Outputs, name: str) -> None:
     soup = out.soups[name]
     assert soup.find("html") is not None and soup.find("body") is not None
