@@ -189,11 +189,10 @@ def _row_positions(rows: Sequence[_Row], line_in: float) -> tuple[list[float], f
 
 def _draw_row(ax: Axes, y: float, row: _Row, *, size: float, line_in: float, bounds: tuple[float, float],
               width_of: Callable[[str], float], gap: float, keep_unlabelled: bool = True) -> None:
-    xs = sorted(t.x for t in row.ticks)
-    if keep_unlabelled and any(b - a < gap for a, b in zip(xs, xs[1:])):
-        keep_unlabelled = False  # ticks closer than a label gap read as a comb, not a scale
-    shown = [(t, ln) for t, ln in zip(row.ticks, row.lanes) if keep_unlabelled or ln is not None]
-    xs = [t.x for t, _ in shown]
+    every = sorted(t.x for t in row.ticks)
+    comb = any(b - a < gap for a, b in zip(every, every[1:]))  # ticks that close read as a comb, not a scale
+    shown = [(t, ln) for t, ln in zip(row.ticks, row.lanes) if (keep_unlabelled and not comb) or ln is not None]
+    xs = every if keep_unlabelled else [t.x for t, _ in shown]  # the line spans the values, drawn or not
     ax.plot([min(xs), max(xs)], [y, y], color="black", linewidth=0.9, solid_capstyle="butt")
     for t, lane in shown:
         sign = -1.0 if lane is not None and lane % 2 == 1 else 1.0
