@@ -79,13 +79,13 @@ _h = horizon_words
 
 
 def table_horizons(r: StudyResults, which: str = "development") -> pd.DataFrame:
-    """One row per measure, one column per horizon: estimate (95% CI)."""
+    """One row per measure, one column per horizon (shortest first, as the figures): estimate (95% CI)."""
     c = _cohort(r, which)
     if c is None:
         return pd.DataFrame()
     m = c.performance.measures
     out = {T("Measure"): [T(WORDS[k]) for k in WORDS]}
-    for h in c.performance.horizons:
+    for h in sorted(c.performance.horizons):
         part = m[m["horizon"] == h].set_index("measure")
         out[_h(r, h)] = [P.est_ci(*part.loc[k, ["estimate", "ci_low", "ci_high"]].astype(float), _DIGITS[k]) for k in WORDS]
     return pd.DataFrame(out)
@@ -237,7 +237,8 @@ def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFram
     cmp = _comparison(r, which)
     if cmp is None:
         return pd.DataFrame()
-    d = cmp.discrimination
+    d = cmp.discrimination  # Harrell's C, then the AUC at each horizon, shortest first (as the figures)
+    d = d.iloc[np.lexsort((d["horizon"].fillna(-np.inf).to_numpy(), (d["measure"] != "c_index").to_numpy()))]
     names = [T("Harrell's C") if m == "c_index" else T("Time-dependent AUC at {horizon}", horizon=_h(r, h))
              for m, h in zip(d["measure"], d["horizon"])]
     return pd.DataFrame({

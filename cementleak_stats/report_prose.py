@@ -70,8 +70,8 @@ class AssessmentText:
 
     @property
     def horizons(self) -> str:
-        """'12 and 6 months'."""
-        hs = self._r.spec.outcome.all_horizons
+        """'6 and 12 months': shortest first, as the tables and figures."""
+        hs = sorted(self._r.spec.outcome.all_horizons)
         if active() != "en":  # '12个月和6个月'
             return _series([_h(self._r, h) for h in hs])
         return f"{_series([f'{h:g}' for h in hs])} {self._r.spec.outcome.time_unit}"
@@ -83,10 +83,10 @@ class AssessmentText:
         perf = c.performance
         parts = [T("{value} at {horizon}", value=est_ci(perf.value(h, measure), perf.value(h, measure, 'ci_low'),
                                                          perf.value(h, measure, 'ci_high'), digits), horizon=_h(self._r, h))
-                 for h in perf.horizons]
+                 for h in sorted(perf.horizons)]
         return _series(parts)
 
-    #: '0.900 (0.822 to 0.979) at 12 months and 0.892 (...) at 6 months'.
+    #: '0.892 (...) at 6 months and 0.900 (0.822 to 0.979) at 12 months'.
     auc = _reads("_measure", "auc")
     ipa = _reads("_measure", "ipa")
     ibs = _reads("_measure", "ibs")

@@ -77,3 +77,22 @@ def test_nomogram_risk_axis_covers_the_cohort(results: StudyResults) -> None:
         np.testing.assert_allclose(n.risk_from_points(x * total_max / 100.0), risks, rtol=1e-9)
     finally:
         plt.close(fig)
+
+
+def test_horizons_shortest_first_in_tables_and_prose_as_in_the_figures(results: StudyResults) -> None:
+    # GBSG-2's study file says horizon 5 with 1 and 3 years: its ROC legend and calibration panels
+    # read 1, 3, 5 years, and so must the table of measures, the comparator's AUC rows and the text
+    from cementleak_stats.assessment_report import horizon_words
+    from cementleak_stats.document import ReportView
+
+    hs = sorted(results.spec.outcome.all_horizons)
+    words = [horizon_words(results, h) for h in hs]
+    table = presentation.TABLES["horizons"](results)
+    if len(table):
+        assert list(table.columns[1:]) == words
+    comparator = presentation.TABLES["comparator"](results)
+    if len(comparator):
+        auc_rows = [m for m in comparator.iloc[:, 0] if "AUC" in m]
+        assert auc_rows == [f"Time-dependent AUC at {w}" for w in words]
+    said = ReportView(results).assessment.horizons
+    assert said.startswith(f"{hs[0]:g}") and said.rstrip().endswith(f"{hs[-1]:g} {results.spec.outcome.time_unit}")
