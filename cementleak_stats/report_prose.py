@@ -72,7 +72,7 @@ class AssessmentText:
     def horizons(self) -> str:
         """'6 and 12 months': shortest first, as the tables and figures."""
         hs = sorted(self._r.spec.outcome.all_horizons)
-        if active() != "en":  # '12个月和6个月'
+        if active() != "en":  # '6个月和12个月'
             return _series([_h(self._r, h) for h in hs])
         return f"{_series([f'{h:g}' for h in hs])} {self._r.spec.outcome.time_unit}"
 
