@@ -11,6 +11,9 @@ intercept and S0(horizon).  The page computes, exactly as
     lp             = intercept + total_points / scale
     risk           = 1 - S0(horizon) ** exp(lp)
 
+and, for a study with several horizons (a risk axis each on the nomogram), the risk by each
+horizon h with S0(h) (the model file's ``baseline_survival_at_horizons``), shortest first.
+
 :func:`score_exported` evaluates the same formula in Python on the exported JSON; the tests
 compare it with ``predict_risk`` and run the page itself in headless Chromium.
 """
@@ -112,7 +115,8 @@ def score_exported(model: Mapping, patient: Mapping[str, object]) -> dict[str, f
     for p in model["predictors"]:
         total += (contribution(p, patient[p["name"]]) - p["min_contribution"]) * model["scale"]
     lp = model["intercept"] + total / model["scale"]
-    return {"total_points": total, "lp": lp, "risk": 1.0 - model["s0"] ** math.exp(lp)}
+    return {"total_points": total, "lp": lp, "risk": 1.0 - model["s0"] ** math.exp(lp),
+            "risks": [1.0 - h["survival"] ** math.exp(lp) for h in model["horizons"]]}
 
 
 _JS = r"""
@@ -135,7 +139,8 @@ _JS = r"""
       total += pts; rows.push([p.label, pts]);
     });
     var lp = M.intercept + total / M.scale;
-    return {rows: rows, total: total, lp: lp, risk: 1 - Math.pow(M.s0, Math.exp(lp))};
+    var risks = M.horizons.map(function (h) { return 1 - Math.pow(h.survival, Math.exp(lp)); });
+    return {rows: rows, total: total, lp: lp, risk: 1 - Math.pow(M.s0, Math.exp(lp)), risks: risks};
   }
   function read() {
     var v = {}, ok = true;
@@ -159,9 +164,11 @@ _JS = r"""
   function update() {
     var v = read(), out = document.getElementById('cl-result');
     var body = document.getElementById('cl-points'), total = document.getElementById('cl-total');
+    var each = document.querySelectorAll('.cl-horizon-risk');
     body.innerHTML = '';
     if (!v) {  // no points, total or risk of earlier values stay on screen
       total.textContent = '';
+      each.forEach(function (el) { el.textContent = ''; el.removeAttribute('data-risk'); });
       out.textContent = __INVALID__;
       out.removeAttribute('data-risk');
       out.removeAttribute('data-total');
@@ -178,6 +185,10 @@ _JS = r"""
     out.textContent = fmtRisk(s.risk);
     out.setAttribute('data-risk', s.risk.toPrecision(12));
     out.setAttribute('data-total', s.total.toPrecision(12));
+    each.forEach(function (el, i) {
+      el.textContent = fmtRisk(s.risks[i]);
+      el.setAttribute('data-risk', s.risks[i].toPrecision(12));
+    });
   }
   form.addEventListener('input', update);
   window.cementleakScore = function (values) { return score(values); };
@@ -219,13 +230,18 @@ def calculator_html(r: StudyResults) -> str:
                  + T("this calculator is fitted to a synthetic cohort and is for demonstration and teaching only.")
                  + '</p>') if model["synthetic"] else ""
     synthetic += f'<p class="cl-note" id="cl-tested">{html.escape(tested_note(model["cohorts"]))}</p>'
+    # a study with several horizons (a risk axis each on the nomogram): the risk by each, shortest first
+    by_each = "" if len(model["horizons"]) < 2 else (
+        f'<p id="cl-horizons">{html.escape(T("Predicted risk by each horizon"))}{mark(": ")}' + (mark("; ")).join(
+            f'{html.escape(_horizon(h["horizon"], model["time_unit"]))}{"" if is_cjk() else " "}<strong class="cl-horizon-risk"></strong>'
+            for h in model["horizons"]) + "</p>")
     return (
         f'<div class="cl-calc" id="cl-calculator"><style>{_CSS}</style>'
         f'<form id="cl-form" onsubmit="return false">{"".join(fields)}</form>'
         f'<table><thead><tr><th>{T("Predictor")}</th><th class="cl-num">{T("Points")}</th></tr></thead><tbody id="cl-points"></tbody>'
         f'<tfoot><tr><th>{T("Total points")}</th><th class="cl-num" id="cl-total"></th></tr></tfoot></table>'
         f'<p>{html.escape(T("Predicted risk of {event} by {horizon}", event=model["event"].lower(), horizon=_horizon(model["horizon"], model["time_unit"])))}{mark(": ")}'
-        f'<span class="cl-risk" id="cl-result"></span></p>{synthetic}'
+        f'<span class="cl-risk" id="cl-result"></span></p>{by_each}{synthetic}'
         f'<script type="application/json" id="cl-model">{data}</script>'
         f'<script>{_JS.replace("__RISK_FLOOR__", repr(RISK_FLOOR)).replace("__INVALID__", invalid)}</script></div>'
     )

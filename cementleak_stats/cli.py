@@ -557,7 +557,8 @@ def predict(
     input_file: Annotated[Path | None, typer.Option("--input", help="Score every row of this table of new patients (CSV, XLSX, SAV, Parquet) instead; needs --out.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="With --input: the CSV of risks to write, one row per input row (rows that cannot be scored are kept, with their problem).")] = None,
 ) -> None:
-    """Score one patient with the exported model file: points per predictor, total points, risk at the horizon.
+    """Score one patient with the exported model file: points per predictor, total points, risk at the horizon
+    (and at the study's other horizons).
 
     Reads the model file (model.json, written by analyze; docs/results-files.md) when it was
     fitted from this study file and these data, or the one given by --model; else builds the
@@ -603,12 +604,17 @@ def predict(
         console.print_json(json.dumps({"points": {name: pts for name, _, _, pts in res.points},
                                        "total_points": res.total_points, "lp": res.lp, "risk": res.risk,
                                        "horizon": res.horizon, "model_file": source,
+                                       "risks": [{"horizon": h, "risk": r} for h, r in res.risks],
                                        "study_file": data["study"].get("file"), "study_sha256": data["study"]["sha256"],
                                        "synthetic": data["study"]["synthetic"]}))
         return
     from .model_file import number_label
 
-    t = Table(title=f"Predicted risk of {outcome['event_label'].lower()} by {res.horizon:g} {outcome['time_unit']}")
+    def by(h: float) -> str:  # '5 years', '1 year' (as the report's horizon words)
+        unit = outcome["time_unit"]
+        return f"{h:g} {unit[:-1] if h == 1 and unit.endswith('s') else unit}"
+
+    t = Table(title=f"Predicted risk of {outcome['event_label'].lower()} by {by(res.horizon)}")
     t.add_column("predictor")
     t.add_column("value")
     t.add_column("points", justify="right")
@@ -617,7 +623,9 @@ def predict(
         t.add_row(escape(preds[name].get("display") or name), escape(shown), f"{pts:.1f}")
     t.add_row("[bold]Total points[/]", "", f"[bold]{res.total_points:.1f}[/]")
     console.print(t)
-    console.print(f"Risk by {res.horizon:g} {outcome['time_unit']}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")
+    console.print(f"Risk by {by(res.horizon)}: [bold]{100 * res.risk:.1f}%[/] (linear predictor {res.lp:.4f})")
+    if len(res.risks) > 1:  # the study's other horizons too (a risk axis each on the nomogram)
+        console.print("Risk by each horizon: " + "; ".join(f"{by(h)} {100 * r:.1f}%" for h, r in res.risks))
     console.print(_model_line(data, source, study, why_not), markup=False, highlight=False, soft_wrap=True)
     if data["study"]["synthetic"]:
         console.print("[bold yellow]SYNTHETIC DATA[/]: a model fitted to a generated cohort; for teaching only.")

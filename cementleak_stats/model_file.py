@@ -224,6 +224,8 @@ class PatientScore:
     lp: float
     risk: float
     horizon: float
+    #: (horizon, risk by it) for every horizon of the study, shortest first (:func:`horizon_survival`)
+    risks: tuple[tuple[float, float], ...] = ()
 
 
 def _one(f: Callable[[float], float], x: Any) -> Any:
@@ -253,14 +255,24 @@ def score_patient(data: Mapping[str, Any], values: Mapping[str, object]) -> Pati
     preds = data["predictors"]
     contributions = [contribution(p, values[p["name"]]) for p in preds]
     points, total, lp, risk = combine(data, contributions)
+    risks = tuple((float(h["horizon"]), 1.0 - h["survival"] ** math.exp(lp)) for h in horizon_survival(data))
     return PatientScore(points=tuple((p["name"], values[p["name"]], c, pts) for p, c, pts in zip(preds, contributions, points)),
-                        total_points=total, lp=lp, risk=risk, horizon=float(data["outcome"]["horizon"]))
+                        total_points=total, lp=lp, risk=risk, horizon=float(data["outcome"]["horizon"]), risks=risks)
+
+
+def horizon_survival(data: Mapping[str, Any]) -> list[dict[str, float]]:
+    """``[{"horizon", "survival"}]``: S0 at every horizon of the study, shortest first; a model
+    file written before these were added has the main horizon's alone."""
+    m = data["model"]
+    return [dict(x) for x in m.get("baseline_survival_at_horizons")
+            or [{"horizon": data["outcome"]["horizon"], "survival": m["baseline_survival_at_horizon"]}]]
 
 
 def page_model(data: Mapping[str, Any]) -> dict[str, Any]:
     """The report calculator's model (the JSON its JavaScript reads), taken from the model file."""
     return {"predictors": [dict(p) for p in data["predictors"]], "scale": data["nomogram"]["scale"],
             "intercept": data["nomogram"]["intercept"], "s0": data["model"]["baseline_survival_at_horizon"],
+            "horizons": horizon_survival(data),
             "horizon": data["outcome"]["horizon"], "time_unit": data["outcome"]["time_unit"],
             "event": data["outcome"]["event_label"], "synthetic": data["study"]["synthetic"],
             "cohorts": data["cohorts"]}

@@ -29,6 +29,8 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cementleak_stats import presentation  # noqa: F401 - before assessment_report, which it imports
+from cementleak_stats.assessment_report import nomogram_horizons
 from cementleak_stats.calculator import calculator_html, export_model, score_exported
 from cementleak_stats.formatting import RISK_FLOOR, format_risk
 from cementleak_stats.nomogram import predict_risk
@@ -93,7 +95,12 @@ def test_python_formula_on_the_exported_model_equals_predict_risk(results: Study
         assert _close(got["total_points"], want.total_points, 1e-12)
         assert _close(got["lp"], want.lp, 1e-12)
         assert _close(got["risk"], want.risk, 1e-12)
+        # every horizon of the study (the shipped one: 6 and 12 months), as the nomogram's risk axes read them
+        for risk, (_, nomogram, _) in zip(got["risks"], axes, strict=True):
+            assert _close(risk, float(nomogram.risk_from_points(want.total_points)), 1e-12)
 
+    axes = nomogram_horizons(results)
+    assert [h["horizon"] for h in model["horizons"]] == [h for h, _, _ in axes] and len(axes) > 1
     check()
 
 
@@ -113,15 +120,17 @@ _PROBE = """
   var patients = %s, nUi = %d;
   var api = patients.map(function (p) {
     var s = window.cementleakScore(p);
-    return {total: s.total, lp: s.lp, risk: s.risk};
+    return {total: s.total, lp: s.lp, risk: s.risk, risks: s.risks};
   });
   var form = document.getElementById('cl-form'), ui = [];
   patients.slice(0, nUi).forEach(function (p) {
     Object.keys(p).forEach(function (k) { document.getElementById('cl-' + k).value = String(p[k]); });
     form.dispatchEvent(new Event('input', {bubbles: true}));
     var r = document.getElementById('cl-result');
+    var each = Array.prototype.map.call(document.querySelectorAll('.cl-horizon-risk'),
+                                        function (el) { return [parseFloat(el.getAttribute('data-risk')), el.textContent]; });
     ui.push({risk: parseFloat(r.getAttribute('data-risk')), total: parseFloat(r.getAttribute('data-total')),
-             shown: r.textContent, total_shown: document.getElementById('cl-total').textContent});
+             shown: r.textContent, total_shown: document.getElementById('cl-total').textContent, each: each});
   });
   var pre = document.createElement('pre');
   pre.id = 'cl-test-output';
@@ -158,16 +167,21 @@ def test_rendered_page_scores_like_predict_risk_in_headless_chromium(rendered_pr
     assert html.count("</body>") == 1
     got = _probe_in_chromium(html.replace("</body>", _PROBE % (json.dumps(pts), n_ui) + "</body>"), tmp_path)
     assert len(got["api"]) == len(pts) and len(got["ui"]) == n_ui
+    axes = nomogram_horizons(results)  # the risk by every horizon of the study, shortest first
     for i, patient in enumerate(pts):
         want = predict_risk(results.spec, results.nomogram, patient)
+        each = [float(nomogram.risk_from_points(want.total_points)) for _, nomogram, _ in axes]
         api = got["api"][i]
         assert _close(api["total"], want.total_points, 1e-9), (patient, api)
         assert _close(api["lp"], want.lp, 1e-9), (patient, api)
         assert _close(api["risk"], want.risk, 1e-9), (patient, api)
+        assert len(api["risks"]) == len(each) and all(_close(a, b, 1e-9) for a, b in zip(api["risks"], each)), (patient, api)
         if i < n_ui:
             ui = got["ui"][i]
             assert _close(ui["risk"], want.risk, 1e-9) and _close(ui["total"], want.total_points, 1e-9), (patient, ui)
             assert ui["shown"] == format_risk(want.risk) and ui["total_shown"] == f"{want.total_points:.1f}"
+            assert [shown for _, shown in ui["each"]] == [format_risk(x) for x in each], (patient, ui)
+            assert all(_close(a, b, 1e-9) for (a, _), b in zip(ui["each"], each, strict=True)), (patient, ui)
 
 
 def test_format_risk_says_less_than_and_more_than_at_the_ends() -> None:
@@ -186,7 +200,9 @@ _EDGE_PROBE = """
     form.dispatchEvent(new Event('input', {bubbles: true}));
     var r = document.getElementById('cl-result');
     out.push({shown: r.textContent, risk: r.getAttribute('data-risk'), total: document.getElementById('cl-total').textContent,
-              rows: document.getElementById('cl-points').children.length});
+              rows: document.getElementById('cl-points').children.length,
+              each: Array.prototype.map.call(document.querySelectorAll('.cl-horizon-risk'),
+                                             function (el) { return [el.textContent, el.getAttribute('data-risk')]; })});
   }
   %s.forEach(enter);
   var pre = document.createElement('pre');
@@ -228,4 +244,6 @@ def test_page_shows_extreme_risks_as_bounds_and_clears_on_invalid_input(quick_re
     assert "< 0.1%" in shown and "> 99.9%" in shown, shown  # the shipped model reaches both ends
     invalid = got[-1]
     assert invalid["rows"] == 0 and invalid["total"] == "" and invalid["risk"] is None
+    assert len(invalid["each"]) == 2 and all(e == ["", None] for e in invalid["each"])  # 6 and 12 months cleared too
+    assert all(text and risk for ui in got[:-1] for text, risk in ui["each"])
     assert invalid["shown"] == "Enter values within the ranges shown."

@@ -327,3 +327,12 @@ def test_model_file_problems_name_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         find_model_file(study, model=tmp_path / "results" / MODEL_FILE, results_dir=None)
     assert "fitted with another study file" in exc.value.problems[0].rule
+
+
+def test_a_model_file_without_every_horizon_gives_the_main_one() -> None:
+    from cementleak_stats.model_file import horizon_survival, page_model
+
+    m = _tiny_model()  # as written before the survival at every horizon was added
+    assert horizon_survival(m) == [{"horizon": 30.0, "survival": 0.9}]
+    m["model"]["baseline_survival_at_horizons"] = [{"horizon": 7.0, "survival": 0.97}, {"horizon": 30.0, "survival": 0.9}]
+    assert page_model(m)["horizons"] == m["model"]["baseline_survival_at_horizons"]

@@ -76,6 +76,10 @@ def test_model_file_documents_the_model_and_scores_as_predict_risk(analysed) -> 
             "study_variables", "nomogram", "cohorts"} <= set(data)
     assert [t["term"] for t in data["model"]["terms"]] == list(r.model.coef.index)
     assert data["model"]["baseline_survival_at_horizon"] == r.model.baseline_survival()
+    # S0 at every horizon, shortest first: the survivals of the nomogram's risk axes, the main one among them
+    perf = r.assessment.development.performance.baseline_survival.sort_values("horizon")
+    assert data["model"]["baseline_survival_at_horizons"] == [{"horizon": h, "survival": s} for h, s in zip(perf["horizon"], perf["s0"])]
+    assert {"horizon": r.spec.outcome.horizon, "survival": r.model.baseline_survival()} in data["model"]["baseline_survival_at_horizons"]
     assert data["inputs"]["files"] == {"cohort.csv": r.provenance.data_sha256["cohort.csv"]}
     patient = _patient(r)
     want = predict_risk(spec, r.nomogram, patient)
@@ -83,6 +87,13 @@ def test_model_file_documents_the_model_and_scores_as_predict_risk(analysed) -> 
     for a, b in ((got.lp, want.lp), (got.risk, want.risk), (got.total_points, want.total_points)):
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
     assert [p for *_, p in got.points] == pytest.approx(want.points["points"].tolist(), rel=1e-12, abs=1e-12)
+    from cementleak_stats import presentation  # noqa: F401 - before assessment_report, which it imports
+    from cementleak_stats.assessment_report import nomogram_horizons
+
+    axes = nomogram_horizons(r)  # the risk by every horizon, as the nomogram's risk axes read it
+    assert [h for h, _ in got.risks] == [h for h, _, _ in axes]
+    for (_, risk), (_, nomogram, _) in zip(got.risks, axes):
+        assert math.isclose(risk, float(nomogram.risk_from_points(want.total_points)), rel_tol=1e-12, abs_tol=1e-15)
     # the documented formula, by hand from the JSON alone (what another tool would do)
     m = data["model"]
     x = {t["term"]: (float(patient[t["variable"]]) if t["level"] is None and spec.variable(t["variable"]).kind == "continuous"
@@ -109,6 +120,12 @@ def test_predict_prints_only_the_prediction_from_the_model_file(analysed, monkey
     as_json = CliRunner().invoke(app, ["predict", *_args(patient), "--json"], env=WIDE)
     got = json.loads(as_json.output)
     assert math.isclose(got["risk"], want.risk, rel_tol=1e-12) and got["model_file"] == str(Path("_output") / "results" / MODEL_FILE)
+    # every horizon of the study (this one: 6 and 12 months), in the JSON and in the text
+    horizons = sorted(spec.outcome.all_horizons)
+    assert [x["horizon"] for x in got["risks"]] == horizons and len(horizons) > 1
+    assert math.isclose(got["risks"][horizons.index(spec.outcome.horizon)]["risk"], want.risk, rel_tol=1e-12)
+    assert "Risk by each horizon: " + "; ".join(f"{h:g} {spec.outcome.time_unit} {100 * x['risk']:.1f}%"
+                                                for h, x in zip(horizons, got["risks"])) in out
 
 
 def test_predict_uses_the_cache_when_the_model_file_is_stale(analysed, monkeypatch) -> None:

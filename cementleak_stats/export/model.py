@@ -66,7 +66,7 @@ def model_file(r: StudyResults) -> dict[str, Any]:
     ``provenance`` (seed, B, git commit, library versions); ``outcome`` (event, label, time
     unit, horizon); ``model`` (per term: ``term``, ``variable``, ``level``, ``coef`` per unit and
     ``mean``; ``centre`` = sum coef x mean; the Efron baseline cumulative hazard and survival at
-    the horizon; ``penalizer``); ``predictors`` (per predictor: label, unit, kind, coding, its
+    the horizon, and the survival at every horizon of the study; ``penalizer``); ``predictors`` (per predictor: label, unit, kind, coding, its
     terms with coefficients, minimum contribution, and levels, labels and aliases, or the
     nomogram's axis, the study file's range and the development median); ``study_variables``
     (every variable the study file defines); ``nomogram`` (``scale`` points per unit of lp,
@@ -104,6 +104,9 @@ def model_file(r: StudyResults) -> dict[str, Any]:
             "centre": float(means[names].to_numpy(float) @ coef[names].to_numpy(float)),  # as nomogram._centre
             "baseline_cumhaz_at_horizon": h0,
             "baseline_survival_at_horizon": float(m.baseline_survival()),
+            # S0 at every horizon of the study (outcome.horizons), shortest first: a risk axis each on the nomogram
+            "baseline_survival_at_horizons": [{"horizon": float(h), "survival": float(m.baseline_survival(h))}
+                                              for h in sorted(r.spec.outcome.all_horizons)],
             "penalizer": float(m.penalizer),
         },
         "predictors": _predictors(r),
