@@ -13,6 +13,7 @@ problem; no row is ever dropped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from .cohort.io import read_table
 from .cohort.failures import check_table
 from .cohort.schema import as_number, as_text, canonical_levels, cohort_schema, parsed, parsing
 from .errors import InputError, Problem
-from .model_file import combine, contribution, number_label, range_text, value_range
+from .model_file import combine, contribution, horizon_survival, number_label, range_text, value_range
 from .spec import StudySpec
 
 __all__ = ["BatchScores", "score_table", "score_file"]
@@ -40,8 +41,9 @@ class BatchScores:
     scores : one row per input row: ``row`` (spreadsheet row: header = 1), the id column when
         the input has it, each predictor's value (canonical level or number), ``points_<name>``
         per predictor, ``total_points``, ``lp`` (centred at the development means),
-        ``risk_at_horizon``, ``scored`` (False when the row could not be scored; its numbers are
-        then empty) and ``problem`` (why not, one "column: rule" per problem).
+        ``risk_at_horizon``, for a study with several horizons ``risk_<h>`` at each (shortest first),
+        ``scored`` (False when the row could not be scored; its numbers are then empty) and
+        ``problem`` (why not, one "column: rule" per problem).
     problems : every problem found, as the data layer reports them (file, row, column, value,
         rule, fix).
     horizon : the time of the risk.
@@ -152,8 +154,13 @@ def score_table(spec: StudySpec, model: Mapping[str, Any], raw: pd.DataFrame, *,
         out[name] = typed[name].where(ok).to_numpy(object)
     for j, name in enumerate(names):
         out[f"points_{name}"] = points[:, j]
-    out.update({"total_points": total, "lp": lp, "risk_at_horizon": risk,
-                "scored": ok, "problem": ["; ".join(why.get(r, ())) for r in raw.index]})
+    out.update({"total_points": total, "lp": lp, "risk_at_horizon": risk})
+    horizons = horizon_survival(model)
+    for h in horizons if len(horizons) > 1 else ():  # the study's other horizons too: risk_<h>, shortest first
+        by_h = np.full(n, np.nan)
+        by_h[rows] = [1.0 - h["survival"] ** math.exp(x) for x in lin]  # as score_patient, to the last bit
+        out[f"risk_{h['horizon']:g}"] = by_h
+    out.update({"scored": ok, "problem": ["; ".join(why.get(r, ())) for r in raw.index]})
     return BatchScores(scores=pd.DataFrame(out), problems=tuple(problems), horizon=float(model["outcome"]["horizon"]))
 
 

@@ -216,3 +216,26 @@ def test_cli_batch_scoring_of_good_rows_exits_0_and_refuses_to_overwrite_the_inp
     assert res.exit_code == 2 and "input file" in res.output
     assert (study_dir / "good.csv").read_bytes() == before
     assert _cli(study_dir, "--input", str(study_dir / "good.csv")).exit_code == 2  # --out is needed
+
+
+def test_a_study_with_several_horizons_gets_a_risk_column_for_each(tmp_path):
+    # the Rossi fixture has one horizon (52 weeks): its model file with 26 weeks added, S0 from the same model
+    from cementleak_stats.model_file import patient_values, score_patient
+
+    r = results()
+    f = tmp_path / "new.csv"
+    new_patients().to_csv(f, index=False)
+    data = model_file(r)
+    data["model"]["baseline_survival_at_horizons"] = [
+        {"horizon": h, "survival": float(r.model.baseline_survival(h))} for h in (26.0, 52.0)]
+    s = score_file(r.spec, data, f).scores
+    assert list(s.columns).index("risk_26") == list(s.columns).index("risk_at_horizon") + 1
+    for _, row in s[s["scored"]].iterrows():
+        one = score_patient(data, patient_values(data, _patient(r, row)))  # what predict prints for this patient
+        assert [row["risk_26"], row["risk_52"]] == [risk for _, risk in one.risks]  # the same bits
+        assert row["risk_52"] == row["risk_at_horizon"]
+        # the documented formula: 1 - S0(26)^exp(lp), S0 the model's Efron baseline at the means
+        assert row["risk_26"] == pytest.approx(1 - r.model.baseline_survival(26.0) ** np.exp(row["lp"]), rel=1e-12)
+    assert s.loc[~s["scored"], ["risk_26", "risk_52"]].isna().all().all()
+    single = score_file(r.spec, model_file(r), f).scores
+    assert not any(c.startswith("risk_") and c != "risk_at_horizon" for c in single.columns)
