@@ -69,7 +69,16 @@ def read_model_file(path: Path | str) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise model_problem(path, f"the model file lacks {missing}")
+    each = (data.get("model") or {}).get("baseline_survival_at_horizons")
+    if each is not None and not (isinstance(each, list) and each and all(
+            isinstance(x, dict) and _number(x.get("horizon")) and x["horizon"] > 0
+            and _number(x.get("survival")) and 0 <= x["survival"] <= 1 for x in each)):
+        raise model_problem(path, "model.baseline_survival_at_horizons is not a list of {horizon > 0, survival in [0, 1]}")
     return data
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _sha256(path: Path) -> str:

@@ -336,3 +336,21 @@ def test_a_model_file_without_every_horizon_gives_the_main_one() -> None:
     assert horizon_survival(m) == [{"horizon": 30.0, "survival": 0.9}]
     m["model"]["baseline_survival_at_horizons"] = [{"horizon": 7.0, "survival": 0.97}, {"horizon": 30.0, "survival": 0.9}]
     assert page_model(m)["horizons"] == m["model"]["baseline_survival_at_horizons"]
+
+
+@pytest.mark.parametrize("bad", [[], [{"horizon": 6}], [{"horizon": 0, "survival": 0.9}], [{"horizon": 6, "survival": 1.5}],
+                                 [{"horizon": 6, "survival": "0.9"}], {"horizon": 6, "survival": 0.9}])
+def test_a_malformed_survival_by_horizon_is_refused_naming_the_file(tmp_path, bad) -> None:
+    from cementleak_stats.errors import InputError
+
+    m = _tiny_model()
+    m["model"]["baseline_survival_at_horizons"] = bad
+    f = tmp_path / "model.json"
+    f.write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_model_file(f)
+    (p,) = exc.value.problems
+    assert p.file == str(f) and "baseline_survival_at_horizons" in p.rule
+    m["model"]["baseline_survival_at_horizons"] = [{"horizon": 30, "survival": 0.9}]
+    f.write_text(json.dumps(m), encoding="utf-8")
+    assert read_model_file(f)["model"]["baseline_survival_at_horizons"] == [{"horizon": 30, "survival": 0.9}]
