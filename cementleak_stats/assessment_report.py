@@ -31,6 +31,7 @@ from . import presentation as P
 from .i18n import T, active, mark
 from .i18n import series as _i18n_series
 from .i18n import text as tr_text
+from .model_file import horizon_label
 from .table_display import term_label
 from .figures import PAGE_WIDTH, figure_theme, plot_calibration
 from .figures.performance import plot_clinical_impact, plot_roc
@@ -72,7 +73,7 @@ def horizon_words(r: StudyResults, h: float) -> str:
 
     if active() != "en" and has("{n} " + unit):  # '6个月' in a report in Chinese
         return T("{n} " + unit, n=f"{h:g}")
-    return f"{h:g} {unit[:-1] if h == 1 and unit.endswith('s') else unit}"
+    return horizon_label(h, unit)
 
 
 _h = horizon_words

@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .formatting import RISK_FLOOR
-from .i18n import T, has, is_cjk, mark
+from .i18n import T, active, has, is_cjk, mark
+from .model_file import horizon_label
 
 if TYPE_CHECKING:
     from .study import StudyResults
@@ -102,9 +103,9 @@ def tested_note(cohorts: Mapping) -> str:
 
 
 def _horizon(horizon: float, unit: str) -> str:
-    """'12 months' ('12个月' in Chinese)."""
+    """'12 months', '1 year' ('12个月' in Chinese)."""
     key = "{n} " + unit
-    return T(key, n=f"{horizon:g}") if has(key) else f"{horizon:g} {unit}"
+    return T(key, n=f"{horizon:g}") if active() != "en" and has(key) else horizon_label(horizon, unit)
 
 
 def score_exported(model: Mapping, patient: Mapping[str, object]) -> dict[str, float]:

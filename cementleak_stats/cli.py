@@ -608,11 +608,10 @@ def predict(
                                        "study_file": data["study"].get("file"), "study_sha256": data["study"]["sha256"],
                                        "synthetic": data["study"]["synthetic"]}))
         return
-    from .model_file import number_label
+    from .model_file import horizon_label, number_label
 
-    def by(h: float) -> str:  # '5 years', '1 year' (as the report's horizon words)
-        unit = outcome["time_unit"]
-        return f"{h:g} {unit[:-1] if h == 1 and unit.endswith('s') else unit}"
+    def by(h: float) -> str:
+        return horizon_label(h, outcome["time_unit"])
 
     t = Table(title=f"Predicted risk of {outcome['event_label'].lower()} by {by(res.horizon)}")
     t.add_column("predictor")

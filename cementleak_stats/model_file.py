@@ -124,6 +124,11 @@ def number_label(v: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def horizon_label(h: float, unit: str) -> str:
+    """A time in English: '5 years', '1 year', '6 months' (the unit singular for 1)."""
+    return f"{h:g} {unit[:-1] if h == 1 and unit.endswith('s') else unit}"
+
+
 def range_text(p: Mapping[str, Any], lo: float, hi: float) -> str:
     unit = f" {p['unit']}" if p.get("unit") else ""
     return f"{number_label(lo)} to {number_label(hi)}{unit}"

@@ -354,3 +354,13 @@ def test_a_malformed_survival_by_horizon_is_refused_naming_the_file(tmp_path, ba
     m["model"]["baseline_survival_at_horizons"] = [{"horizon": 30, "survival": 0.9}]
     f.write_text(json.dumps(m), encoding="utf-8")
     assert read_model_file(f)["model"]["baseline_survival_at_horizons"] == [{"horizon": 30, "survival": 0.9}]
+
+
+def test_a_horizon_of_one_unit_is_singular_in_predict_the_calculator_and_the_report() -> None:
+    # GBSG-2's calculator said "1 years"
+    from cementleak_stats.calculator import _horizon
+    from cementleak_stats.model_file import horizon_label
+
+    assert horizon_label(1.0, "years") == "1 year" and horizon_label(5.0, "years") == "5 years"
+    assert horizon_label(6.0, "months") == "6 months" and horizon_label(1.5, "years") == "1.5 years"
+    assert _horizon(1.0, "years") == "1 year" and _horizon(12.0, "months") == "12 months"
