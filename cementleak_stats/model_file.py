@@ -269,7 +269,7 @@ def score_patient(data: Mapping[str, Any], values: Mapping[str, object]) -> Pati
     preds = data["predictors"]
     contributions = [contribution(p, values[p["name"]]) for p in preds]
     points, total, lp, risk = combine(data, contributions)
-    risks = tuple((float(h["horizon"]), 1.0 - h["survival"] ** math.exp(lp)) for h in horizon_survival(data))
+    risks = tuple(horizon_risks(data, lp))
     return PatientScore(points=tuple((p["name"], values[p["name"]], c, pts) for p, c, pts in zip(preds, contributions, points)),
                         total_points=total, lp=lp, risk=risk, horizon=float(data["outcome"]["horizon"]), risks=risks)
 
@@ -280,6 +280,14 @@ def horizon_survival(data: Mapping[str, Any]) -> list[dict[str, float]]:
     m = data["model"]
     return [dict(x) for x in m.get("baseline_survival_at_horizons")
             or [{"horizon": data["outcome"]["horizon"], "survival": m["baseline_survival_at_horizon"]}]]
+
+
+def horizon_risks(data: Mapping[str, Any], lp: Any, *,
+                  each: Callable[[Callable[[float], float], Any], Any] = _one) -> list[tuple[float, Any]]:
+    """(horizon, risk by it) at every horizon of the study (:func:`horizon_survival`): 1 - S0(h) ** exp(lp),
+    by Python's ``exp`` and ``**`` as :func:`combine` (``each`` applies it to every element of an array)."""
+    return [(float(h["horizon"]), each(lambda x, s=h["survival"]: 1.0 - s ** math.exp(x), lp))
+            for h in horizon_survival(data)]
 
 
 def page_model(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ problem; no row is ever dropped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from .cohort.io import read_table
 from .cohort.failures import check_table
 from .cohort.schema import as_number, as_text, canonical_levels, cohort_schema, parsed, parsing
 from .errors import InputError, Problem
-from .model_file import combine, contribution, horizon_survival, number_label, range_text, value_range
+from .model_file import combine, contribution, horizon_risks, number_label, range_text, value_range
 from .spec import StudySpec
 
 __all__ = ["BatchScores", "score_table", "score_file"]
@@ -140,7 +139,8 @@ def score_table(spec: StudySpec, model: Mapping[str, Any], raw: pd.DataFrame, *,
         values = typed[name].to_numpy(object)[rows]
         contributions.append(np.array([memo[v] if v in memo else memo.setdefault(v, contribution(p, v)) for v in values],
                                       dtype=float).reshape(len(rows)))
-    pts, tot, lin, rsk = combine(model, contributions, each=lambda f, a: np.fromiter(map(f, a), float, len(a)))
+    each = lambda f, a: np.fromiter(map(f, a), float, len(a))  # noqa: E731 - Python's exp and ** per element
+    pts, tot, lin, rsk = combine(model, contributions, each=each)
     points = np.full((n, len(preds)), np.nan)
     total, lp, risk = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     if len(rows):
@@ -155,11 +155,10 @@ def score_table(spec: StudySpec, model: Mapping[str, Any], raw: pd.DataFrame, *,
     for j, name in enumerate(names):
         out[f"points_{name}"] = points[:, j]
     out.update({"total_points": total, "lp": lp, "risk_at_horizon": risk})
-    horizons = horizon_survival(model)
-    for h in horizons if len(horizons) > 1 else ():  # the study's other horizons too: risk_<h>, shortest first
-        by_h = np.full(n, np.nan)
-        by_h[rows] = [1.0 - h["survival"] ** math.exp(x) for x in lin]  # as score_patient, to the last bit
-        out[f"risk_{h['horizon']:g}"] = by_h
+    by_horizon = horizon_risks(model, lin, each=each)  # as score_patient, to the last bit
+    for h, r in by_horizon if len(by_horizon) > 1 else ():  # the study's other horizons too: risk_<h>, shortest first
+        out[f"risk_{h:g}"] = np.full(n, np.nan)
+        out[f"risk_{h:g}"][rows] = r
     out.update({"scored": ok, "problem": ["; ".join(why.get(r, ())) for r in raw.index]})
     return BatchScores(scores=pd.DataFrame(out), problems=tuple(problems), horizon=float(model["outcome"]["horizon"]))
 
