@@ -238,8 +238,8 @@ def table_comparator(r: StudyResults, which: str = "development") -> pd.DataFram
     cmp = _comparison(r, which)
     if cmp is None:
         return pd.DataFrame()
-    d = cmp.discrimination  # Harrell's C, then the AUC at each horizon, shortest first (as the figures)
-    d = d.iloc[np.lexsort((d["horizon"].fillna(-np.inf).to_numpy(), (d["measure"] != "c_index").to_numpy()))]
+    d = cmp.discrimination  # Harrell's C (no horizon), then the AUC at each horizon, shortest first (as the figures)
+    d = d.sort_values("horizon", na_position="first", kind="stable")
     names = [T("Harrell's C") if m == "c_index" else T("Time-dependent AUC at {horizon}", horizon=_h(r, h))
              for m, h in zip(d["measure"], d["horizon"])]
     return pd.DataFrame({
